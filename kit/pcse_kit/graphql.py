@@ -1,0 +1,131 @@
+"""GraphQL plumbing shared by the subgraphs: the federation schema, its extensions, the router."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.federation.schema import FederationAny  # noqa: TC002 - evaluated by Strawberry
+from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
+
+from pcse_kit.errors import MaskInternalErrors
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from strawberry.extensions import SchemaExtension
+    from strawberry.types.base import StrawberryObjectDefinition
+
+FEDERATION_VERSION: Final = "2.9"
+"""The newest version ``@theguild/federation-composition`` accepts; Strawberry defaults higher."""
+
+
+class RequestContext(BaseContext):
+    """Per-request context: a sessionmaker for short sessions. Services add their loaders.
+
+    Concurrent resolvers never share one ``AsyncSession``: each loader batch and each mutation
+    opens its own from ``sessionmaker``.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self.sessionmaker = sessionmaker
+
+
+def _bad_representation(index: int, message: str) -> GraphQLError:
+    return GraphQLError(
+        message,
+        path=["_entities", index],
+        extensions={"code": "BAD_USER_INPUT"},
+    )
+
+
+class FederationSchema(strawberry.federation.Schema):
+    """A federation schema whose ``_entities`` copes with any representation a client sends.
+
+    Strawberry's own resolver assumes well-formed representations, so one bad item (no
+    ``__typename``, an unknown type, a string) fails the whole batch with Python exception text.
+    Here each bad item gets its own typed error and the others still resolve.
+    """
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        results: list[Any] = []
+        for index, representation in enumerate(representations):
+            results.append(self._resolve_one(info, index, representation))
+        return results
+
+    def _resolve_one(self, info: Info, index: int, representation: Any) -> Any:
+        if not isinstance(representation, dict):
+            return _bad_representation(index, "A representation must be an object.")
+        type_name = representation.get("__typename")
+        if not isinstance(type_name, str):
+            return _bad_representation(index, "A representation must have a string __typename.")
+        type_ = self.schema_converter.type_map.get(type_name)
+        definition = cast("StrawberryObjectDefinition | None", getattr(type_, "definition", None))
+        resolve_reference = getattr(getattr(definition, "origin", None), "resolve_reference", None)
+        if definition is None or resolve_reference is None:
+            return _bad_representation(index, f"{type_name} is not an entity of this subgraph.")
+        keys = {k: v for k, v in representation.items() if k != "__typename"}
+        parameters = inspect.signature(resolve_reference).parameters
+        if "info" in parameters:
+            keys["info"] = info
+        try:
+            bound = inspect.signature(resolve_reference).bind(**keys)
+        except TypeError:
+            return _bad_representation(
+                index, f"The representation does not match {type_name}'s key."
+            )
+        return resolve_reference(*bound.args, **bound.kwargs)
+
+
+def schema_extensions(
+    *, parser_cache_size: int = 1024, validation_cache_size: int = 1024
+) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    """Caches first (validation dominates an uncached request), then error masking.
+
+    The caches are passed as factories: a fresh extension per request, sharing one LRU.
+    """
+    return [
+        lambda: ParserCache(maxsize=parser_cache_size),
+        lambda: ValidationCache(maxsize=validation_cache_size),
+        MaskInternalErrors,
+    ]
+
+
+def create_schema(
+    *,
+    query: type | None,
+    mutation: type | None = None,
+    types: Sequence[type] = (),
+    parser_cache_size: int = 1024,
+    validation_cache_size: int = 1024,
+) -> FederationSchema:
+    return FederationSchema(
+        query=query,
+        mutation=mutation,
+        types=list(types),
+        federation_version=FEDERATION_VERSION,
+        extensions=schema_extensions(
+            parser_cache_size=parser_cache_size, validation_cache_size=validation_cache_size
+        ),
+    )
+
+
+def create_router(
+    schema: strawberry.Schema,
+    *,
+    context_getter: Callable[..., Any],
+    graphql_ide: bool,
+) -> GraphQLRouter[Any, None]:
+    return GraphQLRouter(
+        schema,
+        context_getter=context_getter,
+        graphql_ide="graphiql" if graphql_ide else None,
+    )

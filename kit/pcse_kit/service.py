@@ -1,0 +1,153 @@
+"""One FastAPI application and one command line for every subgraph service.
+
+A service describes itself with a :class:`ServiceDefinition`; this module turns it into the
+ASGI app (lifespan, health, GraphQL) and the ``python -m <service>`` commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from pcse_kit.db import create_engine, create_sessionmaker
+from pcse_kit.graphql import create_router
+from pcse_kit.migrations import upgrade
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from pcse_kit.graphql import FederationSchema, RequestContext
+    from pcse_kit.settings import ServiceSettings
+
+logger = logging.getLogger("pcse.service")
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceDefinition:
+    """What makes a subgraph service: its name, schema, migrations, context and demo data."""
+
+    name: str
+    service_dir: Path
+    """The folder holding ``alembic.ini`` and ``migrations/``."""
+    settings_factory: Callable[[], ServiceSettings]
+    schema: FederationSchema
+    context_factory: Callable[[async_sessionmaker[AsyncSession]], RequestContext]
+    seed_demo: Callable[[async_sessionmaker[AsyncSession]], Awaitable[bool]] | None = None
+    """Loads the deterministic demo data; returns False when it was already there."""
+
+
+def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, service.service_dir, settings.database_url)
+        engine = create_engine(
+            settings.database_url,
+            application_name=service.name,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        if settings.seed_demo and service.seed_demo is not None:
+            loaded = await service.seed_demo(app.state.sessionmaker)
+            logger.info("demo data %s", "loaded" if loaded else "already present")
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=f"PCSE status: {service.name}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                async with request.app.state.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:
+            logger.warning("readiness check failed", exc_info=True)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def context_getter(request: Request) -> RequestContext:
+        return service.context_factory(request.app.state.sessionmaker)
+
+    app.include_router(
+        create_router(
+            service.schema, context_getter=context_getter, graphql_ide=settings.graphql_ide
+        ),
+        prefix="/graphql",
+    )
+    return app
+
+
+async def _seed(service: ServiceDefinition, settings: ServiceSettings) -> bool:
+    assert service.seed_demo is not None
+    engine = create_engine(settings.database_url, application_name=f"{service.name}-seed")
+    try:
+        return await service.seed_demo(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
+    """``python -m <service> serve | migrate | seed-demo | print-schema``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate (unless disabled) and serve GraphQL")
+    commands.add_parser("migrate", help="apply the database migrations and exit")
+    commands.add_parser("seed-demo", help="load the deterministic demo data, once")
+    commands.add_parser("print-schema", help="print the subgraph SDL")
+    args = parser.parse_args(argv)
+
+    if args.command == "print-schema":
+        sys.stdout.write(service.schema.as_str() + "\n")
+        return 0
+
+    settings = service.settings_factory()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "migrate":
+        upgrade(service.service_dir, settings.database_url)
+        return 0
+    if args.command == "seed-demo":
+        if service.seed_demo is None:
+            return 0
+        loaded = asyncio.run(_seed(service, settings))
+        logger.info("demo data %s", "loaded" if loaded else "already present")
+        return 0
+
+    import uvicorn  # noqa: PLC0415 - only the serve command needs the server
+
+    uvicorn_kwargs: dict[str, Any] = {"log_level": settings.log_level, "access_log": False}
+    uvicorn.run(
+        create_app(service, settings), host=settings.host, port=settings.port, **uvicorn_kwargs
+    )
+    return 0

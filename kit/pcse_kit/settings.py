@@ -1,0 +1,41 @@
+"""The settings every service shares; each service subclasses it with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings common to every subgraph service.
+
+    A subclass sets ``env_prefix`` (``PAYMENTS_``, ...) so that one environment can hold the
+    settings of all three services without collisions.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        description="PostgreSQL URL of this service's own database (postgresql://...).",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    migrate_on_start: bool = True
+    seed_demo: bool = Field(
+        default=False, description="Load the deterministic demo data on start-up, once."
+    )
+    graphql_ide: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError("database_url must be a postgresql:// URL")
+        return value
