@@ -1,0 +1,165 @@
+"""Writes demo/directory.json: the LMCs, practices and performers every service's demo data uses.
+
+Deterministic: the same seed gives byte-identical output. Run it only to change the demo
+directory; the JSON is checked in so that the three services agree on who exists.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+SEED = 20261122
+
+LMCS = [
+    {"code": "kernow", "name": "Kernow LMC", "icbs": ["QT6"]},
+    {"code": "essex", "name": "Essex LMCs", "icbs": ["QH8", "QM7", "QJG"]},
+    {"code": "humberside", "name": "Humberside Group of LMCs", "icbs": ["QOQ"]},
+    {"code": "llr", "name": "Leicester, Leicestershire and Rutland LMC", "icbs": ["QK1"]},
+]
+SUB_ICBS = {"QT6": "11N", "QH8": "06Q", "QM7": "07H", "QJG": "99E", "QOQ": "03F", "QK1": "04C"}
+PLACES = [
+    "Riverside",
+    "Market Street",
+    "Church Lane",
+    "Harbour View",
+    "Station Road",
+    "Oakwood",
+    "The Willows",
+    "Castle Mead",
+    "Northgate",
+    "Abbey Fields",
+    "Meadowbank",
+    "Hillside",
+]
+SUFFIXES = ["Surgery", "Medical Centre", "Health Centre", "Medical Practice"]
+GIVEN = [
+    "Amelia",
+    "Oliver",
+    "Priya",
+    "James",
+    "Sofia",
+    "Mohammed",
+    "Grace",
+    "Thomas",
+    "Aisha",
+    "William",
+    "Chloe",
+    "Daniel",
+    "Hannah",
+    "Samuel",
+    "Fatima",
+    "George",
+    "Emily",
+    "Arjun",
+]
+FAMILY = [
+    "Smith",
+    "Patel",
+    "Jones",
+    "Khan",
+    "Williams",
+    "Brown",
+    "Taylor",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Roberts",
+    "Ahmed",
+    "Walker",
+    "Wright",
+    "Hughes",
+    "Green",
+    "Hall",
+]
+STATUSES = ["included"] * 14 + [
+    "included_with_conditions",
+    "pending",
+    "deferred",
+    "refused",
+    "contingent_removal",
+    "suspended",
+    "removed",
+    "withdrawn",
+]
+ROLES = ["partner", "partner", "salaried", "salaried", "locum", "registrar", "retainer"]
+PRACTICES_PER_LMC = 9
+POSTCODE_AREAS = {"kernow": "TR", "essex": "CM", "humberside": "HU", "llr": "LE"}
+
+
+def generate(seed: int = SEED) -> dict[str, object]:
+    rng = random.Random(seed)
+    practices: list[dict[str, object]] = []
+    used_codes = {"A81001"}
+    for lmc in LMCS:
+        for index in range(PRACTICES_PER_LMC):
+            if not practices:
+                code = "A81001"
+            else:
+                while True:
+                    code = f"{rng.choice('ABCDFGHJKLMNPY')}{rng.randint(80000, 89999)}"
+                    if code not in used_codes:
+                        used_codes.add(code)
+                        break
+            icb = lmc["icbs"][index % len(lmc["icbs"])]
+            area = POSTCODE_AREAS[str(lmc["code"])]
+            practices.append(
+                {
+                    "odsCode": code,
+                    "name": f"{rng.choice(PLACES)} {rng.choice(SUFFIXES)}",
+                    "postcode": f"{area}{rng.randint(1, 20)} {rng.randint(1, 9)}"
+                    f"{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTUWXYZ')}",
+                    "icbCode": icb,
+                    "subIcbCode": SUB_ICBS[str(icb)],
+                    "lmcCode": lmc["code"],
+                    "contractType": rng.choice(["GMS", "GMS", "PMS", "APMS"]),
+                    "listSize": rng.randint(2500, 18000),
+                }
+            )
+    performers: list[dict[str, object]] = []
+    memberships: list[dict[str, object]] = []
+    used_gmc: set[str] = set()
+    for number, practice in enumerate(practices):
+        for slot in range(rng.randint(2, 4)):
+            while True:
+                gmc = f"{rng.randint(0, 9_999_999):07d}"
+                if gmc not in used_gmc:
+                    used_gmc.add(gmc)
+                    break
+            status = STATUSES[(number * 4 + slot) % len(STATUSES)]
+            performers.append(
+                {
+                    "gmcNumber": gmc,
+                    "givenName": rng.choice(GIVEN),
+                    "familyName": rng.choice(FAMILY),
+                    "status": status,
+                }
+            )
+            start = date(2010, 1, 1) + timedelta(days=rng.randint(0, 5000))
+            ended = status in {"removed", "withdrawn"}
+            memberships.append(
+                {
+                    "gmcNumber": gmc,
+                    "odsCode": practice["odsCode"],
+                    "role": ROLES[slot % len(ROLES)] if slot else "partner",
+                    "startDate": start.isoformat(),
+                    "endDate": (start + timedelta(days=rng.randint(200, 2000))).isoformat()
+                    if ended
+                    else None,
+                }
+            )
+    return {
+        "seed": seed,
+        "lmcs": LMCS,
+        "practices": practices,
+        "performers": performers,
+        "memberships": memberships,
+    }
+
+
+if __name__ == "__main__":
+    out = Path(__file__).with_name("directory.json")
+    out.write_text(json.dumps(generate(), indent=1) + "\n")

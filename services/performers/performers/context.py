@@ -1,0 +1,46 @@
+"""The per-request context of the performers subgraph, with its DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from pcse_kit.graphql import RequestContext
+from pcse_kit.loaders import many_per_key, one_per_key
+
+from performers import repository
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from performers.models import Membership
+
+
+class PerformersContext(RequestContext):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(sessionmaker)
+        # One "today" per request, so every field of one response agrees on what is current.
+        self.today = datetime.now(UTC).date()
+        self.practices = one_per_key(
+            sessionmaker, repository.practices_by_code, lambda p: p.ods_code
+        )
+        self.performers = one_per_key(
+            sessionmaker, repository.performers_by_gmc, lambda p: p.gmc_number
+        )
+        self.lmcs = one_per_key(sessionmaker, repository.lmcs_by_code, lambda lmc: lmc.code)
+        self.performers_of_practice = many_per_key(
+            sessionmaker,
+            partial(repository.current_performers_of_practices, on=self.today),
+        )
+        self.memberships_of_performer = many_per_key(
+            sessionmaker,
+            _memberships_by_performer,
+        )
+
+
+async def _memberships_by_performer(
+    session: AsyncSession, numbers: list[str]
+) -> list[tuple[str, Membership]]:
+    memberships = await repository.memberships_of_performers(session, numbers)
+    return [(m.gmc_number, m) for m in memberships]

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from datetime import date
+from functools import partial
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pcse_kit.testing import running_service
+from performers.definition import SERVICE
+from performers.models import (
+    Base,
+    ContractType,
+    ListStatus,
+    Lmc,
+    LmcIcb,
+    Membership,
+    Performer,
+    Practice,
+    Role,
+)
+from sqlalchemy import insert
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+    from pcse_kit.postgres import EmbeddedPostgres
+    from sqlalchemy import MetaData
+
+
+@pytest.fixture(scope="session")
+async def app(postgres: EmbeddedPostgres) -> AsyncIterator[FastAPI]:
+    async with running_service(SERVICE, postgres) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def service_metadata() -> MetaData:
+    return Base.metadata
+
+
+_gmc = count(1_000_001)
+
+
+async def create_lmc(app: FastAPI, *, code: str = "kernow", name: str = "Kernow LMC") -> str:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(insert(Lmc).values(code=code, name=name))
+        await session.execute(insert(LmcIcb).values(lmc_code=code, icb_code="QT6"))
+    return code
+
+
+async def create_practice(
+    app: FastAPI, *, ods_code: str = "A81001", lmc_code: str = "kernow", name: str = "Riverside"
+) -> str:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Practice).values(
+                ods_code=ods_code,
+                name=name,
+                postcode="TR1 1AA",
+                icb_code="QT6",
+                sub_icb_code="11N",
+                lmc_code=lmc_code,
+                contract_type=ContractType.GMS,
+                list_size=8000,
+            )
+        )
+    return ods_code
+
+
+async def create_performer(
+    app: FastAPI,
+    *,
+    at: str | None = "A81001",
+    status: ListStatus = ListStatus.INCLUDED,
+    family_name: str = "Patel",
+    role: Role = Role.PARTNER,
+    start: date = date(2020, 1, 1),
+    end: date | None = None,
+) -> str:
+    gmc_number = f"{next(_gmc):07d}"
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Performer).values(
+                gmc_number=gmc_number, given_name="Priya", family_name=family_name, status=status
+            )
+        )
+        if at is not None:
+            await session.execute(
+                insert(Membership).values(
+                    gmc_number=gmc_number, ods_code=at, role=role, start_date=start, end_date=end
+                )
+            )
+    return gmc_number
+
+
+@pytest.fixture
+def make_lmc(app: FastAPI) -> Any:
+    return partial(create_lmc, app)
+
+
+@pytest.fixture
+def make_practice(app: FastAPI) -> Any:
+    return partial(create_practice, app)
+
+
+@pytest.fixture
+def make_performer(app: FastAPI) -> Any:
+    return partial(create_performer, app)
