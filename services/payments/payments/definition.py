@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pcse_kit.service import ServiceDefinition
+
+from payments.context import PaymentsContext
+from payments.demo import seed_demo
+from payments.schema import schema
+from payments.settings import SERVICE_DIR, PaymentsSettings
+
+SERVICE = ServiceDefinition(
+    name="payments",
+    service_dir=SERVICE_DIR,
+    settings_factory=PaymentsSettings,
+    schema=schema,
+    context_factory=PaymentsContext,
+    seed_demo=seed_demo,
+)

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcse_kit.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+
+
+class PaymentsSettings(ServiceSettings):
+    """Settings of the payments service, read from ``PAYMENTS_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore", frozen=True)
+
+    port: int = 4001
+    demo_directory: Path = SERVICE_DIR.parent.parent / "demo" / "directory.json"
