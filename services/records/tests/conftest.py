@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pcse_kit.testing import running_service
+from records.definition import SERVICE
+from records.models import Base, Movement, MovementReason, MovementStatus, Urgency
+from sqlalchemy import insert
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+    from pcse_kit.postgres import EmbeddedPostgres
+    from sqlalchemy import MetaData
+
+
+@pytest.fixture(scope="session")
+async def app(postgres: EmbeddedPostgres) -> AsyncIterator[FastAPI]:
+    async with running_service(SERVICE, postgres) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def service_metadata() -> MetaData:
+    return Base.metadata
+
+
+_numbers = count(1)
+TEST_NHS_NUMBER = "9434765919"  # the worked example of the modulus-11 check
+
+
+async def create_movement(
+    app: FastAPI,
+    *,
+    sender: str | None = "B82002",
+    receiver: str | None = "A81001",
+    status: MovementStatus = MovementStatus.REQUESTED,
+    requested_days_ago: int = 10,
+    nhs_number: str = TEST_NHS_NUMBER,
+) -> str:
+    number = f"MV{next(_numbers):08d}"
+    requested = datetime.now(UTC) - timedelta(days=requested_days_ago)
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Movement).values(
+                movement_number=number,
+                nhs_number=nhs_number,
+                sender_ods_code=sender,
+                receiver_ods_code=receiver,
+                reason=MovementReason.REGISTRATION_ELSEWHERE,
+                urgency=Urgency.ROUTINE,
+                status=status,
+                requested_at=requested,
+                status_changed_at=requested + timedelta(days=1),
+            )
+        )
+    return number
+
+
+@pytest.fixture
+def make_movement(app: FastAPI) -> Any:
+    """``await make_movement(**fields)``: one committed row; defaults fill what is not given."""
+    return partial(create_movement, app)
