@@ -1,0 +1,286 @@
+"""The whole PCSE status stack on one machine: PostgreSQL, the three subgraphs and the gateway.
+
+``make up`` runs it in the foreground (``python -m stack up``); the end-to-end tests start their
+own copy on free ports with their own data directory, through the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+from pcse_kit.postgres import EmbeddedPostgres
+from pcse_kit.processes import die_with_parent
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+SERVICES: Final = ("payments", "records", "performers")
+DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
+DEFAULT_POSTGRES_PORT: Final = 54329
+STOP_TIMEOUT_SECONDS: Final = 10.0
+LOG_TAIL_LINES: Final = 30
+
+
+class StackError(RuntimeError):
+    """A part of the stack failed to start; the message carries its log tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at ``database`` on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def ensure_databases(server_url: str, names: list[str]) -> None:
+    """Create the databases that do not exist yet on an external server."""
+    connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
+    try:
+        existing = {
+            row["datname"] for row in await connection.fetch("SELECT datname FROM pg_database")
+        }
+        for name in names:
+            if name not in existing:
+                # Identifiers cannot be bound as parameters; names come from SERVICES only.
+                await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+@dataclass(kw_only=True)
+class StackConfig:
+    data_dir: Path = ROOT / ".data"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    postgres_port: int | None = DEFAULT_POSTGRES_PORT
+    server_url: str | None = None
+    """An external PostgreSQL server (``DATABASE_URL``); None runs the embedded one."""
+    database_urls: dict[str, str] = field(default_factory=dict)
+    """Per-service overrides (``PAYMENTS_DATABASE_URL``, ...)."""
+    seed_demo: bool = True
+    durable: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def free_ports(cls, data_dir: Path, **kwargs: object) -> StackConfig:
+        """A configuration that clashes with nothing else on this machine (for tests)."""
+        return cls(
+            data_dir=data_dir,
+            ports={name: free_port() for name in DEFAULT_PORTS},
+            postgres_port=None,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_environment(cls) -> StackConfig:
+        """``make up``'s configuration: defaults, overridden by the variables the parts use."""
+        env = os.environ
+        ports = {
+            name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in DEFAULT_PORTS.items()
+        }
+        return cls(
+            data_dir=Path(env.get("PCSE_DATA_DIR", ROOT / ".data")),
+            ports=ports,
+            postgres_port=int(env.get("PCSE_POSTGRES_PORT", DEFAULT_POSTGRES_PORT)),
+            server_url=env.get("DATABASE_URL") or None,
+            database_urls={
+                name: env[f"{name.upper()}_DATABASE_URL"]
+                for name in SERVICES
+                if env.get(f"{name.upper()}_DATABASE_URL")
+            },
+        )
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes]
+
+
+class Stack:
+    """Starts and stops the parts in order; a context manager."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.log_dir = config.data_dir / "logs"
+        self.postgres: EmbeddedPostgres | None = None
+        self.children: list[_Child] = []
+        self.database_urls: dict[str, str] = {}
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports['gateway']}/graphql"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.config.ports[name]}/graphql"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 90.0) -> None:
+        busy = [f"{n} ({p})" for n, p in self.config.ports.items() if port_in_use(p)]
+        if busy:
+            raise StackError(f"ports already in use: {', '.join(busy)}; is the stack running?")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_databases()
+            for name in SERVICES:
+                self._spawn_service(name)
+            self._spawn_gateway()
+            self._wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_databases(self) -> None:
+        missing = [name for name in SERVICES if name not in self.config.database_urls]
+        if self.config.server_url is None:
+            if missing:
+                self.postgres = EmbeddedPostgres(
+                    self.config.data_dir / "postgres",
+                    port=self.config.postgres_port,
+                    log_file=self.log_dir / "postgres.log",
+                    durable=self.config.durable,
+                )
+                self.postgres.start()
+                for name in missing:
+                    self.postgres.create_database(name)
+            server_urls = {n: self.postgres.dsn(n) for n in missing if self.postgres}
+        else:
+            names = [f"pcse_{name}" for name in missing]
+            asyncio.run(ensure_databases(self.config.server_url, names))
+            server_urls = {n: with_database(self.config.server_url, f"pcse_{n}") for n in missing}
+        self.database_urls = {**server_urls, **self.config.database_urls}
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log_path = self.log_dir / f"{name}.log"
+        log = log_path.open("ab")
+        process = subprocess.Popen(  # noqa: S603 - fixed commands, no shell
+            command,
+            cwd=ROOT,
+            env={**os.environ, **self.config.extra_env, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Our own session: Ctrl-C reaches only us, and we stop the parts in order.
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - set before exec, no locks taken
+        )
+        self.children.append(_Child(name, process, log_path, log))
+
+    def _spawn_service(self, name: str) -> None:
+        prefix = name.upper()
+        self._spawn(
+            name,
+            [sys.executable, "-m", name, "serve"],
+            {
+                f"{prefix}_DATABASE_URL": self.database_urls[name],
+                f"{prefix}_HOST": "127.0.0.1",
+                f"{prefix}_PORT": str(self.config.ports[name]),
+                f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
+            },
+        )
+
+    def _spawn_gateway(self) -> None:
+        env = {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.config.ports["gateway"]),
+            "GATEWAY_SUPERGRAPH": str(ROOT / "schema" / "supergraph.graphql"),
+        }
+        for name in SERVICES:
+            env[f"GATEWAY_SUBGRAPH_URL_{name.upper()}"] = self.service_url(name)
+        self._spawn("gateway", ["node", str(ROOT / "gateway" / "server.mjs")], env)
+
+    def _health_urls(self) -> dict[str, str]:
+        urls = {name: f"http://127.0.0.1:{self.config.ports[name]}/readyz" for name in SERVICES}
+        urls["gateway"] = f"http://127.0.0.1:{self.config.ports['gateway']}/readyz"
+        return urls
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = self._health_urls()
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for child in self.children:
+                    if child.process.poll() is not None:
+                        raise StackError(
+                            f"{child.name} exited with {child.process.returncode}:\n"
+                            + self.log_tail(child.name)
+                        )
+                for name, url in list(pending.items()):
+                    try:
+                        if client.get(url).status_code == httpx.codes.OK:
+                            del pending[name]
+                    except httpx.TransportError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        "not ready in time: "
+                        + ", ".join(pending)
+                        + "\n"
+                        + "\n".join(self.log_tail(name) for name in pending)
+                    )
+                if pending:
+                    time.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return f"({name}: no log)"
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(f"  {name}| {line}" for line in text)
+
+    def exited(self) -> list[str]:
+        """Parts that have stopped on their own."""
+        return [c.name for c in self.children if c.process.poll() is not None]
+
+    def stop(self) -> None:
+        """Gateway first, then the services, then PostgreSQL; each waited for."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            try:
+                child.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            child.log.close()
+        self.children.clear()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None

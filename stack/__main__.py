@@ -1,0 +1,99 @@
+"""``python -m stack up`` (the whole stack, foreground) and ``python -m stack schema``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from pcse_kit.processes import set_parent_death_signal
+
+from stack import ROOT, Stack, StackConfig, StackError
+
+EXAMPLE_QUERY = ROOT / "demo" / "practice-status.graphql"
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+WATCH_SECONDS = 1.0
+
+
+def example(gateway_url: str) -> str:
+    query = " ".join(
+        line.strip()
+        for line in EXAMPLE_QUERY.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    body = json.dumps({"query": query, "variables": {"ods": "A81001"}})
+    return f"curl -s {gateway_url} \\\n  -H 'content-type: application/json' \\\n  --data '{body}'"
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def up() -> int:
+    # `make up` killed outright must not leave us running: the kernel then sends SIGTERM.
+    set_parent_death_signal(signal.SIGTERM, expected_parent=os.getppid())
+    for signum in STOP_SIGNALS - {signal.SIGINT}:
+        # During start-up, unwind through Stack.start's clean-up rather than die mid-spawn.
+        signal.signal(signum, _exit_on_signal)
+    stack = Stack(StackConfig.from_environment())
+    print("Starting PostgreSQL, payments, records, performers and the gateway...", flush=True)
+    try:
+        stack.start()
+    except StackError as error:
+        print(f"Could not start the stack: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    try:
+        print(
+            f"\nPCSE status is up. The gateway answers at {stack.gateway_url}\n"
+            f"Logs: {stack.log_dir}\n\n"
+            f"Try the practice status query for A81001:\n\n{example(stack.gateway_url)}\n\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        # Blocked so that sigtimedwait receives them; children were spawned before this.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        while signal.sigtimedwait(STOP_SIGNALS, WATCH_SECONDS) is None:
+            if exited := stack.exited():
+                print(f"Stopped on its own: {', '.join(exited)}", file=sys.stderr)
+                for name in exited:
+                    print(stack.log_tail(name), file=sys.stderr)
+                return 1
+        print("\nStopping...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+
+
+def schema(*, check: bool) -> int:
+    from stack import schema as schema_files  # noqa: PLC0415 - imports all three services
+
+    if check:
+        stale = schema_files.drift()
+        if stale:
+            print(f"schema/ is out of date: {', '.join(stale)}; run `make schema`.")
+            return 1
+        print("schema/ matches the code.")
+        return 0
+    written = schema_files.write()
+    print(f"wrote {', '.join(written)}" if written else "schema/ was already up to date.")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run the whole stack in the foreground")
+    schema_parser = commands.add_parser("schema", help="export the SDL and compose the supergraph")
+    schema_parser.add_argument("--check", action="store_true", help="fail if schema/ is stale")
+    args = parser.parse_args()
+    if args.command == "up":
+        return up()
+    return schema(check=args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

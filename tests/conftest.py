@@ -1,0 +1,38 @@
+"""End-to-end fixtures: the whole stack, started per worker on free ports, with demo data."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from stack import ROOT, Stack, StackConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pcse_kit.postgres import EmbeddedPostgres
+
+
+@pytest.fixture(scope="session")
+def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.free_ports(
+        tmp_path_factory.mktemp("stack"), server_url=postgres.dsn(), seed_demo=True
+    )
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def directory() -> dict[str, Any]:
+    """The demo directory every service's demo data is built from."""
+    data: dict[str, Any] = json.loads((ROOT / "demo" / "directory.json").read_text())
+    return data
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway_url.removesuffix("/graphql"), timeout=10) as client:
+        yield client

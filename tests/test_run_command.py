@@ -1,0 +1,112 @@
+"""`python -m stack up` (what `make up` runs) stops everything it started, however it is stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from stack import DEFAULT_PORTS, ROOT, free_port
+
+READY_LINE = "PCSE status is up"
+START_TIMEOUT_SECONDS = 120
+EXIT_TIMEOUT_SECONDS = 30
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses; fields resume after the last ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living
+
+
+def wait_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive(pids)
+
+
+def start(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the run command and wait for the line saying it is up; return what it printed."""
+    output_path = data_dir / f"run-{time.monotonic_ns()}.out"
+    with output_path.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stack", "up"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PCSE_DATA_DIR": str(data_dir)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while READY_LINE not in (printed := output_path.read_text()):
+        assert process.poll() is None, f"exited early:\n{printed}"
+        assert time.monotonic() < deadline, f"not up in time:\n{printed}"
+        time.sleep(0.1)
+    return process, printed
+
+
+def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
+    ports = {f"{name.upper()}_PORT": str(free_port()) for name in DEFAULT_PORTS}
+    env = {**ports, "PCSE_POSTGRES_PORT": str(free_port())}
+    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/graphql"
+    query = {"query": '{ practice(odsCode: "A81001") { name payments { statements { nodes '
+             "{ period } } } recordMovements { nodes { status } } } }"}  # fmt: skip
+
+    # First run: up, answering, then Ctrl-C.
+    process, output = start(tmp_path, env)
+    assert gateway in output
+    assert "curl" in output
+    body = httpx.post(gateway, json=query, timeout=10).json()
+    assert body["data"]["practice"]["name"]
+    started = descendants(process.pid)
+    assert len(started) >= 5  # PostgreSQL (and its workers), three services, the gateway
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(EXIT_TIMEOUT_SECONDS) == 0
+    assert wait_gone(started, 5) == set()
+
+    # Second run on the same data: the demo data is kept, not loaded again; then SIGKILL.
+    process, _ = start(tmp_path, env)
+    body = httpx.post(gateway, json=query, timeout=10).json()
+    assert body["data"]["practice"]["name"]
+    assert "demo data already present" in (tmp_path / "logs" / "payments.log").read_text()
+    started = descendants(process.pid)
+
+    process.kill()
+    process.wait()
+    assert wait_gone(started, EXIT_TIMEOUT_SECONDS) == set()
