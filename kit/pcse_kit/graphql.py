@@ -21,20 +21,25 @@ if TYPE_CHECKING:
     from strawberry.extensions import SchemaExtension
     from strawberry.types.base import StrawberryObjectDefinition
 
+    from pcse_kit.auth import Principal
+
 FEDERATION_VERSION: Final = "2.9"
 """The newest version ``@theguild/federation-composition`` accepts; Strawberry defaults higher."""
 
 
 class RequestContext(BaseContext):
-    """Per-request context: a sessionmaker for short sessions. Services add their loaders.
+    """Per-request context: the verified caller and a sessionmaker. Services add loaders.
 
     Concurrent resolvers never share one ``AsyncSession``: each loader batch and each mutation
     opens its own from ``sessionmaker``.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
+    ) -> None:
         super().__init__()
         self.sessionmaker = sessionmaker
+        self.principal = principal
 
 
 def _bad_representation(index: int, message: str) -> GraphQLError:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from pcse_kit.auth import TokenVerifier, Unauthenticated
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.graphql import create_router
 from pcse_kit.migrations import upgrade
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from pcse_kit.auth import Principal
     from pcse_kit.graphql import FederationSchema, RequestContext
     from pcse_kit.settings import ServiceSettings
 
@@ -45,12 +47,24 @@ class ServiceDefinition:
     """The folder holding ``alembic.ini`` and ``migrations/``."""
     settings_factory: Callable[[], ServiceSettings]
     schema: FederationSchema
-    context_factory: Callable[[async_sessionmaker[AsyncSession]], RequestContext]
+    context_factory: Callable[[async_sessionmaker[AsyncSession], Principal], RequestContext]
     seed_demo: Callable[[async_sessionmaker[AsyncSession]], Awaitable[bool]] | None = None
     """Loads the deterministic demo data; returns False when it was already there."""
 
 
+def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    key_files = [settings.auth_public_key_file] if settings.auth_public_key_file else []
+    return TokenVerifier.from_files(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        key_files=key_files,
+        jwks_url=settings.auth_jwks_url,
+    )
+
+
 def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    verifier = token_verifier(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
@@ -94,8 +108,18 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_request: Request, error: Unauthenticated) -> JSONResponse:
+        # Refused before any GraphQL runs, but answered in GraphQL's shape.
+        return JSONResponse(
+            {"errors": [{"message": error.message, "extensions": error.extensions}]},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
     async def context_getter(request: Request) -> RequestContext:
-        return service.context_factory(request.app.state.sessionmaker)
+        principal = await verifier.verify(request.headers.get("authorization"))
+        return service.context_factory(request.app.state.sessionmaker, principal)
 
     app.include_router(
         create_router(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +32,14 @@ class ServiceSettings(BaseSettings):
         default=False, description="Load the deterministic demo data on start-up, once."
     )
     graphql_ide: bool = False
+    auth_issuer: str = Field(default="pcse-status", description="Expected `iss` of tokens.")
+    auth_audience: str = Field(default="pcse-status", description="Expected `aud` of tokens.")
+    auth_public_key_file: Path | None = Field(
+        default=None, description="PEM public key that signs tokens (development, tests)."
+    )
+    auth_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the identity provider (production)."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -39,3 +48,10 @@ class ServiceSettings(BaseSettings):
         if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
             raise ValueError("database_url must be a postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _can_verify_tokens(self) -> Self:
+        # There is no unauthenticated mode: a service that cannot check tokens does not start.
+        if self.auth_public_key_file is None and self.auth_jwks_url is None:
+            raise ValueError("set AUTH_PUBLIC_KEY_FILE or AUTH_JWKS_URL (with the service prefix)")
+        return self

@@ -7,6 +7,7 @@ once per worker and empty its tables between tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from pcse_kit.auth import Role, SigningKey
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.service import create_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from fastapi import FastAPI
     from sqlalchemy import MetaData
@@ -42,26 +45,81 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
         server.stop()
 
 
+TEST_ISSUER = "pcse-status-tests"
+TEST_AUDIENCE = "pcse-status"
+
+Token = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    """The key every test token is signed with; services under test trust only it."""
+    return SigningKey.generate()
+
+
+@pytest.fixture(scope="session")
+def public_key_file(signing_key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "public.pem"
+    path.write_bytes(signing_key.public_pem)
+    return path
+
+
+@pytest.fixture(scope="session")
+def token(signing_key: SigningKey) -> Token:
+    """``token("practice", ["A81001"])``: a valid token for a role over a scope."""
+
+    def make(
+        role: Role | str,
+        scope: list[str] | tuple[str, ...] = (),
+        *,
+        subject: str | None = None,
+        ttl_seconds: int = 600,
+        audience: str = TEST_AUDIENCE,
+    ) -> str:
+        return signing_key.sign(
+            subject=subject or f"test-{role}",
+            role=role,
+            scope=scope,
+            issuer=TEST_ISSUER,
+            audience=audience,
+            ttl_seconds=ttl_seconds,
+        )
+
+    return make
+
+
 @pytest.fixture
-async def client(app: FastAPI, service_metadata: MetaData) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the service under test; the tables are emptied after each test.
+async def client(
+    app: FastAPI, service_metadata: MetaData, token: Token
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin's client of the service under test; the tables are emptied after each test.
 
     A service's conftest provides ``app`` (session-scoped, through :func:`running_service`)
-    and ``service_metadata``.
+    and ``service_metadata``. Tests of who may see what pass their own Authorization header.
     """
     async with client_for(app) as http:
+        http.headers["authorization"] = f"Bearer {token('admin')}"
         yield http
     await truncate_all(app, service_metadata)
 
 
 @asynccontextmanager
 async def running_service(
-    service: ServiceDefinition, postgres: EmbeddedPostgres, **settings: Any
+    service: ServiceDefinition, postgres: EmbeddedPostgres, public_key_file: Path, **settings: Any
 ) -> AsyncIterator[FastAPI]:
     """The service's real app, migrated, its lifespan running, on its own database."""
     postgres.create_database(service.name)
     settings_cls: Any = service.settings_factory
-    app = create_app(service, settings_cls(database_url=postgres.dsn(service.name), **settings))
+    app = create_app(
+        service,
+        settings_cls(
+            database_url=postgres.dsn(service.name),
+            auth_public_key_file=public_key_file,
+            auth_issuer=TEST_ISSUER,
+            auth_audience=TEST_AUDIENCE,
+            **settings,
+        ),
+    )
     async with app.router.lifespan_context(app):
         yield app
 
@@ -77,10 +135,17 @@ async def truncate_all(app: FastAPI, metadata: MetaData) -> None:
 
 
 async def graphql(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
 ) -> dict[str, Any]:
-    """POST a GraphQL request; return the decoded body, whatever the status."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    """POST a GraphQL request, as ``token``'s holder if given; the decoded body, any status."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
     body: dict[str, Any] = response.json()
     return body
 
