@@ -12,14 +12,17 @@ from pcse_kit.loaders import many_per_key, one_per_key
 from performers import repository
 
 if TYPE_CHECKING:
+    from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from performers.models import Membership
 
 
 class PerformersContext(RequestContext):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        super().__init__(sessionmaker)
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
+    ) -> None:
+        super().__init__(sessionmaker, principal)
         # One "today" per request, so every field of one response agrees on what is current.
         self.today = datetime.now(UTC).date()
         self.practices = one_per_key(

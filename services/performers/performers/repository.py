@@ -63,12 +63,19 @@ async def memberships_of_performers(
 
 
 async def practices_page(
-    session: AsyncSession, *, lmc_code: str | None, after: str | None, limit: int
+    session: AsyncSession,
+    *,
+    lmc_codes: Sequence[str] | None,
+    codes: Sequence[str] | None,
+    after: str | None,
+    limit: int,
 ) -> list[Practice]:
-    """Practices in code order, optionally of one LMC, after a code: a keyset page."""
+    """Practices in code order, after a code, optionally limited to LMCs or codes: a page."""
     statement = select(Practice).order_by(Practice.ods_code).limit(limit)
-    if lmc_code is not None:
-        statement = statement.where(Practice.lmc_code == lmc_code)
+    if lmc_codes is not None:
+        statement = statement.where(Practice.lmc_code.in_(lmc_codes))
+    if codes is not None:
+        statement = statement.where(Practice.ods_code.in_(codes))
     if after is not None:
         statement = statement.where(Practice.ods_code > after)
     return list(await session.scalars(statement))

@@ -10,6 +10,7 @@ from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection
 from strawberry.types import Info
 
+from performers import policy
 from performers.context import PerformersContext
 from performers.types import Lmc, Performer, Practice, practices_connection
 
@@ -22,7 +23,7 @@ class Query:
         info: Info[PerformersContext, None],
         ods_code: Annotated[str, strawberry.argument(description="e.g. A81001")],
     ) -> Practice | None:
-        row = await info.context.practices.load(practice_code(ods_code))
+        row = await policy.practice(info.context, practice_code(ods_code))
         return None if row is None else Practice.from_row(row)
 
     @strawberry.field(description="A performer by GMC number; null if there is none.")
@@ -33,7 +34,7 @@ class Query:
             str, strawberry.argument(name="gmcNumber", description="Seven digits.")
         ],
     ) -> Performer | None:
-        row = await info.context.performers.load(gmc_number(gmc_number_))
+        row = await policy.performer(info.context, gmc_number(gmc_number_))
         return None if row is None else Performer.from_row(row)
 
     @strawberry.field(description="An LMC by code; null if there is none.")
@@ -42,7 +43,7 @@ class Query:
         info: Info[PerformersContext, None],
         code: Annotated[str, strawberry.argument(description="e.g. kernow")],
     ) -> Lmc | None:
-        row = await info.context.lmcs.load(lmc_code(code))
+        row = await policy.lmc(info.context, lmc_code(code))
         return None if row is None else Lmc.from_row(row)
 
     @strawberry.field(description="The practice directory in ODS code order, optionally by LMC.")

@@ -10,7 +10,7 @@ from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
-from performers import models, repository
+from performers import models, policy, repository
 from performers.context import PerformersContext
 
 strawberry.enum(
@@ -55,7 +55,7 @@ class Practice:
         info: Info[PerformersContext, None],
         odsCode: str,  # noqa: N803 - federation passes the key in its GraphQL spelling
     ) -> Practice | None:
-        row = await info.context.practices.load(practice_code(odsCode))
+        row = await policy.practice(info.context, practice_code(odsCode))
         return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="The Local Medical Committee whose area the practice is in.")
@@ -95,17 +95,24 @@ class Performer:
         info: Info[PerformersContext, None],
         gmcNumber: str,  # noqa: N803 - federation passes the key in its GraphQL spelling
     ) -> Performer | None:
-        row = await info.context.performers.load(gmc_number(gmcNumber))
+        row = await policy.performer(info.context, gmc_number(gmcNumber))
         return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="Full name, as shown on the performers list.")
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}"
 
-    @strawberry.field(description="Where the performer works or has worked, oldest first.")
+    @strawberry.field(
+        description="Where the performer works or has worked, oldest first; for a practice or "
+        "an LMC, only at the practices it may see."
+    )
     async def memberships(self, info: Info[PerformersContext, None]) -> list[Membership]:
         rows = await info.context.memberships_of_performer.load(self.gmc_number)
-        return [Membership.from_row(row) for row in rows]
+        visible = {
+            p.ods_code
+            for p in await policy.visible_practices(info.context, [r.ods_code for r in rows])
+        }
+        return [Membership.from_row(row) for row in rows if row.ods_code in visible]
 
 
 @strawberry.type(description="A performer's engagement at a practice.")
@@ -160,11 +167,14 @@ class Lmc:
 async def practices_connection(
     info: Info[PerformersContext, None], *, lmc: str | None, first: int | None, after: str | None
 ) -> Connection[Practice]:
+    """A page of the practices the caller may see, optionally of one LMC."""
     page = PageRequest.parse(first, after)
+    lmc_codes, codes = policy.practice_filter(info.context.principal, lmc)
     async with info.context.sessionmaker() as session:
         rows = await repository.practices_page(
             session,
-            lmc_code=lmc,
+            lmc_codes=lmc_codes,
+            codes=codes,
             after=None if page.after is None else str(page.after[0]),
             limit=page.first + 1,
         )

@@ -23,6 +23,7 @@ from sqlalchemy import insert
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from fastapi import FastAPI
     from pcse_kit.postgres import EmbeddedPostgres
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-async def app(postgres: EmbeddedPostgres) -> AsyncIterator[FastAPI]:
-    async with running_service(SERVICE, postgres) as running:
+async def app(postgres: EmbeddedPostgres, public_key_file: Path) -> AsyncIterator[FastAPI]:
+    async with running_service(SERVICE, postgres, public_key_file) as running:
         yield running
 
 
@@ -93,6 +94,28 @@ async def create_performer(
                 )
             )
     return gmc_number
+
+
+async def create_membership(
+    app: FastAPI,
+    *,
+    gmc_number: str,
+    ods_code: str,
+    role: Role = Role.LOCUM,
+    start: date = date(2020, 1, 1),
+    end: date | None = None,
+) -> None:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Membership).values(
+                gmc_number=gmc_number, ods_code=ods_code, role=role, start_date=start, end_date=end
+            )
+        )
+
+
+@pytest.fixture
+def make_membership(app: FastAPI) -> Any:
+    return partial(create_membership, app)
 
 
 @pytest.fixture
