@@ -14,6 +14,7 @@ from payments import repository
 if TYPE_CHECKING:
     from datetime import date
 
+    from pcse_kit.auth import Principal
     from pcse_kit.pagination import PageRequest
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,12 +24,21 @@ StatementsKey = tuple[str, "PageRequest"]
 
 
 class PaymentsContext(RequestContext):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        super().__init__(sessionmaker)
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
+    ) -> None:
+        super().__init__(sessionmaker, principal)
         self.statements: DataLoader[StatementsKey, list[Statement]] = DataLoader(
             load_fn=self._load_statements
         )
         self.lines = many_per_key(sessionmaker, _lines_by_statement)
+        # Read per request, never cached across requests: a revocation applies at once.
+        self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
+
+    async def _load_consented(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        async with self.sessionmaker() as session:
+            active = await repository.active_consents(session, pairs)
+        return [pair in active for pair in pairs]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[Statement]]:
         """One query per distinct page request, however many practices ask for it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -104,3 +106,39 @@ class StatementLine(Base):
     paycode: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(200))
     amount_pence: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountantConsent(Base):
+    """A practice's consent for an accountant to see its payments, until revoked.
+
+    Rows are never deleted: a revocation sets ``revoked_at``, so every grant and revoke stays
+    on record.
+    """
+
+    __tablename__ = "accountant_consent"
+    __table_args__ = (
+        CheckConstraint("ods_code ~ '^[A-Z][0-9]{5}$'", name="consent_ods_code_format"),
+        CheckConstraint(
+            "revoked_at IS NULL OR revoked_at >= granted_at", name="consent_revoked_after_grant"
+        ),
+        Index(
+            "ux_consent_active",
+            "ods_code",
+            "accountant_id",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index("ix_consent_accountant", "accountant_id", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    accountant_id: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    granted_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+AuditEvent = audit_table(Base.metadata)
+IdempotencyKey = idempotency_table(Base.metadata)

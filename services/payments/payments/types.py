@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -11,8 +11,9 @@ from pcse_kit.identifiers import practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
-from payments import models
+from payments import models, policy
 from payments.context import PaymentsContext
+from payments.service import ConsentView
 
 strawberry.enum(
     models.Component,
@@ -114,10 +115,44 @@ class Practice:
     @classmethod
     async def resolve_reference(
         cls,
+        info: Info[PaymentsContext, None],
         odsCode: str,  # noqa: N803 - federation passes the key in its GraphQL spelling
     ) -> Practice:
-        return cls(ods_code=practice_code(odsCode))
+        # A caller not entitled to this practice's payments gets nothing for it, not even an
+        # empty shell: the representation fails with FORBIDDEN.
+        code = practice_code(odsCode)
+        await policy.read_practice(info.context, code)
+        return cls(ods_code=code)
 
-    @strawberry.field(description="Statements, lines and deductions paid to the practice.")
-    def payments(self) -> PracticePayments:
+    @strawberry.field(
+        description="Statements, lines and deductions paid to the practice. Null, with a "
+        "FORBIDDEN error, for a caller who may not see them."
+    )
+    async def payments(self, info: Info[PaymentsContext, None]) -> PracticePayments | None:
+        await policy.read_practice(info.context, self.ods_code)
         return PracticePayments(ods_code=self.ods_code)
+
+
+@strawberry.type(description="An accountant's access to one practice's payments.")
+class AccountantConsent:
+    ods_code: str = strawberry.field(description="The practice that consented.")
+    accountant_id: str = strawberry.field(description="The accountant it consented to.")
+    granted_at: datetime = strawberry.field(description="When it was granted.")
+    granted_by: str = strawberry.field(description="Who granted it (the token's subject).")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
+    revoked_by: str | None = strawberry.field(description="Who revoked it.")
+
+    @strawberry.field(description="True until it is revoked.")
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def of(cls, view: ConsentView) -> AccountantConsent:
+        return cls(
+            ods_code=view.ods_code,
+            accountant_id=view.accountant_id,
+            granted_at=datetime.fromisoformat(view.granted_at),
+            granted_by=view.granted_by,
+            revoked_at=None if view.revoked_at is None else datetime.fromisoformat(view.revoked_at),
+            revoked_by=view.revoked_by,
+        )

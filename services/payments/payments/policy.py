@@ -1,0 +1,39 @@
+"""Who may see and change what in the payments service.
+
+A practice sees and manages its own practices' payments; an accountant sees the payments of
+practices whose consent to it is active at the time of the request (a revocation takes effect
+on the next request); operators of this domain and admins see everything. LMCs see no single
+practice's payments here: their view is the area's aggregates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pcse_kit.auth import Forbidden, Principal, Role
+
+if TYPE_CHECKING:
+    from payments.context import PaymentsContext
+
+DOMAIN = "payments"
+
+
+async def may_read_practice(context: PaymentsContext, ods_code: str) -> bool:
+    principal = context.principal
+    if principal.operates(DOMAIN) or principal.is_practice_of(ods_code):
+        return True
+    if principal.role is Role.ACCOUNTANT:
+        return await context.consented.load((principal.subject, ods_code))
+    return False
+
+
+async def read_practice(context: PaymentsContext, ods_code: str) -> None:
+    """Refuse, without saying whether the practice exists, unless the caller may read it."""
+    if not await may_read_practice(context, ods_code):
+        raise Forbidden
+
+
+def manage_consent(principal: Principal, ods_code: str) -> None:
+    """Only the practice itself (or an admin) grants or revokes an accountant's access."""
+    if not (principal.is_admin or principal.is_practice_of(ods_code)):
+        raise Forbidden
