@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from records import repository
 
 if TYPE_CHECKING:
+    from pcse_kit.auth import Principal
     from pcse_kit.pagination import PageRequest
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,8 +33,10 @@ MovementsKey = tuple[str, MovementQuery]
 
 
 class RecordsContext(RequestContext):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        super().__init__(sessionmaker)
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
+    ) -> None:
+        super().__init__(sessionmaker, principal)
         # One "now" per request, so every age in one response is measured from the same instant.
         self.now = datetime.now(UTC)
         self.movements: DataLoader[MovementsKey, list[tuple[str, Movement]]] = DataLoader(

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from pcse_kit.auth import Principal
 from pcse_kit.identifiers import practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
-from records import models, repository
+from records import models, policy, repository
 from records.context import MovementQuery, RecordsContext
 
 strawberry.enum(
@@ -33,7 +34,10 @@ class Direction(enum.Enum):
 @strawberry.type(description="A patient's paper record moving between two places.")
 class RecordMovement:
     movement_number: str = strawberry.field(description="PCSE movement number.")
-    nhs_number: str = strawberry.field(description="The patient's NHS number.")
+    nhs_number: str | None = strawberry.field(
+        description="The patient's NHS number; shown only to the sending and receiving "
+        "practices, null for everyone else."
+    )
     direction: Direction = strawberry.field(description="In to or out of the practice asking.")
     sending_ods_code: str | None = strawberry.field(
         description="Sending practice; null for central storage or another UK nation."
@@ -49,10 +53,12 @@ class RecordMovement:
     now: strawberry.Private[datetime]
 
     @classmethod
-    def from_row(cls, direction: str, row: models.Movement, *, now: datetime) -> RecordMovement:
+    def from_row(
+        cls, direction: str, row: models.Movement, *, now: datetime, principal: Principal
+    ) -> RecordMovement:
         return cls(
             movement_number=row.movement_number,
-            nhs_number=row.nhs_number,
+            nhs_number=row.nhs_number if policy.sees_nhs_number(principal, row) else None,
             direction=Direction(direction),
             sending_ods_code=row.sender_ods_code,
             receiving_ods_code=row.receiver_ods_code,
@@ -80,11 +86,18 @@ class Practice:
     @classmethod
     async def resolve_reference(
         cls,
+        info: Info[RecordsContext, None],
         odsCode: str,  # noqa: N803 - federation passes the key in its GraphQL spelling
     ) -> Practice:
-        return cls(ods_code=practice_code(odsCode))
+        # A caller not entitled to this practice's movements gets nothing for it: FORBIDDEN.
+        code = practice_code(odsCode)
+        policy.read_practice(info.context.principal, code)
+        return cls(ods_code=code)
 
-    @strawberry.field(description="Records moving in and out of the practice, newest first.")
+    @strawberry.field(
+        description="Records moving in and out of the practice, newest first. Null, with a "
+        "FORBIDDEN error, for a caller who may not see them."
+    )
     async def record_movements(
         self,
         info: Info[RecordsContext, None],
@@ -97,7 +110,9 @@ class Practice:
         ] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
-    ) -> Connection[RecordMovement]:
+    ) -> Connection[RecordMovement] | None:
+        principal = info.context.principal
+        policy.read_practice(principal, self.ods_code)
         query = MovementQuery(
             directions=frozenset(
                 {repository.IN, repository.OUT} if direction is None else {direction.value}
@@ -111,5 +126,5 @@ class Practice:
             rows,
             query.page,
             key=lambda row: (row[1].requested_at.isoformat(), row[1].id),
-            node=lambda row: RecordMovement.from_row(row[0], row[1], now=now),
+            node=lambda row: RecordMovement.from_row(row[0], row[1], now=now, principal=principal),
         )

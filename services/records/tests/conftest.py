@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from fastapi import FastAPI
     from pcse_kit.postgres import EmbeddedPostgres
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-async def app(postgres: EmbeddedPostgres) -> AsyncIterator[FastAPI]:
-    async with running_service(SERVICE, postgres) as running:
+async def app(postgres: EmbeddedPostgres, public_key_file: Path) -> AsyncIterator[FastAPI]:
+    async with running_service(SERVICE, postgres, public_key_file) as running:
         yield running
 
 
