@@ -15,7 +15,7 @@ PY_STAMP := .venv/.synced
 NODE_STAMP := gateway/node_modules/.installed
 PYPROJECTS := pyproject.toml uv.lock kit/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: up test lint format schema schema-check deps clean-data help
+.PHONY: up test lint format schema schema-check token deps clean-data help
 
 help:
 	@echo "make up       run PostgreSQL, the three services and the gateway (Ctrl-C stops)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint     ruff format --check, ruff check, mypy --strict"
 	@echo "make format   apply ruff's formatting and safe fixes"
 	@echo "make schema   export the subgraph SDL and compose schema/supergraph.graphql"
+	@echo "make token ROLE=practice SCOPE=A81001   a development token that make up trusts"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -57,6 +58,11 @@ schema: deps
 
 schema-check: deps
 	$(PY) -m stack schema --check
+
+# ROLE: practice, lmc, accountant, operator or admin; SCOPE: comma-separated ODS codes, an LMC
+# code, or operator domains (payments, records, performers); SUBJECT: who it speaks for.
+token: $(PY_STAMP)
+	@$(PY) -m stack token --role "$(ROLE)" --scope "$(SCOPE)" $(if $(SUBJECT),--subject "$(SUBJECT)")
 
 test: deps lint
 	$(PY) -m pytest -n auto

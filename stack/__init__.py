@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from pcse_kit.auth import SigningKey
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.processes import die_with_parent
 
@@ -31,7 +32,28 @@ SERVICES: Final = ("payments", "records", "performers")
 DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
 DEFAULT_POSTGRES_PORT: Final = 54329
 STOP_TIMEOUT_SECONDS: Final = 10.0
+TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
+TOKEN_AUDIENCE: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
 LOG_TAIL_LINES: Final = 30
+
+
+def sign_token(
+    key: SigningKey,
+    *,
+    role: str,
+    scope: list[str] | tuple[str, ...] = (),
+    subject: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+) -> str:
+    """A development token for ``role`` over ``scope``, as the identity provider would issue."""
+    return key.sign(
+        subject=subject or f"dev-{role}",
+        role=role,
+        scope=scope,
+        issuer=TOKEN_ISSUER,
+        audience=TOKEN_AUDIENCE,
+        ttl_seconds=ttl_seconds,
+    )
 
 
 class StackError(RuntimeError):
@@ -84,6 +106,11 @@ class StackConfig:
     durable: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def keys_dir(self) -> Path:
+        """The development signing key that this stack's services and gateway trust."""
+        return self.data_dir / "dev-keys"
+
     @classmethod
     def free_ports(cls, data_dir: Path, **kwargs: object) -> StackConfig:
         """A configuration that clashes with nothing else on this machine (for tests)."""
@@ -131,6 +158,27 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.children: list[_Child] = []
         self.database_urls: dict[str, str] = {}
+        self.signing_key = SigningKey.load_or_create(config.keys_dir)
+
+    def token(
+        self,
+        role: str,
+        scope: list[str] | tuple[str, ...] = (),
+        *,
+        subject: str | None = None,
+        ttl_seconds: int = 3600,
+    ) -> str:
+        """A token this stack accepts."""
+        return sign_token(
+            self.signing_key, role=role, scope=scope, subject=subject, ttl_seconds=ttl_seconds
+        )
+
+    def _auth_env(self, prefix: str) -> dict[str, str]:
+        return {
+            f"{prefix}_AUTH_PUBLIC_KEY_FILE": str(self.config.keys_dir / "public.pem"),
+            f"{prefix}_AUTH_ISSUER": TOKEN_ISSUER,
+            f"{prefix}_AUTH_AUDIENCE": TOKEN_AUDIENCE,
+        }
 
     @property
     def gateway_url(self) -> str:
@@ -212,6 +260,7 @@ class Stack:
                 f"{prefix}_HOST": "127.0.0.1",
                 f"{prefix}_PORT": str(self.config.ports[name]),
                 f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
+                **self._auth_env(prefix),
             },
         )
 
@@ -220,6 +269,7 @@ class Stack:
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.config.ports["gateway"]),
             "GATEWAY_SUPERGRAPH": str(ROOT / "schema" / "supergraph.graphql"),
+            **self._auth_env("GATEWAY"),
         }
         for name in SERVICES:
             env[f"GATEWAY_SUBGRAPH_URL_{name.upper()}"] = self.service_url(name)

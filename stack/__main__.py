@@ -8,16 +8,17 @@ import os
 import signal
 import sys
 
+from pcse_kit.auth import Role, SigningKey
 from pcse_kit.processes import set_parent_death_signal
 
-from stack import ROOT, Stack, StackConfig, StackError
+from stack import ROOT, Stack, StackConfig, StackError, sign_token
 
 EXAMPLE_QUERY = ROOT / "demo" / "practice-status.graphql"
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 WATCH_SECONDS = 1.0
 
 
-def example(gateway_url: str) -> str:
+def example(gateway_url: str, token: str) -> str:
     query = " ".join(
         line.strip()
         for line in EXAMPLE_QUERY.read_text().splitlines()
@@ -47,10 +48,13 @@ def up() -> int:
     except KeyboardInterrupt:
         return 130
     try:
+        practice_token = stack.token("practice", ["A81001"], ttl_seconds=12 * 3600)
         print(
             f"\nPCSE status is up. The gateway answers at {stack.gateway_url}\n"
             f"Logs: {stack.log_dir}\n\n"
-            f"Try the practice status query for A81001:\n\n{example(stack.gateway_url)}\n\n"
+            "Try the practice status query as the practice manager of A81001 (the token is "
+            "valid for 12 hours;\n`make token ROLE=practice SCOPE=A81001` makes another):\n\n"
+            f"{example(stack.gateway_url, practice_token)}\n\n"
             "Press Ctrl-C to stop.",
             flush=True,
         )
@@ -83,15 +87,33 @@ def schema(*, check: bool) -> int:
     return 0
 
 
+def token(*, role: str, scope: str, subject: str | None, hours: float) -> int:
+    """Print a development token that `make up` trusts."""
+    if role not in {r.value for r in Role}:
+        print(f"ROLE must be one of: {', '.join(r.value for r in Role)}", file=sys.stderr)
+        return 2
+    key = SigningKey.load_or_create(StackConfig.from_environment().keys_dir)
+    scopes = [part.strip() for part in scope.split(",") if part.strip()]
+    print(sign_token(key, role=role, scope=scopes, subject=subject, ttl_seconds=int(hours * 3600)))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m stack")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run the whole stack in the foreground")
     schema_parser = commands.add_parser("schema", help="export the SDL and compose the supergraph")
     schema_parser.add_argument("--check", action="store_true", help="fail if schema/ is stale")
+    token_parser = commands.add_parser("token", help="print a development token")
+    token_parser.add_argument("--role", required=True, help="practice, lmc, accountant, ...")
+    token_parser.add_argument("--scope", default="", help="comma-separated: ODS codes, LMC, ...")
+    token_parser.add_argument("--subject", default=None, help="who the token speaks for")
+    token_parser.add_argument("--hours", type=float, default=12.0, help="validity (12)")
     args = parser.parse_args()
     if args.command == "up":
         return up()
+    if args.command == "token":
+        return token(role=args.role, scope=args.scope, subject=args.subject, hours=args.hours)
     return schema(check=args.check)
 
 

@@ -34,5 +34,10 @@ def directory() -> dict[str, Any]:
 
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.gateway_url.removesuffix("/graphql"), timeout=10) as client:
+    """A client of the gateway, as an admin unless a test sends its own Authorization."""
+    with httpx.Client(
+        base_url=stack.gateway_url.removesuffix("/graphql"),
+        timeout=10,
+        headers={"authorization": f"Bearer {stack.token('admin')}"},
+    ) as client:
         yield client

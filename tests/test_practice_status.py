@@ -16,8 +16,17 @@ PRACTICE_STATUS = (ROOT / "demo" / "practice-status.graphql").read_text()
 PYTHON_INTERNALS = re.compile(r"Traceback|File \"|\.py\b|Error\(|KeyError|TypeError|asyncpg")
 
 
-def post(client: httpx.Client, query: str, variables: dict[str, Any] | None = None) -> Any:
-    response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+def post(
+    client: httpx.Client,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+) -> Any:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
     assert response.headers["content-type"].startswith("application/"), response.text
     return response.json()
 
@@ -34,9 +43,12 @@ def current_members(directory: dict[str, Any], ods_code: str) -> list[str]:
 
 
 def test_the_contract_query_brings_all_three_services_together(
-    gateway: httpx.Client, directory: dict[str, Any]
+    stack: Stack, gateway: httpx.Client, directory: dict[str, Any]
 ) -> None:
-    body = post(gateway, PRACTICE_STATUS, {"ods": "A81001"})
+    # As the practice's own manager would ask it.
+    body = post(
+        gateway, PRACTICE_STATUS, {"ods": "A81001"}, token=stack.token("practice", ["A81001"])
+    )
 
     assert "errors" not in body
     practice = body["data"]["practice"]
@@ -143,6 +155,7 @@ def test_each_subgraph_answers_malformed_representations_cleanly(
     ]
     response = httpx.post(
         stack.service_url(service),
+        headers={"authorization": f"Bearer {stack.token('admin')}"},
         json={
             "query": "query ($r: [_Any!]!) { _entities(representations: $r) "
             "{ ... on Practice { odsCode } } }",

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+from pcse_kit.auth import SigningKey
 
-from stack import DEFAULT_PORTS, ROOT, free_port
+from stack import DEFAULT_PORTS, ROOT, free_port, sign_token
 
 READY_LINE = "PCSE status is up"
 START_TIMEOUT_SECONDS = 120
@@ -91,7 +92,10 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
     process, output = start(tmp_path, env)
     assert gateway in output
     assert "curl" in output
-    body = httpx.post(gateway, json=query, timeout=10).json()
+    # The key `make up` made for itself, as `make token` uses it.
+    key = SigningKey.load_or_create(tmp_path / "dev-keys")
+    admin = {"authorization": f"Bearer {sign_token(key, role='admin')}"}
+    body = httpx.post(gateway, json=query, headers=admin, timeout=10).json()
     assert body["data"]["practice"]["name"]
     started = descendants(process.pid)
     assert len(started) >= 5  # PostgreSQL (and its workers), three services, the gateway
@@ -102,7 +106,7 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
 
     # Second run on the same data: the demo data is kept, not loaded again; then SIGKILL.
     process, _ = start(tmp_path, env)
-    body = httpx.post(gateway, json=query, timeout=10).json()
+    body = httpx.post(gateway, json=query, headers=admin, timeout=10).json()
     assert body["data"]["practice"]["name"]
     assert "demo data already present" in (tmp_path / "logs" / "payments.log").read_text()
     started = descendants(process.pid)
