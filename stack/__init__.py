@@ -32,6 +32,8 @@ SERVICES: Final = ("payments", "records", "performers")
 DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
 DEFAULT_POSTGRES_PORT: Final = 54329
 STOP_TIMEOUT_SECONDS: Final = 10.0
+EVENTS_DATABASE: Final = "events"
+"""The event bus: a database of its own, standing in for a broker on one machine."""
 TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
 TOKEN_AUDIENCE: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
 LOG_TAIL_LINES: Final = 30
@@ -158,6 +160,7 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.children: list[_Child] = []
         self.database_urls: dict[str, str] = {}
+        self.events_url: str | None = None
         self.signing_key = SigningKey.load_or_create(config.keys_dir)
 
     def token(
@@ -225,13 +228,15 @@ class Stack:
                     durable=self.config.durable,
                 )
                 self.postgres.start()
-                for name in missing:
+                for name in [*missing, EVENTS_DATABASE]:
                     self.postgres.create_database(name)
             server_urls = {n: self.postgres.dsn(n) for n in missing if self.postgres}
+            self.events_url = self.postgres.dsn(EVENTS_DATABASE) if self.postgres else None
         else:
-            names = [f"pcse_{name}" for name in missing]
+            names = [f"pcse_{name}" for name in [*missing, EVENTS_DATABASE]]
             asyncio.run(ensure_databases(self.config.server_url, names))
             server_urls = {n: with_database(self.config.server_url, f"pcse_{n}") for n in missing}
+            self.events_url = with_database(self.config.server_url, f"pcse_{EVENTS_DATABASE}")
         self.database_urls = {**server_urls, **self.config.database_urls}
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
@@ -260,6 +265,7 @@ class Stack:
                 f"{prefix}_HOST": "127.0.0.1",
                 f"{prefix}_PORT": str(self.config.ports[name]),
                 f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
+                **({f"{prefix}_EVENTS_DATABASE_URL": self.events_url} if self.events_url else {}),
                 **self._auth_env(prefix),
             },
         )

@@ -8,11 +8,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 from pcse_kit.auth import SigningKey
+from pcse_kit.testing import server_directory
 
 from stack import DEFAULT_PORTS, ROOT, free_port, sign_token
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 READY_LINE = "PCSE status is up"
 START_TIMEOUT_SECONDS = 120
@@ -81,7 +87,14 @@ def start(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes],
     return process, printed
 
 
-def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # The run command starts PostgreSQL in here, so it must be outside pytest's 0700 tree.
+    with server_directory() as path:
+        yield path
+
+
+def test_ctrl_c_and_sigkill_leave_no_process_behind(data_dir: Path) -> None:
     ports = {f"{name.upper()}_PORT": str(free_port()) for name in DEFAULT_PORTS}
     env = {**ports, "PCSE_POSTGRES_PORT": str(free_port())}
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/graphql"
@@ -89,11 +102,11 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
              "{ period } } } recordMovements { nodes { status } } } }"}  # fmt: skip
 
     # First run: up, answering, then Ctrl-C.
-    process, output = start(tmp_path, env)
+    process, output = start(data_dir, env)
     assert gateway in output
     assert "curl" in output
     # The key `make up` made for itself, as `make token` uses it.
-    key = SigningKey.load_or_create(tmp_path / "dev-keys")
+    key = SigningKey.load_or_create(data_dir / "dev-keys")
     admin = {"authorization": f"Bearer {sign_token(key, role='admin')}"}
     body = httpx.post(gateway, json=query, headers=admin, timeout=10).json()
     assert body["data"]["practice"]["name"]
@@ -105,10 +118,10 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(tmp_path: Path) -> None:
     assert wait_gone(started, 5) == set()
 
     # Second run on the same data: the demo data is kept, not loaded again; then SIGKILL.
-    process, _ = start(tmp_path, env)
+    process, _ = start(data_dir, env)
     body = httpx.post(gateway, json=query, headers=admin, timeout=10).json()
     assert body["data"]["practice"]["name"]
-    assert "demo data already present" in (tmp_path / "logs" / "payments.log").read_text()
+    assert "demo data already present" in (data_dir / "logs" / "payments.log").read_text()
     started = descendants(process.pid)
 
     process.kill()

@@ -20,14 +20,15 @@ from sqlalchemy import text
 
 from pcse_kit.auth import TokenVerifier, Unauthenticated
 from pcse_kit.db import create_engine, create_sessionmaker
+from pcse_kit.events import Consumer, Relay, running
 from pcse_kit.graphql import create_router
 from pcse_kit.migrations import upgrade
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
 
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from pcse_kit.auth import Principal
     from pcse_kit.graphql import FederationSchema, RequestContext
@@ -50,6 +51,17 @@ class ServiceDefinition:
     context_factory: Callable[[async_sessionmaker[AsyncSession], Principal], RequestContext]
     seed_demo: Callable[[async_sessionmaker[AsyncSession]], Awaitable[bool]] | None = None
     """Loads the deterministic demo data; returns False when it was already there."""
+    event_workers: Callable[[EventWiring], Sequence[Relay | Consumer]] | None = None
+    """The relays and consumers that run beside the service while it serves."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventWiring:
+    """What a service's event workers are built from."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    bus: AsyncEngine
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
@@ -81,7 +93,20 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             loaded = await service.seed_demo(app.state.sessionmaker)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
-            yield
+            if settings.events_database_url and service.event_workers is not None:
+                bus = create_engine(
+                    settings.events_database_url, application_name=f"{service.name}-events"
+                )
+                try:
+                    wiring = EventWiring(
+                        engine=engine, sessionmaker=app.state.sessionmaker, bus=bus
+                    )
+                    async with running(*service.event_workers(wiring)):
+                        yield
+                finally:
+                    await bus.dispose()
+            else:
+                yield
         finally:
             await engine.dispose()
 

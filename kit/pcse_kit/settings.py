@@ -28,6 +28,11 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     migrate_on_start: bool = True
+    events_database_url: str | None = Field(
+        default=None,
+        description="The event bus database (postgresql://...); unset, no events are relayed "
+        "or consumed, though they still wait in the outbox.",
+    )
     seed_demo: bool = Field(
         default=False, description="Load the deterministic demo data on start-up, once."
     )

@@ -7,8 +7,11 @@ once per worker and empty its tables between tests.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -23,7 +26,6 @@ from pcse_kit.service import create_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-    from pathlib import Path
 
     from fastapi import FastAPI
     from sqlalchemy import MetaData
@@ -32,17 +34,32 @@ if TYPE_CHECKING:
     from pcse_kit.service import ServiceDefinition
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(
-        tmp_path_factory.mktemp("postgres") / "data",
-        durable=False,  # a test database need not survive a power cut; it runs faster
-    )
-    server.start()
+@contextmanager
+def server_directory() -> Iterator[Path]:
+    """A directory for a PostgreSQL data directory, outside pytest's temporary tree.
+
+    pytest keeps ``/tmp/pytest-of-<user>`` at mode 0700 and resets it when a worker starts,
+    which would shut the server's own user out of a data directory below it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pcse-test-"))
     try:
-        yield server
+        yield path
     finally:
-        server.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[EmbeddedPostgres]:
+    with server_directory() as directory:
+        server = EmbeddedPostgres(
+            directory / "data",
+            durable=False,  # a test database need not survive a power cut; it runs faster
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 TEST_ISSUER = "pcse-status-tests"
