@@ -151,6 +151,7 @@ def generate(seed: int = SEED) -> dict[str, object]:
                     else None,
                 }
             )
+    enrich(practices, performers, memberships, random.Random(seed + 1))
     return {
         "seed": seed,
         "lmcs": LMCS,
@@ -158,6 +159,67 @@ def generate(seed: int = SEED) -> dict[str, object]:
         "performers": performers,
         "memberships": memberships,
     }
+
+
+OTHER_ROLES = {(9, 4): "registrar", (9, 7): "locum", (13, 6): "retainer"}
+STREETS = ["High Street", "Church Road", "Mill Lane", "Station Road", "Victoria Road", "The Green"]
+
+
+def enrich(
+    practices: list[dict[str, object]],
+    performers: list[dict[str, object]],
+    memberships: list[dict[str, object]],
+    rng: random.Random,
+) -> None:
+    """Details added after the first release, from their own random stream so that the codes,
+    names and statuses above stay as they were."""
+    for index, practice in enumerate(practices):
+        practice["address"] = f"{rng.randint(1, 120)} {rng.choice(STREETS)}"
+        practice["openedOn"] = (
+            date(1975, 1, 1) + timedelta(days=rng.randint(0, 15000))
+        ).isoformat()
+        practice["status"] = "active"
+        practice["closedOn"] = None
+        practice["branchSites"] = [
+            {
+                "siteCode": f"{practice['odsCode']}{n:03d}",
+                "name": f"{practice['name']} (branch {n})",
+                "postcode": practice["postcode"],
+            }
+            for n in range(1, 1 + (index % 3 == 0) + (index % 6 == 0))
+        ]
+    # A practice that closed last year, and one whose code is dormant.
+    practices[-1].update(status="closed", closedOn="2025-09-30")
+    practices[-2].update(status="dormant")
+    # Every role appears somewhere: (every nth membership, from the kth) takes the role.
+    for (step, first), role in OTHER_ROLES.items():
+        for membership in memberships[first::step]:
+            membership["role"] = role
+    roles = {m["gmcNumber"]: m["role"] for m in memberships}
+    for performer in performers:
+        performer["dateOfBirth"] = (
+            date(1955, 1, 1) + timedelta(days=rng.randint(0, 15000))
+        ).isoformat()
+        registrar = roles[performer["gmcNumber"]] == "registrar"
+        born = date.fromisoformat(str(performer["dateOfBirth"]))
+        # A CCT comes at about thirty, after medical school, foundation and GP training.
+        cct = date(born.year + 30, born.month, min(born.day, 28)) + timedelta(
+            days=rng.randint(0, 900)
+        )
+        performer["cctDate"] = None if registrar else cct.isoformat()
+        performer["underTrainingSupervision"] = registrar
+    # One registrar wrongly shown as fully qualified: on the list, no CCT, no supervision.
+    unsupervised = next(
+        p for p in performers if roles[p["gmcNumber"]] == "registrar" and p["status"] == "included"
+    )
+    unsupervised["underTrainingSupervision"] = False
+    # The same person entered twice under different GMC numbers.
+    original, twin = performers[5], performers[40]
+    twin.update(
+        givenName=original["givenName"],
+        familyName=original["familyName"],
+        dateOfBirth=original["dateOfBirth"],
+    )
 
 
 if __name__ == "__main__":

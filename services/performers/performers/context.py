@@ -40,6 +40,16 @@ class PerformersContext(RequestContext):
             sessionmaker,
             _memberships_by_performer,
         )
+        self.branch_sites = many_per_key(sessionmaker, repository.branch_sites_of_practices)
+        self.history = many_per_key(sessionmaker, repository.history_of_performers)
+        self.change_requests_of_performer = many_per_key(
+            sessionmaker, repository.change_requests_of_performers
+        )
+        self.icbs_of_lmc = many_per_key(sessionmaker, repository.icbs_of_lmcs)
+        self.practices_of_lmc = many_per_key(sessionmaker, repository.practice_codes_of_lmcs)
+        self.change_requests = one_per_key(
+            sessionmaker, repository.change_request_by_reference, lambda r: r.reference
+        )
 
 
 async def _memberships_by_performer(

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from pcse_kit.events import Relay
 from pcse_kit.service import ServiceDefinition
 
 from performers.context import PerformersContext
 from performers.demo import seed_demo
+from performers.models import Outbox
 from performers.schema import schema
+from performers.service import STREAM
 from performers.settings import SERVICE_DIR, PerformersSettings
 
 SERVICE = ServiceDefinition(
@@ -14,4 +17,7 @@ SERVICE = ServiceDefinition(
     schema=schema,
     context_factory=PerformersContext,
     seed_demo=seed_demo,
+    event_workers=lambda wiring: [
+        Relay(wiring.engine, wiring.bus, Outbox, stream=STREAM),
+    ],
 )

@@ -1,14 +1,34 @@
-"""Loads the demo directory (demo/directory.json) into the performers database, once."""
+"""Loads the demo directory (demo/directory.json) into the performers database, once.
+
+Every performer gets a status history along transitions the regulations allow, ending at the
+status the directory gives. Open change requests are dated back from the day the demo is
+loaded, so that a fresh `make up` always shows a request within 12 weeks, one overdue and one
+past the 16-week compensation mark, in every LMC's area, whatever the date.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections import deque
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, insert, select
 
-from performers.models import Lmc, LmcIcb, Membership, Performer, Practice
+from performers import rules
+from performers.models import (
+    BranchSite,
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRequest,
+    ListStatus,
+    Lmc,
+    LmcIcb,
+    Membership,
+    Performer,
+    Practice,
+    StatusChange,
+)
 from performers.settings import PerformersSettings
 
 if TYPE_CHECKING:
@@ -16,14 +36,95 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+DEMO_ACTOR = "demo-loader"
+HISTORY_START = date(2008, 4, 1)
+# (days before today it was submitted, days before today it was decided, outcome)
+REQUEST_PATTERN: list[tuple[int, int | None, ChangeOutcome | None]] = [
+    (130, None, None),  # past 16 weeks: compensable
+    (95, None, None),  # past 12 weeks: overdue
+    (20, None, None),  # within the 12 weeks
+    (200, 150, ChangeOutcome.APPROVED),
+]
+
 
 def read_directory(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
+def _day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def path_to(status: ListStatus) -> list[ListStatus]:
+    """The shortest run of allowed transitions from a new application to ``status``."""
+    queue: deque[list[ListStatus]] = deque([[ListStatus.PENDING]])
+    while queue:
+        path = queue.popleft()
+        if path[-1] is status:
+            return path
+        queue.extend([*path, step] for step in sorted(rules.ALLOWED[path[-1]]) if step not in path)
+    raise ValueError(f"{status} cannot be reached")
+
+
+def history_rows(performer: dict[str, Any], started: date) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = []
+    previous: ListStatus | None = None
+    day = max(HISTORY_START, started - timedelta(days=120))
+    for status in path_to(ListStatus(performer["status"])):
+        history.append(
+            {
+                "gmc_number": performer["gmcNumber"],
+                "from_status": previous,
+                "to_status": status,
+                "effective_date": day,
+                "decision": "application received"
+                if status is ListStatus.PENDING
+                else "Performers List Decision Panel",
+                "source": "NHS England",
+                "recorded_by": DEMO_ACTOR,
+            }
+        )
+        previous, day = status, day + timedelta(days=60)
+    return history
+
+
+def change_requests(directory: dict[str, Any], today: date) -> list[dict[str, Any]]:
+    """A request of each timer state in every LMC's area, about performers working there."""
+    working: dict[str, list[str]] = {}
+    for membership in directory["memberships"]:
+        if membership["endDate"] is None:
+            working.setdefault(membership["odsCode"], []).append(membership["gmcNumber"])
+    staffed: dict[str, list[dict[str, Any]]] = {}
+    for practice in directory["practices"]:
+        if practice["odsCode"] in working:
+            staffed.setdefault(practice["lmcCode"], []).append(practice)
+    requests = []
+    for practices in staffed.values():
+        for practice, pattern in zip(practices, REQUEST_PATTERN, strict=False):
+            submitted, decided, outcome = pattern
+            requests.append(
+                {
+                    "reference": f"CR-DEMO-{practice['odsCode']}",
+                    "kind": ChangeKind.JOINING if decided else ChangeKind.STATUS_CHANGE,
+                    "gmc_number": working[practice["odsCode"]][0],
+                    "ods_code": practice["odsCode"],
+                    "requested_status": None if decided else ListStatus.INCLUDED_WITH_CONDITIONS,
+                    "submitted_on": today - timedelta(days=submitted),
+                    "decided_on": None if decided is None else today - timedelta(days=decided),
+                    "outcome": outcome,
+                }
+            )
+    return requests
+
+
 async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
     directory = read_directory(PerformersSettings().demo_directory)
+    today = datetime.now(UTC).date()
+    starts: dict[str, date] = {}
+    for membership in directory["memberships"]:
+        start = date.fromisoformat(membership["startDate"])
+        starts[membership["gmcNumber"]] = min(start, starts.get(membership["gmcNumber"], start))
     async with sessionmaker.begin() as session:
         if await session.scalar(select(exists().select_from(Lmc))):
             return False
@@ -44,16 +145,32 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                 {
                     "ods_code": p["odsCode"],
                     "name": p["name"],
+                    "address": p["address"],
                     "postcode": p["postcode"],
                     "icb_code": p["icbCode"],
                     "sub_icb_code": p["subIcbCode"],
                     "lmc_code": p["lmcCode"],
                     "contract_type": p["contractType"],
                     "list_size": p["listSize"],
+                    "status": p["status"],
+                    "opened_on": _day(p["openedOn"]),
+                    "closed_on": _day(p["closedOn"]),
                 }
                 for p in directory["practices"]
             ],
         )
+        sites = [
+            {
+                "ods_code": p["odsCode"],
+                "site_code": s["siteCode"],
+                "name": s["name"],
+                "postcode": s["postcode"],
+            }
+            for p in directory["practices"]
+            for s in p["branchSites"]
+        ]
+        if sites:
+            await session.execute(insert(BranchSite), sites)
         await session.execute(
             insert(Performer),
             [
@@ -62,6 +179,9 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                     "given_name": p["givenName"],
                     "family_name": p["familyName"],
                     "status": p["status"],
+                    "date_of_birth": _day(p["dateOfBirth"]),
+                    "cct_date": _day(p["cctDate"]),
+                    "under_training_supervision": p["underTrainingSupervision"],
                 }
                 for p in directory["performers"]
             ],
@@ -74,9 +194,18 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                     "ods_code": m["odsCode"],
                     "role": m["role"],
                     "start_date": date.fromisoformat(m["startDate"]),
-                    "end_date": None if m["endDate"] is None else date.fromisoformat(m["endDate"]),
+                    "end_date": _day(m["endDate"]),
                 }
                 for m in directory["memberships"]
             ],
         )
+        await session.execute(
+            insert(StatusChange),
+            [
+                row
+                for p in directory["performers"]
+                for row in history_rows(p, starts.get(p["gmcNumber"], HISTORY_START))
+            ],
+        )
+        await session.execute(insert(ChangeRequest), change_requests(directory, today))
     return True

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
+from pcse_kit.events import outbox_table
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -32,6 +34,29 @@ class ListStatus(enum.StrEnum):
     CONTINGENT_REMOVAL = "contingent_removal"
     SUSPENDED = "suspended"
     REMOVED = "removed"
+    WITHDRAWN = "withdrawn"
+
+
+class PracticeStatus(enum.StrEnum):
+    """ODS statuses: a dormant code is kept and never reused; a proposed one is not open yet."""
+
+    ACTIVE = "active"
+    DORMANT = "dormant"
+    CLOSED = "closed"
+    PROPOSED = "proposed"
+
+
+class ChangeKind(enum.StrEnum):
+    JOINING = "joining"
+    LEAVING = "leaving"
+    STATUS_CHANGE = "status_change"
+    CCT = "cct"
+    RETIREMENT = "retirement"
+
+
+class ChangeOutcome(enum.StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
 
 
@@ -75,6 +100,28 @@ class Practice(Base):
     lmc_code: Mapped[str] = mapped_column(ForeignKey("lmc.code"))
     contract_type: Mapped[ContractType] = mapped_column(text_enum(ContractType, "contract_type"))
     list_size: Mapped[int]
+    address: Mapped[str] = mapped_column(String(300), server_default="")
+    status: Mapped[PracticeStatus] = mapped_column(
+        text_enum(PracticeStatus, "practice_status"), server_default=PracticeStatus.ACTIVE.value
+    )
+    opened_on: Mapped[date | None]
+    closed_on: Mapped[date | None]
+
+
+class BranchSite(Base):
+    """A branch surgery: records and staff move between it and the main site."""
+
+    __tablename__ = "branch_site"
+    __table_args__ = (
+        CheckConstraint("site_code ~ '^[A-Z][0-9]{8}$'", name="branch_site_code_format"),
+        CheckConstraint("left(site_code, 6) = ods_code", name="branch_site_code_of_practice"),
+        Index("ix_branch_site_practice", "ods_code"),
+    )
+
+    site_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    ods_code: Mapped[str] = mapped_column(ForeignKey("practice.ods_code"))
+    name: Mapped[str] = mapped_column(String(200))
+    postcode: Mapped[str] = mapped_column(String(8))
 
 
 class Performer(Base):
@@ -87,6 +134,10 @@ class Performer(Base):
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     status: Mapped[ListStatus] = mapped_column(text_enum(ListStatus, "list_status"))
+    date_of_birth: Mapped[date | None]
+    cct_date: Mapped[date | None]
+    """Certificate of Completion of Training; until then a GP registrar."""
+    under_training_supervision: Mapped[bool] = mapped_column(server_default=text("false"))
 
 
 class Membership(Base):
@@ -107,3 +158,55 @@ class Membership(Base):
     role: Mapped[Role] = mapped_column(text_enum(Role, "membership_role"))
     start_date: Mapped[date]
     end_date: Mapped[date | None] = mapped_column(server_default=text("NULL"))
+
+
+class StatusChange(Base):
+    """One change of a performer's list status: the append-only history (a trigger refuses
+    UPDATE and DELETE)."""
+
+    __tablename__ = "status_change"
+    __table_args__ = (Index("ix_status_change_performer", "gmc_number", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gmc_number: Mapped[str] = mapped_column(ForeignKey("performer.gmc_number"))
+    from_status: Mapped[ListStatus | None] = mapped_column(text_enum(ListStatus, "from_status"))
+    to_status: Mapped[ListStatus] = mapped_column(text_enum(ListStatus, "to_status"))
+    effective_date: Mapped[date]
+    decision: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class ChangeRequest(Base):
+    """A request to PCSE to change the list (join, leave, status, CCT, retire), with its timers."""
+
+    __tablename__ = "change_request"
+    __table_args__ = (
+        CheckConstraint(
+            "(decided_on IS NULL) = (outcome IS NULL)", name="change_request_decided_with_outcome"
+        ),
+        CheckConstraint(
+            "decided_on IS NULL OR decided_on >= submitted_on", name="change_request_dates_ordered"
+        ),
+        Index("ix_change_request_open", "submitted_on", postgresql_where=text("outcome IS NULL")),
+        Index("ix_change_request_performer", "gmc_number"),
+        Index("ix_change_request_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[ChangeKind] = mapped_column(text_enum(ChangeKind, "change_kind"))
+    gmc_number: Mapped[str] = mapped_column(ForeignKey("performer.gmc_number"))
+    ods_code: Mapped[str | None] = mapped_column(ForeignKey("practice.ods_code"))
+    requested_status: Mapped[ListStatus | None] = mapped_column(
+        text_enum(ListStatus, "requested_status")
+    )
+    submitted_on: Mapped[date]
+    decided_on: Mapped[date | None]
+    outcome: Mapped[ChangeOutcome | None] = mapped_column(text_enum(ChangeOutcome, "outcome"))
+
+
+AuditEvent = audit_table(Base.metadata)
+IdempotencyKey = idempotency_table(Base.metadata)
+Outbox = outbox_table(Base.metadata)

@@ -86,3 +86,23 @@ def practice_filter(
             raise Forbidden
         return ([lmc_code] if lmc_code else sorted(principal.scope)), None
     return ([lmc_code] if lmc_code else None), sorted(principal.scope)
+
+
+def lmc_summary(principal: Principal, code: str) -> None:
+    """An LMC's aggregates are for the LMC itself, this domain's operators and admins."""
+    if not (principal.operates(DOMAIN) or principal.is_lmc_of(code)):
+        raise Forbidden
+
+
+async def searchable_practice_codes(context: PerformersContext) -> list[str] | None:
+    """Practices whose performers (past or present) a search may return; None for all."""
+    principal = context.principal
+    if principal.operates(DOMAIN):
+        return None
+    _directory_reader(principal)
+    if principal.role is Role.PRACTICE:
+        return sorted(principal.scope)
+    codes: list[str] = []
+    for lmc_code in sorted(principal.scope):
+        codes.extend(await context.practices_of_lmc.load(lmc_code))
+    return codes

@@ -10,6 +10,9 @@ from pcse_kit.testing import running_service
 from performers.definition import SERVICE
 from performers.models import (
     Base,
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRequest,
     ContractType,
     ListStatus,
     Lmc,
@@ -79,12 +82,22 @@ async def create_performer(
     role: Role = Role.PARTNER,
     start: date = date(2020, 1, 1),
     end: date | None = None,
+    given_name: str = "Priya",
+    date_of_birth: date | None = date(1980, 5, 17),
+    cct_date: date | None = date(2012, 8, 1),
+    under_training_supervision: bool = False,
 ) -> str:
     gmc_number = f"{next(_gmc):07d}"
     async with app.state.sessionmaker.begin() as session:
         await session.execute(
             insert(Performer).values(
-                gmc_number=gmc_number, given_name="Priya", family_name=family_name, status=status
+                gmc_number=gmc_number,
+                given_name=given_name,
+                family_name=family_name,
+                status=status,
+                date_of_birth=date_of_birth,
+                cct_date=cct_date,
+                under_training_supervision=under_training_supervision,
             )
         )
         if at is not None:
@@ -111,6 +124,40 @@ async def create_membership(
                 gmc_number=gmc_number, ods_code=ods_code, role=role, start_date=start, end_date=end
             )
         )
+
+
+_references = count(1)
+
+
+async def create_change_request(
+    app: FastAPI,
+    *,
+    gmc_number: str,
+    ods_code: str | None = "A81001",
+    submitted_on: date,
+    kind: ChangeKind = ChangeKind.STATUS_CHANGE,
+    decided_on: date | None = None,
+) -> str:
+    reference = f"CR-T{next(_references):08d}"
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(ChangeRequest).values(
+                reference=reference,
+                kind=kind,
+                gmc_number=gmc_number,
+                ods_code=ods_code,
+                requested_status=ListStatus.INCLUDED if kind is ChangeKind.STATUS_CHANGE else None,
+                submitted_on=submitted_on,
+                decided_on=decided_on,
+                outcome=None if decided_on is None else ChangeOutcome.APPROVED,
+            )
+        )
+    return reference
+
+
+@pytest.fixture
+def make_change_request(app: FastAPI) -> Any:
+    return partial(create_change_request, app)
 
 
 @pytest.fixture

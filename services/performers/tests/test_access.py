@@ -49,6 +49,7 @@ async def test_a_practice_sees_only_its_own_practice(
     unknown = await graphql(client, PRACTICE, {"ods": "Z99999"}, token=own)
     listing = await graphql(client, "{ practices { nodes { odsCode } } }", token=own)
 
+    assert "data" in mine, mine
     assert mine["data"]["practice"]["odsCode"] == "A81001"
     assert refused(other)
     assert refused(unknown)

@@ -1,0 +1,122 @@
+"""The performers list through the gateway: the LMC view on the demo data, and events out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+
+if TYPE_CHECKING:
+    from stack import Stack
+
+LMC_VIEW = """
+query ($code: String!) {
+  lmc(code: $code) {
+    name
+    performerCounts { status count }
+    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    findingCounts { kind count }
+    findings { kind severity gmcNumber odsCode since evidence { label value } }
+    openChangeRequests(first: 5) { nodes { reference ageDays overdue compensable } }
+    entrantsAndLeavers(since: "2015-01-01", first: 5) {
+      nodes { on kind gmcNumber odsCode detail performer { name } }
+      pageInfo { hasNextPage }
+    }
+  }
+}
+"""
+
+
+def ask(stack: Stack, token: str, query: str, variables: dict[str, Any]) -> Any:
+    response = httpx.post(
+        stack.gateway_url,
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return response.json()
+
+
+def test_each_lmc_sees_its_area_and_the_demo_shows_every_finding_kind(
+    stack: Stack, directory: dict[str, Any]
+) -> None:
+    kinds_seen: set[str] = set()
+    for lmc in directory["lmcs"]:
+        body = ask(stack, stack.token("lmc", [lmc["code"]]), LMC_VIEW, {"code": lmc["code"]})
+        assert "errors" not in body, body
+        view = body["data"]["lmc"]
+        area = {p["odsCode"] for p in directory["practices"] if p["lmcCode"] == lmc["code"]}
+
+        assert sum(c["count"] for c in view["performerCounts"]) > 0
+        ages = view["changeRequestAges"]
+        assert ages["open"] == ages["withinTwelveWeeks"] + ages["overdue"] + ages["compensable"]
+        assert ages["overdue"] >= 1
+        assert ages["compensable"] >= 1
+        assert all(f["odsCode"] in area for f in view["findings"] if f["odsCode"])
+        assert all(f["evidence"] for f in view["findings"])
+        feed = view["entrantsAndLeavers"]["nodes"]
+        assert feed
+        assert [n["on"] for n in feed] == sorted(n["on"] for n in feed)
+        kinds_seen |= {c["kind"] for c in view["findingCounts"] if c["count"]}
+
+    assert kinds_seen == {
+        "DUPLICATE_PERFORMER",
+        "REGISTRAR_WITHOUT_CCT",
+        "WORKING_NOT_INCLUDED",
+        "SUSPENDED_WORKING",
+        "CHANGE_REQUEST_OVERDUE",
+        "CHANGE_REQUEST_COMPENSABLE",
+    }
+
+
+async def bus_events(url: str, key: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT type FROM event WHERE stream = 'performers' AND key = $1 ORDER BY position",
+            key,
+        )
+    except asyncpg.UndefinedTableError:
+        return []
+    finally:
+        await connection.close()
+    return [row["type"] for row in rows]
+
+
+def test_a_leaver_is_published_to_the_event_bus(stack: Stack, directory: dict[str, Any]) -> None:
+    # A current membership away from A81001, whose data the other tests read.
+    membership = next(
+        m for m in directory["memberships"] if m["endDate"] is None and m["odsCode"] != "A81001"
+    )
+    operator = stack.token("operator", ["performers"])
+    found = ask(
+        stack,
+        operator,
+        "query ($gmc: String!) { performer(gmcNumber: $gmc) { memberships { id endDate "
+        "practice { odsCode } } } }",
+        {"gmc": membership["gmcNumber"]},
+    )
+    [current] = [
+        m
+        for m in found["data"]["performer"]["memberships"]
+        if m["practice"]["odsCode"] == membership["odsCode"] and m["endDate"] is None
+    ]
+
+    ended = ask(
+        stack,
+        operator,
+        "mutation ($id: ID!, $end: Date!) { endMembership(input: {membershipId: $id, "
+        'endDate: $end, idempotencyKey: "e2e-leaver-1"}) { endDate } }',
+        {"id": current["id"], "end": "2026-01-31"},
+    )
+
+    assert ended == {"data": {"endMembership": {"endDate": "2026-01-31"}}}
+    assert stack.events_url is not None
+    deadline = time.monotonic() + 10
+    key = membership["gmcNumber"]
+    while "membership.ended" not in asyncio.run(bus_events(stack.events_url, key)):
+        assert time.monotonic() < deadline, "the leaver never reached the bus"
+        time.sleep(0.1)
