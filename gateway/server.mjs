@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // PCSE status federation gateway: serves the composed supergraph through Hive
 // Gateway's runtime with the Rust query planner (@graphql-hive/router-runtime).
+// Every GraphQL request needs a valid bearer token; operations are limited in
+// depth, aliases, size and estimated cost; callers are rate limited.
 // Configured by environment variables only; see README.md in this folder.
 import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
@@ -16,7 +18,18 @@ import {
   unifiedGraphHandler,
   useQueryPlan,
 } from '@graphql-hive/router-runtime';
-import { getOperationAST, getVariableValues, GraphQLError, Kind, parse } from 'graphql';
+import {
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  parse,
+  validate,
+} from 'graphql';
+import { createVerifier } from './auth.mjs';
+import { createRateLimiter, useEdgeChecks } from './edge.mjs';
+import { limitErrors, measureOperation, tokenLimitError } from './limits.mjs';
+import { loadManifest } from './persisted.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -50,6 +63,106 @@ function readPort() {
   // reports the real one, which is what test harnesses want.
   if (!/^\d+$/.test(raw) || port > 65535) fatal(`GATEWAY_PORT is not a port: "${raw}"`);
   return port;
+}
+
+// A whole number >= 0; 0 means "no limit" wherever a limit is read this way.
+function readCount(name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    fatal(`${name} must be a whole number (0 turns the limit off); got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function readSwitch(name, fallback) {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  fatal(`${name} must be 1 or 0; got "${env[name]}"`);
+}
+
+const ENVIRONMENTS = ['development', 'test', 'production'];
+
+// The services' <NAME>_ENVIRONMENT convention; NODE_ENV=production (set by
+// the container image) counts as production so an image is never left with
+// development defaults by omission.
+function readEnvironment() {
+  const fallback = env.NODE_ENV === 'production' ? 'production' : 'development';
+  const raw = (env.GATEWAY_ENVIRONMENT || fallback).toLowerCase();
+  if (!ENVIRONMENTS.includes(raw)) {
+    fatal(`GATEWAY_ENVIRONMENT must be one of ${ENVIRONMENTS.join(', ')}; got "${raw}"`);
+  }
+  return raw;
+}
+
+function readAuth() {
+  const publicKeyFile = env.GATEWAY_AUTH_PUBLIC_KEY_FILE || undefined;
+  const jwksUrl = env.GATEWAY_AUTH_JWKS_URL || undefined;
+  // There is no unauthenticated mode, as in the services: a gateway that
+  // cannot check tokens does not start.
+  if (!publicKeyFile && !jwksUrl) {
+    fatal(
+      'no way to verify tokens: set GATEWAY_AUTH_PUBLIC_KEY_FILE (a PEM public key) ' +
+        'and/or GATEWAY_AUTH_JWKS_URL (the identity provider\'s JWKS)',
+    );
+  }
+  if (jwksUrl) {
+    try {
+      const parsed = new URL(jwksUrl);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      fatal(`GATEWAY_AUTH_JWKS_URL is not an http(s) URL: "${jwksUrl}"`);
+    }
+  }
+  const settings = {
+    publicKeyFile: publicKeyFile && resolve(publicKeyFile),
+    jwksUrl,
+    issuer: env.GATEWAY_AUTH_ISSUER || 'pcse-status',
+    audience: env.GATEWAY_AUTH_AUDIENCE || 'pcse-status',
+  };
+  try {
+    return { ...settings, verify: createVerifier(settings) };
+  } catch (err) {
+    fatal(`GATEWAY_AUTH_PUBLIC_KEY_FILE: ${err.message}`);
+  }
+}
+
+// Exact origins only ("https://app.example.org"): a wildcard would let any
+// site's scripts call the API with a token they got hold of.
+function readCorsOrigins() {
+  const origins = new Set();
+  for (const item of (env.GATEWAY_CORS_ORIGINS ?? '').split(',')) {
+    const value = item.trim();
+    if (!value) continue;
+    let origin;
+    try {
+      origin = new URL(value).origin;
+    } catch {
+      origin = 'null';
+    }
+    if (origin === 'null' || origin !== value.replace(/\/$/, '')) {
+      fatal(`GATEWAY_CORS_ORIGINS: "${value}" is not an origin like https://app.example.org`);
+    }
+    origins.add(origin);
+  }
+  return origins;
+}
+
+function readPersistedOperations(persistedOnly) {
+  const path = env.GATEWAY_PERSISTED_OPERATIONS;
+  if (!path) {
+    if (persistedOnly) {
+      fatal('GATEWAY_PERSISTED_ONLY=1 needs GATEWAY_PERSISTED_OPERATIONS (a manifest file)');
+    }
+    return null;
+  }
+  try {
+    return { path: resolve(path), operations: loadManifest(resolve(path)) };
+  } catch (err) {
+    fatal(`GATEWAY_PERSISTED_OPERATIONS ${path}: ${err.message}`);
+  }
 }
 
 function envKeyFor(subgraphName) {
@@ -105,8 +218,8 @@ function readUrlOverrides(subgraphNames, log) {
 // A copy of a GraphQL error with other extensions; it stays a GraphQLError
 // because yoga only reads HTTP statuses from, and only strips its internal
 // extensions (http, unexpected) off, GraphQLError instances.
-function withExtensions(error, extensions) {
-  return new GraphQLError(error.message, {
+function withExtensions(error, extensions, message = error.message) {
+  return new GraphQLError(message, {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
@@ -143,23 +256,76 @@ const useVariableCoercionErrors = () => ({
   },
 });
 
+// graphql-js 16 words it "more that"; a corrected release may say "than".
+const TOKEN_LIMIT_MESSAGE = /Document contains more th(?:at|an) \d+ tokens/;
+
+// Depth, aliases and estimated cost of the operation about to run, measured
+// with its variables (a page size may come from one), after the variables
+// have been checked. A refusal here happens before the planner, so no
+// subgraph sees the operation.
+const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => ({
+  onParse({ setParseFn }) {
+    if (!maxTokens) return;
+    // graphql-js stops lexing at the limit, so an oversized document costs
+    // no more than maxTokens tokens of work.
+    setParseFn((source, options) => {
+      try {
+        return parse(source, { ...options, maxTokens });
+      } catch (err) {
+        if (err instanceof GraphQLError && TOKEN_LIMIT_MESSAGE.test(err.message)) {
+          throw tokenLimitError(maxTokens);
+        }
+        throw err;
+      }
+    });
+  },
+  onExecute({ args, setResultAndStopExecution }) {
+    if (!maxDepth && !maxAliases && !maxCost) return;
+    const operation = getOperationAST(args.document, args.operationName);
+    if (!operation) return;
+    let variables = {};
+    if (operation.variableDefinitions?.length) {
+      const { coerced } = getVariableValues(
+        args.schema,
+        operation.variableDefinitions,
+        args.variableValues ?? {},
+      );
+      variables = coerced ?? {};
+    }
+    const measured = measureOperation(args.schema, args.document, operation, variables);
+    const errors = limitErrors(measured, { maxDepth, maxAliases, maxCost });
+    if (errors.length) setResultAndStopExecution({ errors });
+  },
+});
+
 // Subgraph frameworks put debugging detail under these keys when run in debug
 // mode; the gateway passes subgraph error extensions through verbatim, so
 // they are dropped here, last thing before serialisation. A GraphQLError's
 // toJSON() never includes its stack.
 const LEAKY_EXTENSION_KEYS = ['stacktrace', 'stackTrace', 'stack', 'exception', 'originalError'];
 
-function scrubError(error) {
+// "Did you mean ...?" hints spell out field, argument, type and enum value
+// names, which lets a caller map the schema with introspection turned off.
+const SUGGESTION = /\s*Did you mean [^?]*\?/g;
+
+function withoutSuggestions(message) {
+  return typeof message === 'string' ? message.replace(SUGGESTION, '') : message;
+}
+
+function scrubError(error, hideSuggestions) {
   if (error instanceof GraphQLError) {
     const extensions = error.extensions;
-    if (!extensions || !LEAKY_EXTENSION_KEYS.some((key) => key in extensions)) return error;
+    const message = hideSuggestions ? withoutSuggestions(error.message) : error.message;
+    const leaky = extensions && LEAKY_EXTENSION_KEYS.some((key) => key in extensions);
+    if (!leaky && message === error.message) return error;
     const kept = { ...extensions };
     for (const key of LEAKY_EXTENSION_KEYS) delete kept[key];
-    return withExtensions(error, kept);
+    return withExtensions(error, kept, message);
   }
   const json = typeof error?.toJSON === 'function' ? error.toJSON() : error;
   if (!json || typeof json !== 'object') return error;
   const { stack: _stack, ...rest } = json;
+  if (hideSuggestions) rest.message = withoutSuggestions(rest.message);
   if (rest.extensions && typeof rest.extensions === 'object') {
     const extensions = { ...rest.extensions };
     for (const key of LEAKY_EXTENSION_KEYS) delete extensions[key];
@@ -183,23 +349,87 @@ function keepStatus(error) {
   return withExtensions(error, { ...error.extensions, http: { ...http, spec: false } });
 }
 
-function scrubResult(result) {
+function scrubResult(result, hideSuggestions) {
   if (!result || typeof result !== 'object' || !Array.isArray(result.errors)) return result;
   const errors = result.errors.every(isBodyFailure) ? result.errors.map(keepStatus) : result.errors;
-  return { ...result, errors: errors.map(scrubError) };
+  return { ...result, errors: errors.map((error) => scrubError(error, hideSuggestions)) };
 }
 
-async function* scrubStream(results) {
-  for await (const result of results) yield scrubResult(result);
+async function* scrubStream(results, hideSuggestions) {
+  for await (const result of results) yield scrubResult(result, hideSuggestions);
 }
 
-const useNoStackTraces = () => ({
+const useNoStackTraces = ({ hideSuggestions }) => ({
   onResultProcess({ result, setResult }) {
-    if (Array.isArray(result)) setResult(result.map(scrubResult));
-    else if (result && typeof result[Symbol.asyncIterator] === 'function') setResult(scrubStream(result));
-    else setResult(scrubResult(result));
+    if (Array.isArray(result)) setResult(result.map((item) => scrubResult(item, hideSuggestions)));
+    else if (result && typeof result[Symbol.asyncIterator] === 'function') {
+      setResult(scrubStream(result, hideSuggestions));
+    } else setResult(scrubResult(result, hideSuggestions));
   },
 });
+
+// Vary: Origin on every answer once CORS is on, so a cache never hands one
+// origin's Access-Control-Allow-Origin to another.
+const useVaryOrigin = () => ({
+  onResponse({ response }) {
+    const vary = response.headers.get('vary');
+    if (!vary) response.headers.set('vary', 'Origin');
+    else if (!/(^|,)\s*origin\s*(,|$)/i.test(vary)) response.headers.set('vary', `${vary}, Origin`);
+  },
+});
+
+// Browsers may call from the listed origins only; everything else gets no
+// CORS headers at all. No credentials: tokens go in Authorization, which the
+// preflight allows explicitly.
+function corsFor(request) {
+  const origin = request.headers.get('origin');
+  if (!origin || !corsOrigins.has(origin)) return false;
+  return {
+    origin,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Accept'],
+    exposedHeaders: ['Retry-After'],
+    credentials: false,
+    maxAge: 600,
+  };
+}
+
+// All persisted-operation errors answer like validation errors: 200 for
+// application/json, 400 for application/graphql-response+json.
+function persistedError(message, code) {
+  return { message, extensions: { code, http: { spec: true, status: 400 } } };
+}
+
+function persistedDocumentsOptions(operations) {
+  return {
+    getPersistedOperation: (hash) => operations.get(hash) ?? null,
+    allowArbitraryDocuments: !persistedOnly,
+    customErrors: {
+      // Outside allow-list mode an unknown hash gets Apollo's APQ answer,
+      // on which Apollo clients retry with the full document.
+      notFound: persistedOnly
+        ? persistedError(
+            'No persisted operation has this hash; this gateway runs only the operations ' +
+              'in its manifest.',
+            'PERSISTED_QUERY_NOT_IN_LIST',
+          )
+        : persistedError('PersistedQueryNotFound', 'PERSISTED_QUERY_NOT_FOUND'),
+      persistedQueryOnly: persistedError(
+        'This gateway runs only persisted operations: send the SHA-256 of the document as ' +
+          'extensions.persistedQuery.sha256Hash (with version 1) or as documentId, without query.',
+        'PERSISTED_QUERY_ID_REQUIRED',
+      ),
+      // Neither a document nor a hash.
+      keyNotFound: persistedOnly
+        ? persistedError(
+            'Send the SHA-256 of a persisted operation as ' +
+              'extensions.persistedQuery.sha256Hash or documentId.',
+            'PERSISTED_QUERY_ID_REQUIRED',
+          )
+        : persistedError('Must provide query string.', 'BAD_REQUEST'),
+    },
+  };
+}
 
 const host = env.GATEWAY_HOST || '127.0.0.1';
 const port = readPort();
@@ -210,6 +440,27 @@ const supergraphPath = env.GATEWAY_SUPERGRAPH
   : resolve(here, '../schema/supergraph.graphql');
 const graphiql = env.GATEWAY_GRAPHIQL === '1';
 const exposeQueryPlan = env.GATEWAY_EXPOSE_QUERY_PLAN === '1';
+const environment = readEnvironment();
+const production = environment === 'production';
+const introspection = readSwitch('GATEWAY_INTROSPECTION', !production);
+const fieldSuggestions = readSwitch('GATEWAY_FIELD_SUGGESTIONS', !production);
+const limits = {
+  maxDepth: readCount('GATEWAY_MAX_DEPTH', 10),
+  maxAliases: readCount('GATEWAY_MAX_ALIASES', 15),
+  maxTokens: readCount('GATEWAY_MAX_TOKENS', 2000),
+  maxCost: readCount('GATEWAY_MAX_COST', 5000),
+};
+const maxBodyBytes = readCount('GATEWAY_MAX_BODY_BYTES', 64 * 1024);
+const rateLimit = readCount('GATEWAY_RATE_LIMIT', 600);
+const rateWindowSeconds = readCount('GATEWAY_RATE_WINDOW_SECONDS', 60);
+if (rateLimit && !rateWindowSeconds) fatal('GATEWAY_RATE_WINDOW_SECONDS must be at least 1');
+const corsOrigins = readCorsOrigins();
+const persistedOnly = readSwitch('GATEWAY_PERSISTED_ONLY', false);
+const persisted = readPersistedOperations(persistedOnly);
+const auth = readAuth();
+// Made once, outside the plugin factory, so the counts live as long as the
+// process whatever the runtime does with its plugins.
+const rateLimiter = rateLimit ? createRateLimiter(rateLimit, rateWindowSeconds) : null;
 
 const log = new Logger({
   level: readLogLevel(),
@@ -250,20 +501,44 @@ const runtime = createGatewayRuntime({
       return authorization ? { authorization } : undefined;
     },
   },
+  disableIntrospection: !introspection,
+  // Without a list, yoga's default would reflect any Origin, with
+  // Access-Control-Allow-Credentials: true.
+  cors: corsOrigins.size ? corsFor : false,
+  persistedDocuments: persisted ? persistedDocumentsOptions(persisted.operations) : undefined,
   plugins: () => [
+    useEdgeChecks({
+      verify: auth.verify,
+      rateLimiter,
+      maxBodyBytes,
+      log,
+    }),
+    ...(corsOrigins.size ? [useVaryOrigin()] : []),
     useVariableCoercionErrors(),
+    useOperationLimits(limits),
     ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),
-    useNoStackTraces(),
+    useNoStackTraces({ hideSuggestions: !fieldSuggestions }),
   ],
 });
 
 // Build the schema and the query planner now, so that once the listening
 // line is printed the first request does not pay for it, and a supergraph
 // that cannot be built stops the start instead of failing every request.
+let apiSchema;
 try {
-  await runtime.getSchema();
+  apiSchema = await runtime.getSchema();
 } catch (err) {
   fatal(`supergraph ${supergraphPath} could not be loaded: ${err.message}`);
+}
+
+// A persisted operation that no longer fits the schema fails when it is
+// sent, like any invalid operation; saying so at start shows the manifest is
+// stale before a client finds out.
+if (persisted) {
+  for (const [hash, document] of persisted.operations) {
+    const errors = validate(apiSchema, parse(document));
+    if (errors.length) log.warn(`persisted operation ${hash} is not valid: ${errors[0].message}`);
+  }
 }
 
 const server = createServer(runtime);
@@ -298,4 +573,14 @@ server.listen(port, host, () => {
   const shownHost = host.includes(':') ? `[${host}]` : host;
   process.stdout.write(`gateway listening on http://${shownHost}:${address.port}/graphql\n`);
   log.info(`serving ${supergraphPath} (${subgraphNames.join(', ')}) with the Rust query planner`);
+  const keySources = [auth.publicKeyFile, auth.jwksUrl].filter(Boolean).join(' and ');
+  const persistedSummary = persisted
+    ? `${persisted.operations.size} from ${persisted.path}${persistedOnly ? ', only these' : ''}`
+    : 'none';
+  log.info(
+    `environment ${environment}; tokens from ${keySources} (iss ${auth.issuer}, ` +
+      `aud ${auth.audience}); introspection ${introspection ? 'on' : 'off'}; ` +
+      `persisted operations ${persistedSummary}; ` +
+      `CORS ${corsOrigins.size ? [...corsOrigins].join(', ') : 'off'}`,
+  );
 });
