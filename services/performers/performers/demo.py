@@ -13,6 +13,7 @@ from collections import deque
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pcse_kit import events
 from sqlalchemy import exists, insert, select
 
 from performers import rules
@@ -25,10 +26,12 @@ from performers.models import (
     Lmc,
     LmcIcb,
     Membership,
+    Outbox,
     Performer,
     Practice,
     StatusChange,
 )
+from performers.service import STREAM, membership_values
 from performers.settings import PerformersSettings
 
 if TYPE_CHECKING:
@@ -208,4 +211,38 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
             ],
         )
         await session.execute(insert(ChangeRequest), change_requests(directory, today))
+        # The other services learn the directory as they would in production: from events.
+        for practice in directory["practices"]:
+            await events.publish(
+                session,
+                Outbox,
+                stream=STREAM,
+                type="practice.upserted",
+                key=practice["odsCode"],
+                payload=practice_payload(practice),
+            )
+        memberships = (await session.scalars(select(Membership).order_by(Membership.id))).all()
+        for membership in memberships:
+            values = membership_values(membership)
+            for kind in ("started", *(["ended"] if membership.end_date else [])):
+                await events.publish(
+                    session,
+                    Outbox,
+                    stream=STREAM,
+                    type=f"membership.{kind}",
+                    key=membership.gmc_number,
+                    payload=values,
+                )
     return True
+
+
+def practice_payload(practice: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "odsCode": practice["odsCode"],
+        "name": practice["name"],
+        "lmcCode": practice["lmcCode"],
+        "icbCode": practice["icbCode"],
+        "subIcbCode": practice["subIcbCode"],
+        "status": practice["status"],
+        "listSize": practice["listSize"],
+    }

@@ -341,7 +341,7 @@ async def add_membership(
         )
         session.add(membership)
         await session.flush()
-        after = _membership_values(membership)
+        after = membership_values(membership)
         await audit.record(
             session,
             AuditEvent,
@@ -401,9 +401,9 @@ async def end_membership(
             raise Conflict("This membership has already ended.", field="membershipId")
         if end_date < membership.start_date:
             raise BadUserInput("`endDate` cannot be before the start date.", field="endDate")
-        before = _membership_values(membership)
+        before = membership_values(membership)
         membership.end_date = end_date
-        after = _membership_values(membership)
+        after = membership_values(membership)
         await audit.record(
             session,
             AuditEvent,
@@ -445,7 +445,7 @@ def _request_values(request: ChangeRequest) -> dict[str, Any]:
     }
 
 
-def _membership_values(membership: Membership) -> dict[str, Any]:
+def membership_values(membership: Membership) -> dict[str, Any]:
     return {
         "membershipId": membership.id,
         "gmcNumber": membership.gmc_number,
