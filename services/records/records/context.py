@@ -5,19 +5,24 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from pcse_kit.graphql import RequestContext
+from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
-from records import repository
+from records import repository, timers
+from records.settings import timer_targets
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Hashable
+
     from pcse_kit.auth import Principal
     from pcse_kit.pagination import PageRequest
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from records.models import Movement, MovementStatus
+    from records.models import HarmReview, Incident, IncidentKind, Movement, MovementStatus
 
 
 @dataclass(frozen=True)
@@ -29,19 +34,54 @@ class MovementQuery:
     page: PageRequest
 
 
+@dataclass(frozen=True)
+class IncidentQuery:
+    kinds: frozenset[IncidentKind] | None
+    page: PageRequest
+
+
+@dataclass(frozen=True)
+class HarmReviewQuery:
+    outstanding_only: bool
+    page: PageRequest
+
+
 MovementsKey = tuple[str, MovementQuery]
 
 
 class RecordsContext(RequestContext):
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        targets: timers.Targets | None = None,
     ) -> None:
         super().__init__(sessionmaker, principal)
+        self.targets = targets or timer_targets()
         # One "now" per request, so every age in one response is measured from the same instant.
         self.now = datetime.now(UTC)
+        self.today = timers.local_date(self.now)
         self.movements: DataLoader[MovementsKey, list[tuple[str, Movement]]] = DataLoader(
             load_fn=self._load_movements
         )
+        self.movement_by_number = one_per_key(
+            sessionmaker, repository.movements_by_number, lambda m: m.movement_number
+        )
+        self.history = many_per_key(sessionmaker, repository.history_of_movements)
+        self.incidents_of_movement = many_per_key(sessionmaker, repository.incidents_of_movements)
+        self.backlogs = many_per_key(
+            sessionmaker, partial(_backlogs_by_practice, now=self.now, today=self.today)
+        )
+        self.harm_progress = one_per_key(
+            sessionmaker, repository.harm_progress_of_practices, lambda row: row[0]
+        )
+        self.practices_of_lmc = many_per_key(sessionmaker, repository.practices_of_lmcs)
+        self.incidents: DataLoader[tuple[str, IncidentQuery], list[tuple[Incident, str]]] = (
+            DataLoader(load_fn=partial(self._per_query, fetch=_incidents))
+        )
+        self.harm_reviews: DataLoader[
+            tuple[str, HarmReviewQuery], list[tuple[HarmReview, str, str]]
+        ] = DataLoader(load_fn=partial(self._per_query, fetch=_harm_reviews))
 
     async def _load_movements(self, keys: list[MovementsKey]) -> list[list[tuple[str, Movement]]]:
         by_query: dict[MovementQuery, list[str]] = defaultdict(list)
@@ -62,3 +102,55 @@ class RecordsContext(RequestContext):
                 for practice, direction, movement in rows:
                     found[(practice, query)].append((direction, movement))
         return [found.get(key, []) for key in keys]
+
+    async def _per_query(
+        self,
+        keys: list[tuple[str, Hashable]],
+        *,
+        fetch: Callable[[AsyncSession, list[str], Any], Awaitable[list[tuple[str, Any]]]],
+    ) -> list[list[Any]]:
+        """One statement per distinct set of arguments, for every practice asking with them."""
+        by_query: dict[Hashable, list[str]] = defaultdict(list)
+        for code, query in keys:
+            by_query[query].append(code)
+        found: dict[tuple[str, Hashable], list[Any]] = defaultdict(list)
+        async with self.sessionmaker() as session:
+            for query, codes in by_query.items():
+                for code, value in await fetch(session, codes, query):
+                    found[(code, query)].append(value)
+        return [found.get(key, []) for key in keys]
+
+
+async def _backlogs_by_practice(
+    session: AsyncSession, codes: list[str], *, now: datetime, today: Any
+) -> list[tuple[str, repository.BacklogRow]]:
+    rows = await repository.backlogs(session, codes, now=now, today=today)
+    return [(row.practice, row) for row in rows]
+
+
+async def _incidents(
+    session: AsyncSession, codes: list[str], query: IncidentQuery
+) -> list[tuple[str, tuple[Incident, str]]]:
+    after = query.page.after
+    rows = await repository.incidents_of_practices(
+        session,
+        codes,
+        kinds=query.kinds,
+        after=None if after is None else (after[0], after[1]),
+        limit=query.page.first + 1,
+    )
+    return [(code, (incident, number)) for code, incident, number in rows]
+
+
+async def _harm_reviews(
+    session: AsyncSession, codes: list[str], query: HarmReviewQuery
+) -> list[tuple[str, tuple[HarmReview, str, str]]]:
+    after = query.page.after
+    rows = await repository.harm_reviews_of_practices(
+        session,
+        codes,
+        outstanding_only=query.outstanding_only,
+        after=None if after is None else int(after[0]),
+        limit=query.page.first + 1,
+    )
+    return [(review.ods_code, (review, number, reference)) for review, number, reference in rows]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pcse_kit.events import Consumer
 from pcse_kit.service import ServiceDefinition
 
+from records import directory
 from records.context import RecordsContext
 from records.demo import seed_demo
+from records.models import Inbox, Positions
 from records.schema import schema
 from records.settings import SERVICE_DIR, RecordsSettings
 
@@ -14,4 +17,15 @@ SERVICE = ServiceDefinition(
     schema=schema,
     context_factory=RecordsContext,
     seed_demo=seed_demo,
+    event_workers=lambda wiring: [
+        Consumer(
+            wiring.sessionmaker,
+            wiring.bus,
+            name=directory.CONSUMER,
+            streams=[directory.STREAM],
+            handler=directory.apply,
+            inbox=Inbox,
+            positions=Positions,
+        )
+    ],
 )

@@ -1,8 +1,15 @@
-"""Who may see what in the records service.
+"""Who may see and do what in the records service.
 
-A practice sees the movements in and out of its own practices; operators of this domain and
-admins see every movement. A patient's NHS number is shown only to the practices at either
-end of that movement, never to an LMC, an accountant, an operator or an admin.
+A practice sees the movements in and out of its own practices, their incidents, and its own
+harm-review worklist; operators of this domain and admins see every movement. A patient's NHS
+number is shown only to the practices at either end of that movement, never to an LMC, an
+accountant, an operator or an admin. An LMC sees its area's summary, which holds counts and
+practice codes only. Accountants see nothing here.
+
+Writes: a practice may request a movement to or from itself, cancel one of its own, confirm
+receipt of one coming to it, report an incident on one of its own and record the outcome of
+its own harm reviews. Courier scans and PCSE's own progress (labels, searches, statuses) are
+for operators of this domain. A refusal never says whether the movement exists.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pcse_kit.auth import Forbidden
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
 
-    from records.models import Movement
+    from records.models import HarmReview, Movement
 
 DOMAIN = "records"
 
@@ -25,8 +32,70 @@ def read_practice(principal: Principal, ods_code: str) -> None:
         raise Forbidden
 
 
-def sees_nhs_number(principal: Principal, movement: Movement) -> bool:
+def is_end(principal: Principal, movement: Movement) -> bool:
+    """Whether the caller is a practice at either end of ``movement``."""
     return any(
         code is not None and principal.is_practice_of(code)
         for code in (movement.sender_ods_code, movement.receiver_ods_code)
     )
+
+
+def sees_nhs_number(principal: Principal, movement: Movement) -> bool:
+    return is_end(principal, movement)
+
+
+def read_movement(principal: Principal, movement: Movement | None) -> Movement | None:
+    """The movement if the caller may see it; None only for those who may know it is absent."""
+    if principal.operates(DOMAIN):
+        return movement
+    if movement is None or not is_end(principal, movement):
+        raise Forbidden
+    return movement
+
+
+def operator(principal: Principal) -> None:
+    if not principal.operates(DOMAIN):
+        raise Forbidden
+
+
+def request_movement(principal: Principal, ends: tuple[str | None, str | None]) -> None:
+    if not (
+        principal.operates(DOMAIN)
+        or any(code is not None and principal.is_practice_of(code) for code in ends)
+    ):
+        raise Forbidden
+
+
+def act_on(principal: Principal, movement: Movement | None) -> Movement:
+    """A movement the caller may cancel or report on: its own, or any for an operator.
+
+    A practice hears FORBIDDEN alike whether the movement does not exist or is someone else's.
+    """
+    if movement is None or not (principal.operates(DOMAIN) or is_end(principal, movement)):
+        raise Forbidden
+    return movement
+
+
+def confirm_receipt(principal: Principal, movement: Movement | None) -> Movement:
+    """Only the receiving practice holds the envelope; operators may key it in for them."""
+    receiver = None if movement is None else movement.receiver_ods_code
+    if movement is None or not (
+        principal.operates(DOMAIN) or (receiver is not None and principal.is_practice_of(receiver))
+    ):
+        raise Forbidden
+    return movement
+
+
+def review_harm(principal: Principal, review: HarmReview | None) -> HarmReview:
+    """The practice on whose worklist the patient is; operators may key it in for them."""
+    if review is None or not (
+        principal.operates(DOMAIN) or principal.is_practice_of(review.ods_code)
+    ):
+        raise Forbidden
+    return review
+
+
+def lmc_summary(principal: Principal, code: str) -> None:
+    """An LMC's aggregates are for the LMC itself, this domain's operators and admins."""
+    if not (principal.operates(DOMAIN) or principal.is_lmc_of(code)):
+        raise Forbidden

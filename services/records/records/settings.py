@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from pcse_kit.settings import ServiceSettings
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from records.timers import Targets
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,3 +19,29 @@ class RecordsSettings(ServiceSettings):
 
     port: int = 4002
     demo_directory: Path = SERVICE_DIR.parent.parent / "demo" / "directory.json"
+
+
+class TimerSettings(BaseSettings):
+    """The movement timers' targets, read from ``RECORDS_*`` variables.
+
+    Apart from the service settings because every request needs them and nothing else: they
+    are read once per process, without the database URL and keys the service needs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RECORDS_", extra="ignore", frozen=True)
+
+    urgent_target_working_days: int = Field(
+        default=Targets.urgent_working_days,
+        ge=1,
+        le=60,
+        description="Working days an urgent request may take to be delivered (PCSE publishes "
+        "no target). A change applies to movements requested from then on.",
+    )
+
+    def targets(self) -> Targets:
+        return Targets(urgent_working_days=self.urgent_target_working_days)
+
+
+@cache
+def timer_targets() -> Targets:
+    return TimerSettings().targets()

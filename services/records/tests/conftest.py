@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pcse_kit.testing import running_service
 from records.definition import SERVICE
-from records.models import Base, Movement, MovementReason, MovementStatus, Urgency
+from records.models import (
+    Base,
+    Movement,
+    MovementReason,
+    MovementStatus,
+    Place,
+    PracticeDirectory,
+    Urgency,
+)
 from sqlalchemy import insert
 
 if TYPE_CHECKING:
@@ -51,7 +59,9 @@ async def create_movement(
             insert(Movement).values(
                 movement_number=number,
                 nhs_number=nhs_number,
+                sender_place=Place.PRACTICE if sender else Place.CENTRAL_STORAGE,
                 sender_ods_code=sender,
+                receiver_place=Place.PRACTICE if receiver else Place.CENTRAL_STORAGE,
                 receiver_ods_code=receiver,
                 reason=MovementReason.REGISTRATION_ELSEWHERE,
                 urgency=Urgency.ROUTINE,
@@ -67,3 +77,21 @@ async def create_movement(
 def make_movement(app: FastAPI) -> Any:
     """``await make_movement(**fields)``: one committed row; defaults fill what is not given."""
     return partial(create_movement, app)
+
+
+async def create_directory_entry(
+    app: FastAPI, *, ods_code: str, lmc_code: str = "kernow", name: str | None = None
+) -> str:
+    """What the performers stream would have told us about a practice."""
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(PracticeDirectory).values(
+                ods_code=ods_code, lmc_code=lmc_code, name=name or f"Practice {ods_code}"
+            )
+        )
+    return ods_code
+
+
+@pytest.fixture
+def make_directory_entry(app: FastAPI) -> Any:
+    return partial(create_directory_entry, app)
