@@ -1,7 +1,62 @@
-import sys
+"""``python -m payments serve | migrate | seed-demo | print-schema | import-run FILE``."""
 
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pcse_kit.auth import Principal, Role
+from pcse_kit.db import create_engine, create_sessionmaker
+from pcse_kit.errors import ClientError
 from pcse_kit.service import main
 
+from payments import service
 from payments.definition import SERVICE
+from payments.ingest import RunRejected
+from payments.settings import PaymentsSettings
 
-sys.exit(main(SERVICE))
+
+async def _import(path: Path, run_id: str, actor: str) -> int:
+    # Read from the PAYMENTS_* variables, like the service's.
+    settings = PaymentsSettings()
+    engine = create_engine(settings.database_url, application_name="payments-import")
+    try:
+        result = await service.import_run(
+            create_sessionmaker(engine),
+            Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
+            run_id=service.run_id(run_id),
+            csv_text=await asyncio.to_thread(path.read_text, encoding="utf-8"),
+            idempotency_key=None,
+            today=datetime.now(UTC).date(),
+        )
+    except RunRejected as error:
+        sys.stderr.write(f"{error.message}\n")
+        for row in error.errors:
+            sys.stderr.write(f"  row {row.row}, {row.field}: {row.message}\n")
+        return 1
+    except ClientError as error:
+        sys.stderr.write(f"{error.message}\n")
+        return 1
+    finally:
+        await engine.dispose()
+    state = "already imported; nothing changed" if result.replayed else "imported"
+    sys.stdout.write(
+        f"run {result.run_id} {state}: {result.line_count} lines on "
+        f"{result.statement_count} statements, {len(result.practice_codes)} practices\n"
+    )
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] != ["import-run"]:
+        return main(SERVICE, argv)
+    parser = argparse.ArgumentParser(prog="python -m payments import-run")
+    parser.add_argument("file", type=Path, help="the run, in the payment run CSV format")
+    parser.add_argument("--run-id", help="the run's id (default: the file's name)")
+    parser.add_argument("--actor", default="payments-cli", help="who imports, for the audit")
+    args = parser.parse_args(argv[1:])
+    return asyncio.run(_import(args.file, args.run_id or args.file.stem, args.actor))
+
+
+sys.exit(_main(sys.argv[1:]))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pcse_kit.graphql import RequestContext
-from pcse_kit.loaders import many_per_key
+from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
-from payments import repository
+from payments import facts, repository
 
 if TYPE_CHECKING:
     from datetime import date
@@ -18,9 +19,18 @@ if TYPE_CHECKING:
     from pcse_kit.pagination import PageRequest
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from payments.models import Statement, StatementLine
+    from payments.models import (
+        Anomaly,
+        AnomalyKind,
+        Dispute,
+        DisputeEvent,
+        QofDeclaration,
+        Statement,
+        StatementLine,
+    )
 
 StatementsKey = tuple[str, "PageRequest"]
+AnomaliesKey = tuple[str, bool, "AnomalyKind | None", "PageRequest"]
 
 
 class PaymentsContext(RequestContext):
@@ -34,6 +44,44 @@ class PaymentsContext(RequestContext):
         self.lines = many_per_key(sessionmaker, _lines_by_statement)
         # Read per request, never cached across requests: a revocation applies at once.
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
+        # One "today" per request, so every field of one response agrees on what is due.
+        self.today = datetime.now(UTC).date()
+        self.statement_by_id = one_per_key(sessionmaker, repository.statements_by_id, _id)
+        self.line_by_id = one_per_key(sessionmaker, repository.lines_by_id, _id)
+        self.anomaly_by_id = one_per_key(sessionmaker, repository.anomalies_by_id, _id)
+        self.anomalies: DataLoader[AnomaliesKey, list[Anomaly]] = DataLoader(
+            load_fn=self._load_anomalies
+        )
+        self.schedules: DataLoader[str, facts.Snapshot] = DataLoader(load_fn=self._load_schedules)
+        self.declarations = many_per_key(sessionmaker, _declarations_by_practice)
+        self.disputes = many_per_key(sessionmaker, _disputes_by_practice)
+        self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
+        self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
+
+    async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
+        """One snapshot of the facts of every practice asked about in the request."""
+        async with self.sessionmaker() as session:
+            snapshot = await facts.snapshot(session, codes, with_lines=False)
+        return [snapshot for _ in codes]
+
+    async def _load_anomalies(self, keys: list[AnomaliesKey]) -> list[list[Anomaly]]:
+        by_filter: dict[tuple[bool, AnomalyKind | None, PageRequest], list[str]] = defaultdict(list)
+        for code, open_only, kind, page in keys:
+            by_filter[(open_only, kind, page)].append(code)
+        found: dict[AnomaliesKey, list[Anomaly]] = defaultdict(list)
+        async with self.sessionmaker() as session:
+            for (open_only, kind, page), codes in by_filter.items():
+                rows = await repository.anomalies_page(
+                    session,
+                    codes,
+                    open_only=open_only,
+                    kind=kind,
+                    after=None if page.after is None else int(page.after[0]),
+                    limit=page.first + 1,
+                )
+                for row in rows:
+                    found[(row.ods_code, open_only, kind, page)].append(row)
+        return [found.get(key, []) for key in keys]
 
     async def _load_consented(self, pairs: list[tuple[str, str]]) -> list[bool]:
         async with self.sessionmaker() as session:
@@ -62,3 +110,39 @@ async def _lines_by_statement(
 ) -> list[tuple[int, StatementLine]]:
     lines = await repository.lines_of_statements(session, statement_ids)
     return [(line.statement_id, line) for line in lines]
+
+
+def _id(row: Statement | StatementLine | Anomaly) -> int:
+    return row.id
+
+
+async def _declarations_by_practice(
+    session: AsyncSession, codes: list[str]
+) -> list[tuple[str, QofDeclaration]]:
+    return [(row.ods_code, row) for row in await repository.declarations(session, codes)]
+
+
+async def _disputes_by_practice(
+    session: AsyncSession, codes: list[str]
+) -> list[tuple[str, Dispute]]:
+    return [(row.ods_code, row) for row in await repository.disputes_of_practices(session, codes)]
+
+
+async def _events_by_dispute(
+    session: AsyncSession, ids: list[int]
+) -> list[tuple[int, DisputeEvent]]:
+    return [(row.dispute_id, row) for row in await repository.dispute_events(session, ids)]
+
+
+async def _practices_by_performer(
+    session: AsyncSession, numbers: list[str]
+) -> list[tuple[str, str]]:
+    """Practices a performer holds or held a post at, as far as payments knows."""
+    pairs = {
+        (m.gmc_number, m.ods_code)
+        for m in await repository.memberships(session, gmc_numbers=numbers)
+    }
+    pairs |= {
+        (e.gmc_number, e.ods_code) for e in await repository.estimates(session, gmc_numbers=numbers)
+    }
+    return sorted(pairs)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pcse_kit.service import ServiceDefinition
 
+from payments import directory
 from payments.context import PaymentsContext
 from payments.demo import seed_demo
 from payments.schema import schema
@@ -14,4 +15,5 @@ SERVICE = ServiceDefinition(
     schema=schema,
     context_factory=PaymentsContext,
     seed_demo=seed_demo,
+    event_workers=lambda wiring: [directory.consumer(wiring)],
 )

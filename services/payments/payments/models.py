@@ -1,23 +1,28 @@
-"""Tables of the payments service: monthly statements and their itemised lines."""
+"""Tables of the payments service: statements and lines, what was expected, what went wrong."""
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
+from pcse_kit.events import consumer_position_table, inbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     String,
     UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -67,6 +72,41 @@ DEDUCTIONS = frozenset(
 )
 
 
+class Paymaster(enum.StrEnum):
+    """Who pays a line: the commissioner whose money it is."""
+
+    NHS_ENGLAND = "nhs_england"
+    ICB = "icb"
+    LOCAL_AUTHORITY = "local_authority"
+
+
+class ChainStatus(enum.StrEnum):
+    """Where a line is in the payment chain: authorised by the commissioner, entered by PCSE,
+    then paid, failed or (after payment) reversed."""
+
+    AUTHORISED = "authorised"
+    ENTERED = "entered"
+    PAID = "paid"
+    FAILED = "failed"
+    REVERSED = "reversed"
+
+
+class PaymentRun(Base):
+    """One imported payment run. Its id makes a replayed import a no-op."""
+
+    __tablename__ = "payment_run"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    imported_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    imported_by: Mapped[str] = mapped_column(String(200))
+    line_count: Mapped[int]
+    statement_count: Mapped[int]
+    total_pence: Mapped[int] = mapped_column(BigInteger)
+    practice_codes: Mapped[list[str]] = mapped_column(ARRAY(String(6)))
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the file: the same run id with different content is refused."""
+
+
 class Statement(Base):
     """A practice's monthly payment statement."""
 
@@ -87,16 +127,32 @@ class Statement(Base):
 
 
 class StatementLine(Base):
-    """One itemised line. Amounts are integer pence; deductions are negative."""
+    """One itemised line. Amounts are integer pence; deductions are negative, payments
+    positive, and either may be zero (a global sum shown as £0 is itself evidence).
+
+    Lines are never changed once written (a trigger refuses it): a correction is a new line in
+    a later run, so what a practice was told stays on record as evidence.
+    """
 
     __tablename__ = "statement_line"
     __table_args__ = (
         Index("ix_statement_line_statement", "statement_id", "id"),
+        Index("ix_statement_line_run", "run_id"),
         CheckConstraint(
             "(component IN ('employee_superannuation', 'employer_superannuation', "
             "'pension_admin_levy', 'lmc_statutory_levy', 'lmc_voluntary_levy', "
-            "'prescription_charge_income')) = (amount_pence <= 0)",
+            "'prescription_charge_income')) = (amount_pence <= 0) OR amount_pence = 0",
             name="statement_line_deductions_negative",
+        ),
+        CheckConstraint("covers_to >= covers_from", name="statement_line_covers_ordered"),
+        CheckConstraint(
+            "gmc_number IS NULL OR gmc_number ~ '^[0-9]{7}$'", name="statement_line_gmc_format"
+        ),
+        CheckConstraint(
+            "(status <> 'paid' OR paid_on IS NOT NULL) "
+            "AND (status <> 'failed' OR failed_on IS NOT NULL) "
+            "AND (status <> 'reversed' OR reversed_on IS NOT NULL)",
+            name="statement_line_status_dated",
         ),
     )
 
@@ -106,6 +162,409 @@ class StatementLine(Base):
     paycode: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(200))
     amount_pence: Mapped[int] = mapped_column(BigInteger)
+    covers_from: Mapped[date]
+    """First day of the period the line pays for (a QOF achievement line covers a year)."""
+    covers_to: Mapped[date]
+    paymaster: Mapped[Paymaster] = mapped_column(
+        text_enum(Paymaster, "paymaster"), server_default=Paymaster.NHS_ENGLAND.value
+    )
+    source_system: Mapped[str] = mapped_column(String(40))
+    authoriser: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[ChainStatus] = mapped_column(
+        text_enum(ChainStatus, "chain_status"), server_default=ChainStatus.PAID.value
+    )
+    authorised_on: Mapped[date | None]
+    entered_on: Mapped[date | None]
+    paid_on: Mapped[date | None]
+    failed_on: Mapped[date | None]
+    reversed_on: Mapped[date | None]
+    gmc_number: Mapped[str | None] = mapped_column(String(7))
+    """The performer a pension line is for."""
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("payment_run.run_id"))
+
+
+class Paycode(Base):
+    """PCSE paycodes and the component each pays: reference data, seeded by a migration."""
+
+    __tablename__ = "paycode"
+    __table_args__ = ({"info": {"reference": True}},)
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
+    description: Mapped[str] = mapped_column(String(200))
+
+
+class RateKind(enum.StrEnum):
+    """What a rate row means; ``value`` is a percentage or pence per patient per year."""
+
+    EMPLOYEE_TIER = "employee_tier"
+    """Employee contribution %, for pensionable pay between ``band_from`` and ``band_to``."""
+    EMPLOYER = "employer"
+    """Employer contribution %."""
+    ADMIN_LEVY = "admin_levy"
+    """Pension scheme administration levy %."""
+    LMC_STATUTORY = "lmc_statutory"
+    """Pence per registered patient per year, for the LMC in ``scope``."""
+    LMC_VOLUNTARY = "lmc_voluntary"
+    """Pence per registered patient per year, for the LMC in ``scope``."""
+    GLOBAL_SUM = "global_sum"
+    """Pence per registered patient per year."""
+    QOF_ASPIRATION = "qof_aspiration"
+    """% of last year's QOF achievement paid as this year's aspiration, over 12 months."""
+
+
+class Rate(Base):
+    """A rate in force from ``effective_from`` until the next row of the same kind and scope.
+
+    Rates change every April (and sometimes mid-year), so they are data, never constants.
+    """
+
+    __tablename__ = "rate"
+    __table_args__ = (
+        UniqueConstraint(
+            "kind", "scope", "effective_from", "band_from_pence", name="rate_one_per_band"
+        ),
+        CheckConstraint(
+            "band_to_pence IS NULL OR band_to_pence >= band_from_pence", name="rate_band_ordered"
+        ),
+        {"info": {"reference": True}},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[RateKind] = mapped_column(text_enum(RateKind, "rate_kind"))
+    scope: Mapped[str] = mapped_column(String(64), server_default="")
+    """'' for a national rate; the LMC's code for a levy."""
+    effective_from: Mapped[date]
+    band_from_pence: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    band_to_pence: Mapped[int | None] = mapped_column(BigInteger)
+    value: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class DeadlineKind(enum.StrEnum):
+    PENSION_ESTIMATE = "pension_estimate"
+    """The estimate of pensionable pay for a year, before it starts."""
+    PENSION_CERTIFICATE = "pension_certificate"
+    """Type 1 and Type 2 certificates, a year in arrears."""
+    QOF_ACHIEVEMENT = "qof_achievement"
+    """Payment of the year's QOF achievement once approved."""
+
+
+class DeadlineRule(Base):
+    """When something about financial year Y (from 1 April Y) is due: ``day``/``month`` of
+    year Y + ``year_offset``, for every year from ``from_year`` until the next rule.
+
+    A one-year extension is a rule for that year followed by one restoring the usual date.
+    """
+
+    __tablename__ = "deadline_rule"
+    __table_args__ = (
+        CheckConstraint("month BETWEEN 1 AND 12 AND day BETWEEN 1 AND 31", name="deadline_day"),
+        {"info": {"reference": True}},
+    )
+
+    kind: Mapped[DeadlineKind] = mapped_column(
+        text_enum(DeadlineKind, "deadline_kind"), primary_key=True
+    )
+    from_year: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[int]
+    day: Mapped[int]
+    year_offset: Mapped[int]
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class PracticeDirectory(Base):
+    """This service's copy of the performers service's practices (``practice.upserted``)."""
+
+    __tablename__ = "practice_directory"
+    __table_args__ = (
+        CheckConstraint("ods_code ~ '^[A-Z][0-9]{5}$'", name="practice_directory_ods_format"),
+        CheckConstraint("list_size >= 0", name="practice_directory_list_size"),
+        Index("ix_practice_directory_lmc", "lmc_code", "ods_code"),
+    )
+
+    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lmc_code: Mapped[str] = mapped_column(String(64))
+    list_size: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PerformerMembership(Base):
+    """This service's copy of who works where (``membership.started`` / ``.ended``).
+
+    Keyed by performer, practice and start date as well as the performers service's id, so
+    that rows loaded from the demo directory and the events about them converge.
+    """
+
+    __tablename__ = "performer_membership"
+    __table_args__ = (
+        UniqueConstraint(
+            "gmc_number", "ods_code", "start_date", name="performer_membership_natural"
+        ),
+        CheckConstraint(
+            "end_date IS NULL OR end_date >= start_date", name="performer_membership_dates"
+        ),
+        Index("ix_performer_membership_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    membership_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    role: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[date]
+    end_date: Mapped[date | None]
+
+
+class DeclarationState(enum.StrEnum):
+    """CQRS states of a declaration, in order."""
+
+    AWAITING_PROVIDER_APPROVAL = "awaiting_provider_approval"
+    AWAITING_COMMISSIONER_APPROVAL = "awaiting_commissioner_approval"
+    APPROVED = "approved"
+    """Financially approved by the commissioner: payment is now due."""
+    PAID = "paid"
+    NO_DECLARATION_REQUIRED = "no_declaration_required"
+
+
+class QofDeclaration(Base):
+    """A practice's QOF achievement declaration for a financial year, as CQRS shows it."""
+
+    __tablename__ = "qof_declaration"
+    __table_args__ = (
+        UniqueConstraint("ods_code", "financial_year", name="qof_declaration_one_per_year"),
+        CheckConstraint("achievement_pence >= 0", name="qof_declaration_amount"),
+        CheckConstraint(
+            "(state IN ('approved', 'paid')) = (approved_on IS NOT NULL)",
+            name="qof_declaration_approved_dated",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    financial_year: Mapped[int]
+    """The year it starts: 2020 is 2020/21, with achievement as at 31 March 2021."""
+    achievement_pence: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[DeclarationState] = mapped_column(
+        text_enum(DeclarationState, "declaration_state", length=40)
+    )
+    declared_on: Mapped[date | None]
+    approved_on: Mapped[date | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TraineePlacement(Base):
+    """A GP registrar placed at a training practice whose pay PCSE reimburses monthly."""
+
+    __tablename__ = "trainee_placement"
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="trainee_placement_dates"),
+        CheckConstraint("monthly_pence > 0", name="trainee_placement_amount"),
+        Index("ix_trainee_placement_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    monthly_pence: Mapped[int] = mapped_column(BigInteger)
+
+
+class PensionEstimate(Base):
+    """A performer's estimate of pensionable pay at one practice for a financial year.
+
+    The contribution tier follows the performer's total across all posts that year.
+    """
+
+    __tablename__ = "pension_estimate"
+    __table_args__ = (
+        UniqueConstraint(
+            "gmc_number", "ods_code", "financial_year", name="pension_estimate_one_per_post"
+        ),
+        CheckConstraint("pensionable_pay_pence >= 0", name="pension_estimate_amount"),
+        Index("ix_pension_estimate_practice", "ods_code", "financial_year"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    financial_year: Mapped[int]
+    pensionable_pay_pence: Mapped[int] = mapped_column(BigInteger)
+    submitted_on: Mapped[date]
+
+
+class CertificateType(enum.StrEnum):
+    TYPE_1 = "type_1"
+    """Partners: one per contract."""
+    TYPE_2 = "type_2"
+    """Salaried, assistants, locums opted in: all posts on one self-assessment."""
+
+
+class PensionCertificate(Base):
+    """A Type 1 or Type 2 end-of-year certificate as received and processed by PCSE."""
+
+    __tablename__ = "pension_certificate"
+    __table_args__ = (
+        UniqueConstraint(
+            "gmc_number",
+            "financial_year",
+            "certificate_type",
+            "ods_code",
+            name="pension_certificate_one_per_year",
+        ),
+        CheckConstraint(
+            "processed_on IS NULL OR processed_on >= submitted_on",
+            name="pension_certificate_dates",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    financial_year: Mapped[int]
+    certificate_type: Mapped[CertificateType] = mapped_column(
+        text_enum(CertificateType, "certificate_type")
+    )
+    ods_code: Mapped[str] = mapped_column(String(6), server_default="")
+    """The contract, for a Type 1; '' for a Type 2, which covers every post."""
+    submitted_on: Mapped[date]
+    processed_on: Mapped[date | None]
+
+
+class LocumForm(enum.StrEnum):
+    A = "a"
+    """Per practice, with the invoice."""
+    B = "b"
+    """Per calendar month of income received."""
+
+
+class LocumPensionForm(Base):
+    """A locum's Form A or B, kept with what PCSE Online's date rules make of it."""
+
+    __tablename__ = "locum_pension_form"
+    __table_args__ = (
+        CheckConstraint("work_to >= work_from", name="locum_form_dates"),
+        CheckConstraint("pensionable_pence >= 0", name="locum_form_amount"),
+        Index("ix_locum_form_performer", "gmc_number"),
+        Index("ix_locum_form_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    form: Mapped[LocumForm] = mapped_column(text_enum(LocumForm, "locum_form", length=1))
+    work_from: Mapped[date]
+    work_to: Mapped[date]
+    submitted_on: Mapped[date]
+    bacs_reference: Mapped[str] = mapped_column(String(40))
+    pensionable_pence: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyKind(enum.StrEnum):
+    MISSING = "missing"
+    LATE = "late"
+    DUPLICATE = "duplicate"
+    INCORRECT_AMOUNT = "incorrect_amount"
+    PENSION_GAP = "pension_gap"
+    PENSION_CATCH_UP = "pension_catch_up"
+    WRONG_TIER = "wrong_tier"
+    LEAVER_SUPERANNUATION = "leaver_superannuation"
+
+
+class Severity(enum.StrEnum):
+    WARNING = "warning"
+    HIGH = "high"
+
+
+class Anomaly(Base):
+    """A detected problem with a practice's payments, kept after it is put right.
+
+    ``fingerprint`` names the problem (kind, practice, component, period, performer...): while
+    it is detected, one open row per fingerprint holds its latest evidence; once it is no longer
+    detected the row gets ``resolved_at``, and should it come back a new row opens.
+    """
+
+    __tablename__ = "anomaly"
+    __table_args__ = (
+        Index(
+            "ux_anomaly_open",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        Index("ix_anomaly_practice", "ods_code", "id"),
+        CheckConstraint("amount_at_stake_pence >= 0", name="anomaly_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[AnomalyKind] = mapped_column(text_enum(AnomalyKind, "anomaly_kind"))
+    severity: Mapped[Severity] = mapped_column(text_enum(Severity, "severity"))
+    component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
+    covers_from: Mapped[date]
+    gmc_number: Mapped[str | None] = mapped_column(String(7))
+    amount_at_stake_pence: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[str] = mapped_column(String(400))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """{"facts": [[label, value]], "derivation": [[label, value]], "lineIds": [...]}"""
+    first_detected_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_detected_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[datetime | None]
+
+
+class Dispute(Base):
+    """A practice's query about a line or an anomaly, until it is resolved."""
+
+    __tablename__ = "dispute"
+    __table_args__ = (
+        CheckConstraint(
+            "line_id IS NOT NULL OR anomaly_id IS NOT NULL", name="dispute_is_about_something"
+        ),
+        Index("ix_dispute_practice", "ods_code", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("statement_line.id"))
+    anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
+    subject: Mapped[str] = mapped_column(String(300))
+    opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    opened_by: Mapped[str] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(300))
+
+
+class DisputeEventKind(enum.StrEnum):
+    OPENED = "opened"
+    SENT = "sent"
+    """Something the practice sent: an email, a form, a CAS enquiry."""
+    RECEIPT = "receipt"
+    """An acknowledgement, a CAS number."""
+    RESPONSE = "response"
+    ESCALATED = "escalated"
+    NOTE = "note"
+    RESOLVED = "resolved"
+
+
+class DisputeEvent(Base):
+    """One step of a dispute's timeline, with its evidence; append-only (a trigger)."""
+
+    __tablename__ = "dispute_event"
+    __table_args__ = (Index("ix_dispute_event_dispute", "dispute_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("dispute.id"))
+    kind: Mapped[DisputeEventKind] = mapped_column(text_enum(DisputeEventKind, "dispute_event"))
+    occurred_on: Mapped[date]
+    note: Mapped[str] = mapped_column(String(2000))
+    evidence: Mapped[list[list[str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """[[label, value]]: what was sent, receipts, CAS numbers."""
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    recorded_by: Mapped[str] = mapped_column(String(200))
 
 
 class AccountantConsent(Base):
@@ -142,3 +601,8 @@ class AccountantConsent(Base):
 
 AuditEvent = audit_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
+Inbox = inbox_table(Base.metadata)
+ConsumerPosition = consumer_position_table(Base.metadata)
+
+APPEND_ONLY_TABLES = ("statement_line", "dispute_event")
+"""Besides audit_event: tables whose rows are evidence and never change."""

@@ -37,3 +37,37 @@ def manage_consent(principal: Principal, ods_code: str) -> None:
     """Only the practice itself (or an admin) grants or revokes an accountant's access."""
     if not (principal.is_admin or principal.is_practice_of(ods_code)):
         raise Forbidden
+
+
+async def read_disputes(context: PaymentsContext, ods_code: str) -> None:
+    """Disputes are the practice's correspondence with PCSE, not payments data: its own staff,
+    this domain's operators and admins only; an accountant's consent does not reach them."""
+    principal = context.principal
+    if not (principal.operates(DOMAIN) or principal.is_practice_of(ods_code)):
+        raise Forbidden
+
+
+def lmc_summary(principal: Principal, lmc_code: str) -> None:
+    """An LMC's aggregates: the LMC itself, this domain's operators and admins. Counts and
+    amounts only: no patient, and no single GP's pension."""
+    if not (principal.operates(DOMAIN) or principal.is_lmc_of(lmc_code)):
+        raise Forbidden
+
+
+async def pension_practices(context: PaymentsContext, gmc_number: str) -> list[str] | None:
+    """The practices whose side of a performer's pension the caller may see; None for all.
+
+    Operators of this domain and admins see all of it. A practice sees the posts the GP holds
+    or held with it (through its estimates and memberships), never another practice's; anyone
+    else, LMCs and accountants included, is refused without learning whether the GP exists.
+    """
+    principal = context.principal
+    if principal.operates(DOMAIN):
+        return None
+    if principal.role is not Role.PRACTICE:
+        raise Forbidden
+    linked = await context.practices_of_performer.load(gmc_number)
+    codes = sorted(set(linked) & principal.scope)
+    if not codes:
+        raise Forbidden
+    return codes

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Date, String, and_, column, func, literal, select, tuple_, values
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from payments.models import AccountantConsent, Statement, StatementLine
+from payments.models import (
+    AccountantConsent,
+    Anomaly,
+    AnomalyKind,
+    DeadlineRule,
+    Dispute,
+    DisputeEvent,
+    LocumPensionForm,
+    Paycode,
+    PaymentRun,
+    PensionCertificate,
+    PensionEstimate,
+    PerformerMembership,
+    PracticeDirectory,
+    QofDeclaration,
+    Rate,
+    Statement,
+    StatementLine,
+    TraineePlacement,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from datetime import date
 
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,3 +96,368 @@ async def consents(
     if accountant_id is not None:
         statement = statement.where(AccountantConsent.accountant_id == accountant_id)
     return list(await session.scalars(statement))
+
+
+async def statements_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Statement]:
+    return list(await session.scalars(select(Statement).where(Statement.id.in_(ids))))
+
+
+async def statement_for(session: AsyncSession, ods_code: str, period: date) -> Statement | None:
+    return await session.scalar(
+        select(Statement).where(Statement.ods_code == ods_code, Statement.period == period)
+    )
+
+
+async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[StatementLine]:
+    return list(await session.scalars(select(StatementLine).where(StatementLine.id.in_(ids))))
+
+
+async def lines_of_practices(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[str, StatementLine]]:
+    """Every line of the practices' statements, for detection: (practice, line)."""
+    result = await session.execute(
+        select(Statement.ods_code, StatementLine)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(Statement.ods_code.in_(codes))
+        .order_by(StatementLine.id)
+    )
+    return [(code, line) for code, line in result.tuples()]
+
+
+async def schedule_starts(session: AsyncSession, codes: Sequence[str]) -> dict[str, date]:
+    """The period of each practice's first statement: its schedule starts there."""
+    result = await session.execute(
+        select(Statement.ods_code, func.min(Statement.period))
+        .where(Statement.ods_code.in_(codes))
+        .group_by(Statement.ods_code)
+    )
+    return dict(result.tuples().all())
+
+
+async def paycodes(session: AsyncSession) -> list[Paycode]:
+    return list(await session.scalars(select(Paycode).order_by(Paycode.code)))
+
+
+async def rates(session: AsyncSession) -> tuple[list[Rate], list[DeadlineRule]]:
+    rate_rows = await session.scalars(
+        select(Rate).order_by(Rate.kind, Rate.scope, Rate.effective_from, Rate.band_from_pence)
+    )
+    rules = await session.scalars(select(DeadlineRule).order_by(DeadlineRule.kind))
+    return list(rate_rows), list(rules)
+
+
+async def directory(session: AsyncSession, codes: Sequence[str]) -> list[PracticeDirectory]:
+    return list(
+        await session.scalars(
+            select(PracticeDirectory).where(PracticeDirectory.ods_code.in_(codes))
+        )
+    )
+
+
+async def known_practices(session: AsyncSession, codes: Iterable[str]) -> set[str]:
+    result = await session.scalars(
+        select(PracticeDirectory.ods_code).where(PracticeDirectory.ods_code.in_(list(codes)))
+    )
+    return set(result)
+
+
+async def practices_of_lmc(session: AsyncSession, lmc_code: str) -> list[str]:
+    result = await session.scalars(
+        select(PracticeDirectory.ods_code)
+        .where(PracticeDirectory.lmc_code == lmc_code)
+        .order_by(PracticeDirectory.ods_code)
+    )
+    return list(result)
+
+
+async def declarations(session: AsyncSession, codes: Sequence[str]) -> list[QofDeclaration]:
+    return list(
+        await session.scalars(
+            select(QofDeclaration)
+            .where(QofDeclaration.ods_code.in_(codes))
+            .order_by(QofDeclaration.ods_code, QofDeclaration.financial_year.desc())
+        )
+    )
+
+
+async def placements(session: AsyncSession, codes: Sequence[str]) -> list[TraineePlacement]:
+    return list(
+        await session.scalars(
+            select(TraineePlacement)
+            .where(TraineePlacement.ods_code.in_(codes))
+            .order_by(TraineePlacement.starts_on, TraineePlacement.id)
+        )
+    )
+
+
+async def estimates(
+    session: AsyncSession,
+    *,
+    codes: Sequence[str] | None = None,
+    gmc_numbers: Sequence[str] | None = None,
+) -> list[PensionEstimate]:
+    statement = select(PensionEstimate).order_by(
+        PensionEstimate.gmc_number, PensionEstimate.financial_year, PensionEstimate.ods_code
+    )
+    if codes is not None:
+        statement = statement.where(PensionEstimate.ods_code.in_(codes))
+    if gmc_numbers is not None:
+        statement = statement.where(PensionEstimate.gmc_number.in_(gmc_numbers))
+    return list(await session.scalars(statement))
+
+
+async def pay_across_posts(
+    session: AsyncSession, gmc_numbers: Sequence[str]
+) -> dict[tuple[str, int], int]:
+    """Each performer's estimated pensionable pay per year over all posts: it sets the tier."""
+    result = await session.execute(
+        select(
+            PensionEstimate.gmc_number,
+            PensionEstimate.financial_year,
+            func.sum(PensionEstimate.pensionable_pay_pence),
+        )
+        .where(PensionEstimate.gmc_number.in_(gmc_numbers))
+        .group_by(PensionEstimate.gmc_number, PensionEstimate.financial_year)
+    )
+    return {(gmc, year): int(total) for gmc, year, total in result.tuples()}
+
+
+async def memberships(
+    session: AsyncSession,
+    *,
+    codes: Sequence[str] | None = None,
+    gmc_numbers: Sequence[str] | None = None,
+) -> list[PerformerMembership]:
+    statement = select(PerformerMembership).order_by(
+        PerformerMembership.gmc_number, PerformerMembership.start_date
+    )
+    if codes is not None:
+        statement = statement.where(PerformerMembership.ods_code.in_(codes))
+    if gmc_numbers is not None:
+        statement = statement.where(PerformerMembership.gmc_number.in_(gmc_numbers))
+    return list(await session.scalars(statement))
+
+
+async def certificates(
+    session: AsyncSession, gmc_numbers: Sequence[str]
+) -> list[PensionCertificate]:
+    return list(
+        await session.scalars(
+            select(PensionCertificate)
+            .where(PensionCertificate.gmc_number.in_(gmc_numbers))
+            .order_by(PensionCertificate.financial_year, PensionCertificate.id)
+        )
+    )
+
+
+async def locum_forms(session: AsyncSession, gmc_numbers: Sequence[str]) -> list[LocumPensionForm]:
+    return list(
+        await session.scalars(
+            select(LocumPensionForm)
+            .where(LocumPensionForm.gmc_number.in_(gmc_numbers))
+            .order_by(LocumPensionForm.work_from, LocumPensionForm.id)
+        )
+    )
+
+
+async def pension_lines(
+    session: AsyncSession, gmc_numbers: Sequence[str]
+) -> list[tuple[str, StatementLine]]:
+    """Pension deduction lines attributed to the performers: (practice, line)."""
+    result = await session.execute(
+        select(Statement.ods_code, StatementLine)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(StatementLine.gmc_number.in_(gmc_numbers))
+        .order_by(StatementLine.covers_from, StatementLine.id)
+    )
+    return [(code, line) for code, line in result.tuples()]
+
+
+# --- anomalies
+
+
+async def open_anomalies(session: AsyncSession, codes: Sequence[str]) -> list[Anomaly]:
+    return list(
+        await session.scalars(
+            select(Anomaly)
+            .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
+            .with_for_update()
+        )
+    )
+
+
+async def anomalies_page(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    open_only: bool,
+    kind: AnomalyKind | None,
+    after: int | None,
+    limit: int,
+) -> list[Anomaly]:
+    """Newest first by id; a window per practice, so any number of practices is one query."""
+    ranked = select(
+        Anomaly.id,
+        func.row_number()
+        .over(partition_by=Anomaly.ods_code, order_by=Anomaly.id.desc())
+        .label("rank"),
+    ).where(Anomaly.ods_code.in_(codes))
+    if open_only:
+        ranked = ranked.where(Anomaly.resolved_at.is_(None))
+    if kind is not None:
+        ranked = ranked.where(Anomaly.kind == kind)
+    if after is not None:
+        ranked = ranked.where(Anomaly.id < after)
+    ranked_sq = ranked.subquery()
+    return list(
+        await session.scalars(
+            select(Anomaly)
+            .join(ranked_sq, ranked_sq.c.id == Anomaly.id)
+            .where(ranked_sq.c.rank <= limit)
+            .order_by(Anomaly.ods_code, Anomaly.id.desc())
+        )
+    )
+
+
+async def anomalies_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Anomaly]:
+    return list(await session.scalars(select(Anomaly).where(Anomaly.id.in_(ids))))
+
+
+async def anomaly_summary(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[AnomalyKind, int, int, int]]:
+    """Open anomalies by kind: (kind, count, amount at stake, practices affected)."""
+    result = await session.execute(
+        select(
+            Anomaly.kind,
+            func.count(),
+            func.coalesce(func.sum(Anomaly.amount_at_stake_pence), 0),
+            func.count(Anomaly.ods_code.distinct()),
+        )
+        .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
+        .group_by(Anomaly.kind)
+    )
+    return [
+        (kind, count, int(amount), practices) for kind, count, amount, practices in result.tuples()
+    ]
+
+
+async def practices_with_open_anomalies(
+    session: AsyncSession, codes: Sequence[str], kind: AnomalyKind
+) -> list[str]:
+    result = await session.scalars(
+        select(Anomaly.ods_code.distinct())
+        .where(Anomaly.ods_code.in_(codes), Anomaly.kind == kind, Anomaly.resolved_at.is_(None))
+        .order_by(Anomaly.ods_code)
+    )
+    return list(result)
+
+
+# --- disputes
+
+
+async def disputes_of_practices(session: AsyncSession, codes: Sequence[str]) -> list[Dispute]:
+    return list(
+        await session.scalars(
+            select(Dispute)
+            .where(Dispute.ods_code.in_(codes))
+            .order_by(Dispute.ods_code, Dispute.opened_at.desc(), Dispute.id.desc())
+        )
+    )
+
+
+async def dispute_by_reference(session: AsyncSession, reference: str) -> Dispute | None:
+    return await session.scalar(select(Dispute).where(Dispute.reference == reference))
+
+
+async def dispute_events(session: AsyncSession, dispute_ids: Sequence[int]) -> list[DisputeEvent]:
+    return list(
+        await session.scalars(
+            select(DisputeEvent)
+            .where(DisputeEvent.dispute_id.in_(dispute_ids))
+            .order_by(DisputeEvent.dispute_id, DisputeEvent.id)
+        )
+    )
+
+
+# --- payment runs
+
+
+async def claim_run(session: AsyncSession, run_id: str) -> PaymentRun | None:
+    """The run already imported under ``run_id``, locked; None if there is none yet.
+
+    A transaction-scoped advisory lock on the id makes two concurrent imports of one run
+    queue: the second then finds the first's result.
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(run_id)))))
+    return await session.get(PaymentRun, run_id)
+
+
+async def ensure_statements(
+    session: AsyncSession, wanted: dict[tuple[str, date], tuple[date, str]]
+) -> dict[tuple[str, date], int]:
+    """Statement ids for (practice, period), creating the missing ones in one statement."""
+    keys = list(wanted)
+    rows = [
+        {"ods_code": code, "period": period, "payment_date": wanted[(code, period)][0],
+         "source_system": wanted[(code, period)][1]}
+        for code, period in keys
+    ]  # fmt: skip
+    for start in range(0, len(rows), 5_000):
+        await session.execute(
+            pg_insert(Statement).on_conflict_do_nothing(
+                constraint="statement_one_per_practice_period"
+            ),
+            rows[start : start + 5_000],
+        )
+    found: dict[tuple[str, date], int] = {}
+    for start in range(0, len(keys), 5_000):
+        chunk = keys[start : start + 5_000]
+        wanted_rows = values(
+            column("ods_code", String), column("period", Date), name="wanted"
+        ).data(chunk)
+        result = await session.execute(
+            select(Statement.ods_code, Statement.period, Statement.id).join(
+                wanted_rows,
+                and_(
+                    wanted_rows.c.ods_code == Statement.ods_code,
+                    wanted_rows.c.period == Statement.period,
+                ),
+            )
+        )
+        found.update({(code, period): sid for code, period, sid in result.tuples()})
+    return found
+
+
+async def copy_lines(
+    session: AsyncSession, records: Sequence[tuple[object, ...]], columns: Sequence[str]
+) -> None:
+    """COPY the lines in through the session's own connection: same transaction, no ORM."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no asyncpg connection under the session")
+    await driver.copy_records_to_table(
+        StatementLine.__tablename__, records=records, columns=list(columns)
+    )
+
+
+async def lock_practices(session: AsyncSession, codes: Sequence[str]) -> None:
+    """Transaction-scoped locks on the practices, always taken in code order (no deadlock)."""
+    for code in sorted(codes):
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext(literal(f"payments:{code}"))))
+        )
+
+
+async def all_practice_codes(session: AsyncSession) -> set[str]:
+    return set(await session.scalars(select(PracticeDirectory.ods_code)))
+
+
+async def practices_with_statements(session: AsyncSession) -> list[str]:
+    result = await session.scalars(
+        select(Statement.ods_code).distinct().order_by(Statement.ods_code)
+    )
+    return list(result)

@@ -6,6 +6,8 @@ from pcse_kit.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+MAX_RUN_CHARACTERS = 2_000_000
+"""A run sent through GraphQL; the gateway's own body limit is usually lower (see its README)."""
 
 
 class PaymentsSettings(ServiceSettings):

@@ -6,17 +6,31 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from payments.definition import SERVICE
-from payments.models import Base, Component, Statement, StatementLine
-from pcse_kit.testing import running_service
-from sqlalchemy import insert
+from payments.models import (
+    Base,
+    ChainStatus,
+    Component,
+    PerformerMembership,
+    PracticeDirectory,
+    Rate,
+    RateKind,
+    Statement,
+    StatementLine,
+)
+from payments.rates import month_end
+from pcse_kit.testing import client_for, running_service
+from sqlalchemy import insert, select, text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from decimal import Decimal
     from pathlib import Path
 
+    import httpx
     from fastapi import FastAPI
     from pcse_kit.postgres import EmbeddedPostgres
-    from sqlalchemy import MetaData
+    from pcse_kit.testing import Token
+    from sqlalchemy import MetaData, Table
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +42,39 @@ async def app(postgres: EmbeddedPostgres, public_key_file: Path) -> AsyncIterato
 @pytest.fixture(scope="session")
 def service_metadata() -> MetaData:
     return Base.metadata
+
+
+def _reference(metadata: MetaData) -> list[Table]:
+    return [t for t in metadata.sorted_tables if t.info.get("reference")]
+
+
+@pytest.fixture(scope="session")
+async def reference_rows(app: FastAPI, service_metadata: MetaData) -> dict[str, list[Any]]:
+    """The reference data the migrations seeded (paycodes, rates, deadlines), as migrated."""
+    async with app.state.engine.connect() as connection:
+        return {
+            table.name: [dict(row._mapping) for row in await connection.execute(select(table))]
+            for table in _reference(service_metadata)
+        }
+
+
+@pytest.fixture
+async def client(
+    app: FastAPI,
+    service_metadata: MetaData,
+    token: Token,
+    reference_rows: dict[str, list[Any]],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """kit's client, but the migrations' reference data is put back after each test."""
+    async with client_for(app) as http:
+        http.headers["authorization"] = f"Bearer {token('admin')}"
+        yield http
+    tables = ", ".join(f'"{t.name}"' for t in service_metadata.sorted_tables)
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in _reference(service_metadata):
+            if reference_rows[table.name]:
+                await connection.execute(insert(table), reference_rows[table.name])
 
 
 DEFAULT_LINES: tuple[tuple[Component, int], ...] = (
@@ -65,6 +112,10 @@ async def create_statement(
                     "paycode": component.name[:8],
                     "description": component.value,
                     "amount_pence": amount,
+                    "covers_from": period,
+                    "covers_to": month_end(period),
+                    "source_system": "PCSE Online",
+                    "paid_on": period.replace(day=28),
                 }
                 for component, amount in lines
             ],
@@ -72,7 +123,127 @@ async def create_statement(
     return statement_id
 
 
+async def create_line(
+    app: FastAPI,
+    *,
+    ods_code: str = "A81001",
+    period: date,
+    component: Component,
+    amount: int,
+    paycode: str | None = None,
+    covers_from: date | None = None,
+    covers_to: date | None = None,
+    paid_on: date | None = None,
+    status: ChainStatus = ChainStatus.PAID,
+    gmc_number: str | None = None,
+) -> int:
+    """One line on the practice's statement for ``period`` (made if missing); its id."""
+    async with app.state.sessionmaker.begin() as session:
+        statement_id = await session.scalar(
+            select(Statement.id).where(Statement.ods_code == ods_code, Statement.period == period)
+        )
+        if statement_id is None:
+            statement_id = await session.scalar(
+                insert(Statement)
+                .values(
+                    ods_code=ods_code,
+                    period=period,
+                    payment_date=month_end(period),
+                    source_system="PCSE Online",
+                )
+                .returning(Statement.id)
+            )
+        paid = paid_on or month_end(period)
+        line_id: int = await session.scalar(
+            insert(StatementLine)
+            .values(
+                statement_id=statement_id,
+                component=component,
+                paycode=paycode or {"global_sum": "GSUM"}.get(component.value, component.name[:8]),
+                description=component.value,
+                amount_pence=amount,
+                covers_from=covers_from or period,
+                covers_to=covers_to or month_end(covers_from or period),
+                source_system="PCSE Online",
+                status=status,
+                paid_on=paid if status in {ChainStatus.PAID, ChainStatus.REVERSED} else None,
+                reversed_on=paid if status is ChainStatus.REVERSED else None,
+                failed_on=paid if status is ChainStatus.FAILED else None,
+                gmc_number=gmc_number,
+            )
+            .returning(StatementLine.id)
+        )
+    return line_id
+
+
+async def create_practice(
+    app: FastAPI, *, ods_code: str = "A81001", lmc_code: str = "kernow", list_size: int = 12_000
+) -> str:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(PracticeDirectory).values(
+                ods_code=ods_code,
+                name=f"Practice {ods_code}",
+                lmc_code=lmc_code,
+                list_size=list_size,
+                status="active",
+            )
+        )
+    return ods_code
+
+
+async def create_membership(
+    app: FastAPI,
+    *,
+    gmc_number: str,
+    ods_code: str = "A81001",
+    start: date = date(2015, 1, 1),
+    end: date | None = None,
+) -> None:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(PerformerMembership).values(
+                gmc_number=gmc_number,
+                ods_code=ods_code,
+                role="partner",
+                start_date=start,
+                end_date=end,
+            )
+        )
+
+
+async def create_rate(
+    app: FastAPI, *, kind: RateKind, value: Decimal, scope: str = "", since: date = date(2020, 4, 1)
+) -> None:
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Rate).values(
+                kind=kind, scope=scope, effective_from=since, value=value, source="test"
+            )
+        )
+
+
 @pytest.fixture
 def make_statement(app: FastAPI) -> Any:
     """``await make_statement(**fields)``: one committed row; defaults fill what is not given."""
     return partial(create_statement, app)
+
+
+@pytest.fixture
+def make_line(app: FastAPI) -> Any:
+    return partial(create_line, app)
+
+
+@pytest.fixture
+def make_practice(app: FastAPI) -> Any:
+    return partial(create_practice, app)
+
+
+@pytest.fixture
+def make_membership(app: FastAPI) -> Any:
+    return partial(create_membership, app)
+
+
+@pytest.fixture
+def make_rate(app: FastAPI) -> Any:
+    return partial(create_rate, app)
