@@ -17,6 +17,8 @@ from records.models import (
     PracticeDirectory,
     Urgency,
 )
+from records.service import refresh_dues
+from records.timers import Targets
 from sqlalchemy import insert
 
 if TYPE_CHECKING:
@@ -50,26 +52,32 @@ async def create_movement(
     receiver: str | None = "A81001",
     status: MovementStatus = MovementStatus.REQUESTED,
     requested_days_ago: int = 10,
+    requested_at: datetime | None = None,
     nhs_number: str = TEST_NHS_NUMBER,
+    **facts: Any,
 ) -> str:
+    """One committed movement; ``facts`` sets any other column (``deducted_on=...``), and the
+    timers' due dates follow from them as the service would set them."""
     number = f"MV{next(_numbers):08d}"
-    requested = datetime.now(UTC) - timedelta(days=requested_days_ago)
+    requested = requested_at or datetime.now(UTC) - timedelta(days=requested_days_ago)
+    movement = Movement(
+        movement_number=number,
+        nhs_number=nhs_number,
+        sender_place=Place.PRACTICE if sender else Place.CENTRAL_STORAGE,
+        sender_ods_code=sender,
+        receiver_place=Place.PRACTICE if receiver else Place.CENTRAL_STORAGE,
+        receiver_ods_code=receiver,
+        reason=MovementReason.REGISTRATION_ELSEWHERE,
+        urgency=Urgency.ROUTINE,
+        status=status,
+        requested_at=requested,
+        status_changed_at=requested + timedelta(days=1),
+    )
+    for name, value in facts.items():
+        setattr(movement, name, value)
+    refresh_dues(movement, Targets())
     async with app.state.sessionmaker.begin() as session:
-        await session.execute(
-            insert(Movement).values(
-                movement_number=number,
-                nhs_number=nhs_number,
-                sender_place=Place.PRACTICE if sender else Place.CENTRAL_STORAGE,
-                sender_ods_code=sender,
-                receiver_place=Place.PRACTICE if receiver else Place.CENTRAL_STORAGE,
-                receiver_ods_code=receiver,
-                reason=MovementReason.REGISTRATION_ELSEWHERE,
-                urgency=Urgency.ROUTINE,
-                status=status,
-                requested_at=requested,
-                status_changed_at=requested + timedelta(days=1),
-            )
-        )
+        session.add(movement)
     return number
 
 
