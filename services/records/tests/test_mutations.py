@@ -80,7 +80,7 @@ def request_input(**overrides: Any) -> dict[str, Any]:
 
 async def counts(app: FastAPI) -> dict[str, int]:
     """Rows in each table a write touches: a refused one leaves them all at zero."""
-    tables = {
+    tables: dict[str, Any] = {
         "movement_event": MovementEvent,
         "incident": Incident,
         "harm_review": HarmReview,
