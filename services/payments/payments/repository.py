@@ -122,7 +122,7 @@ async def lines_of_practices(
         .where(Statement.ods_code.in_(codes))
         .order_by(StatementLine.id)
     )
-    return [(code, line) for code, line in result.tuples()]
+    return [(code, line) for code, line in result]
 
 
 async def schedule_starts(session: AsyncSession, codes: Sequence[str]) -> dict[str, date]:
@@ -132,7 +132,7 @@ async def schedule_starts(session: AsyncSession, codes: Sequence[str]) -> dict[s
         .where(Statement.ods_code.in_(codes))
         .group_by(Statement.ods_code)
     )
-    return dict(result.tuples().all())
+    return dict(result.all())
 
 
 async def paycodes(session: AsyncSession) -> list[Paycode]:
@@ -220,7 +220,7 @@ async def pay_across_posts(
         .where(PensionEstimate.gmc_number.in_(gmc_numbers))
         .group_by(PensionEstimate.gmc_number, PensionEstimate.financial_year)
     )
-    return {(gmc, year): int(total) for gmc, year, total in result.tuples()}
+    return {(gmc, year): int(total) for gmc, year, total in result}
 
 
 async def memberships(
@@ -271,7 +271,7 @@ async def pension_lines(
         .where(StatementLine.gmc_number.in_(gmc_numbers))
         .order_by(StatementLine.covers_from, StatementLine.id)
     )
-    return [(code, line) for code, line in result.tuples()]
+    return [(code, line) for code, line in result]
 
 
 # --- anomalies
@@ -338,16 +338,15 @@ async def anomaly_summary(
         .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
         .group_by(Anomaly.kind)
     )
-    return [
-        (kind, count, int(amount), practices) for kind, count, amount, practices in result.tuples()
-    ]
+    return [(kind, count, int(amount), practices) for kind, count, amount, practices in result]
 
 
 async def practices_with_open_anomalies(
     session: AsyncSession, codes: Sequence[str], kind: AnomalyKind
 ) -> list[str]:
     result = await session.scalars(
-        select(Anomaly.ods_code.distinct())
+        select(Anomaly.ods_code)
+        .distinct()
         .where(Anomaly.ods_code.in_(codes), Anomaly.kind == kind, Anomaly.resolved_at.is_(None))
         .order_by(Anomaly.ods_code)
     )
@@ -426,7 +425,7 @@ async def ensure_statements(
                 ),
             )
         )
-        found.update({(code, period): sid for code, period, sid in result.tuples()})
+        found.update({(code, period): sid for code, period, sid in result})
     return found
 
 

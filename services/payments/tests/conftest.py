@@ -52,8 +52,12 @@ def _reference(metadata: MetaData) -> list[Table]:
 async def reference_rows(app: FastAPI, service_metadata: MetaData) -> dict[str, list[Any]]:
     """The reference data the migrations seeded (paycodes, rates, deadlines), as migrated."""
     async with app.state.engine.connect() as connection:
+        # Without surrogate ids: the sequences restart with the truncation and number them again.
         return {
-            table.name: [dict(row._mapping) for row in await connection.execute(select(table))]
+            table.name: [
+                {k: v for k, v in row._mapping.items() if k != "id"}
+                for row in await connection.execute(select(table))
+            ]
             for table in _reference(service_metadata)
         }
 

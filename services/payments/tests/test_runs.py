@@ -1,0 +1,233 @@
+"""Importing a payment run: all or nothing, a row-by-row report, idempotent on its id."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from payments.models import AuditEvent, PaymentRun, Statement, StatementLine
+from pcse_kit.testing import Token, graphql
+from sqlalchemy import func, select
+
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
+
+IMPORT = """
+mutation ($run: String!, $csv: String!) {
+  importPaymentRun(input: {runId: $run, csv: $csv}) {
+    runId lineCount statementCount total practiceCodes replayed importedBy
+  }
+}
+"""
+HEADER = (
+    "ods_code,period,paycode,component,amount,covers_from,covers_to,paymaster,source_system,"
+    "authoriser,status,paid_on,gmc_number,authorised_on"
+)
+GOOD = [
+    "A81001,2026-06,GSUM,global_sum,11207.00,,,nhs_england,PCSE Online,NHS England,paid,"
+    "2026-06-30,,",
+    "A81001,2026-06,QOFACH,qof_achievement,183987.00,2025-04-01,2026-03-31,nhs_england,"
+    "PCSE Online,NHS England,paid,2026-06-30,,",
+    "A81001,2026-06,SUPEREE,employee_superannuation,-535.00,,,nhs_england,PCSE Online,,paid,"
+    "2026-06-30,1234567,",
+    "B82002,2026-06-01,PREMRENT,premises,2500.50,,,icb,ISFE,Cornwall ICB,authorised,,,2026-06-20",
+]
+
+
+def run(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+@pytest.fixture
+async def directory(make_practice: Any) -> None:
+    await make_practice(ods_code="A81001")
+    await make_practice(ods_code="B82002")
+
+
+async def counts(app: FastAPI) -> tuple[int, int, int, int]:
+    async with app.state.sessionmaker() as session:
+        return tuple(  # type: ignore[return-value]
+            [
+                await session.scalar(select(func.count()).select_from(table)) or 0
+                for table in (Statement, StatementLine, PaymentRun, AuditEvent)
+            ]
+        )
+
+
+@pytest.mark.usefixtures("directory")
+async def test_a_run_is_imported_with_its_lines_detail(
+    app: FastAPI, client: httpx.AsyncClient, token: Token
+) -> None:
+    operator = token("operator", ["payments"], subject="ops@pcse")
+
+    body = await graphql(client, IMPORT, {"run": "RUN-2026-06", "csv": run(*GOOD)}, token=operator)
+
+    assert body["data"]["importPaymentRun"] == {
+        "runId": "RUN-2026-06",
+        "lineCount": 4,
+        "statementCount": 2,
+        "total": "197159.50",
+        "practiceCodes": ["A81001", "B82002"],
+        "replayed": False,
+        "importedBy": "ops@pcse",
+    }
+    assert await counts(app) == (2, 4, 1, 1)
+    async with app.state.sessionmaker() as session:
+        lines = list(await session.scalars(select(StatementLine).order_by(StatementLine.id)))
+    assert [(ln.paycode, ln.amount_pence, ln.status.value, ln.run_id) for ln in lines] == [
+        ("GSUM", 1_120_700, "paid", "RUN-2026-06"),
+        ("QOFACH", 18_398_700, "paid", "RUN-2026-06"),
+        ("SUPEREE", -53_500, "paid", "RUN-2026-06"),
+        ("PREMRENT", 250_050, "authorised", "RUN-2026-06"),
+    ]
+    assert lines[1].covers_from.isoformat() == "2025-04-01"
+    assert lines[2].gmc_number == "1234567"
+    assert lines[3].paymaster.value == "icb"
+    assert lines[3].authoriser == "Cornwall ICB"
+
+
+@pytest.mark.usefixtures("directory")
+async def test_importing_a_run_again_changes_nothing_and_returns_the_first_result(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    first = await graphql(client, IMPORT, {"run": "RUN-1", "csv": run(*GOOD)})
+    again = await graphql(client, IMPORT, {"run": "RUN-1", "csv": run(*GOOD)})
+    other = await graphql(client, IMPORT, {"run": "RUN-1", "csv": run(*GOOD[:2])})
+
+    assert again["data"]["importPaymentRun"] == {
+        **first["data"]["importPaymentRun"],
+        "replayed": True,
+    }
+    assert other["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "runId"}
+    assert await counts(app) == (2, 4, 1, 1)
+
+
+BAD_ROWS = [
+    pytest.param(
+        "A81001,2026-06,GSUM,global_sum,100.00,2026-06-30,2026-06-01,,,,paid,2026-06-30,,",
+        "covers_to",
+        id="negative period",
+    ),
+    pytest.param(
+        "A81001,-2026-06,GSUM,global_sum,100.00,,,,,,paid,2026-06-30,,", "period", id="bad period"
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUM,global_summ,100.00,,,,,,paid,2026-06-30,,",
+        "component",
+        id="unknown component",
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUMX,global_sum,100.00,,,,,,paid,2026-06-30,,",
+        "paycode",
+        id="unknown paycode",
+    ),
+    pytest.param(
+        "A81001,2026-06,QOFACH,global_sum,100.00,,,,,,paid,2026-06-30,,",
+        "component",
+        id="component not the paycode's",
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUM,global_sum,100.001,,,,,,paid,2026-06-30,,",
+        "amount",
+        id="three decimal places",
+    ),
+    pytest.param(
+        "A81001,2026-06,SUPEREE,employee_superannuation,100.00,,,,,,paid,2026-06-30,,",
+        "amount",
+        id="positive deduction",
+    ),
+    pytest.param(
+        "Z99999,2026-06,GSUM,global_sum,100.00,,,,,,paid,2026-06-30,,",
+        "ods_code",
+        id="unknown practice",
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUM,global_sum,100.00,,,,,,paid,,,", "paid_on", id="paid without date"
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUM,global_sum,100.00,,,,,,paid,2026-06-30,,,extra", "row", id="malformed"
+    ),
+]
+
+
+@pytest.mark.parametrize(("row", "field"), BAD_ROWS)
+@pytest.mark.usefixtures("directory")
+async def test_a_run_with_a_bad_row_is_refused_whole_naming_the_row_and_field(
+    app: FastAPI, client: httpx.AsyncClient, row: str, field: str
+) -> None:
+    body = await graphql(client, IMPORT, {"run": "RUN-BAD", "csv": run(*GOOD, row, *GOOD)})
+
+    [error] = body["errors"]
+    extensions = error["extensions"]
+    assert (extensions["code"], extensions["field"], extensions["problems"]) == (
+        "BAD_USER_INPUT",
+        "csv",
+        1,
+    )
+    assert [(r["row"], r["field"]) for r in extensions["rows"]] == [(6, field)]
+    assert "nothing was imported" in error["message"]
+    assert await counts(app) == (0, 0, 0, 0)
+
+
+@pytest.mark.usefixtures("directory")
+async def test_the_report_lists_every_bad_row(client: httpx.AsyncClient) -> None:
+    rows = [
+        "A81001,2026-06,GSUM,global_sum,1.001,,,,,,paid,2026-06-30,,",
+        GOOD[0],
+        "A81001,2026-13,NOPE,nope,x,,,nowhere,,,sent,,12,",
+    ]
+    body = await graphql(client, IMPORT, {"run": "RUN-BAD-2", "csv": run(*rows)})
+
+    report = [(r["row"], r["field"]) for r in body["errors"][0]["extensions"]["rows"]]
+    assert report == [
+        (2, "amount"),
+        (4, "period"),
+        (4, "paycode"),
+        (4, "component"),
+        (4, "amount"),
+        (4, "paymaster"),
+        (4, "status"),
+        (4, "gmc_number"),
+    ]
+
+
+async def test_a_header_without_the_required_columns_is_refused(client: httpx.AsyncClient) -> None:
+    body = await graphql(
+        client,
+        IMPORT,
+        {"run": "RUN-H", "csv": "ods_code,period,amount,colour\nA81001,2026-06,1,red\n"},
+    )
+    report = [(r["row"], r["field"]) for r in body["errors"][0]["extensions"]["rows"]]
+    assert report == [(1, "paycode"), (1, "component"), (1, "colour")]
+
+
+@pytest.mark.parametrize("role", ["practice", "accountant", "lmc"])
+@pytest.mark.usefixtures("directory")
+async def test_only_payments_operators_import_runs(
+    app: FastAPI, client: httpx.AsyncClient, token: Token, role: str
+) -> None:
+    scope = {"practice": ["A81001"], "lmc": ["kernow"], "accountant": []}[role]
+    body = await graphql(
+        client, IMPORT, {"run": "RUN-X", "csv": run(*GOOD)}, token=token(role, scope)
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await counts(app) == (0, 0, 0, 0)
+
+
+@pytest.mark.usefixtures("directory")
+async def test_a_run_id_is_validated(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, IMPORT, {"run": "run id with spaces", "csv": run(*GOOD)})
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "runId"}
+
+
+@pytest.mark.usefixtures("directory")
+async def test_lines_are_append_only(app: FastAPI, client: httpx.AsyncClient) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    await graphql(client, IMPORT, {"run": "RUN-AO", "csv": run(*GOOD)})
+    for statement in ("UPDATE statement_line SET amount_pence = 1", "DELETE FROM statement_line"):
+        async with app.state.engine.begin() as connection:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await connection.execute(text(statement))
