@@ -6,6 +6,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.fastapi import BaseContext, GraphQLRouter
@@ -123,13 +124,27 @@ def create_schema(
     )
 
 
+class Router(GraphQLRouter[Any, None]):
+    """Strawberry's router, refusing a JSON body that is not an object (or a batch of them).
+
+    Strawberry parses any JSON value and then fails on a bare string or number with a 500;
+    a client mistake deserves a 400.
+    """
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = super().decode_json(data)
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return decoded
+
+
 def create_router(
     schema: strawberry.Schema,
     *,
     context_getter: Callable[..., Any],
     graphql_ide: bool,
 ) -> GraphQLRouter[Any, None]:
-    return GraphQLRouter(
+    return Router(
         schema,
         context_getter=context_getter,
         graphql_ide="graphiql" if graphql_ide else None,

@@ -1,8 +1,8 @@
 """The embedded PostgreSQL launcher, against real servers.
 
-Every test gets its own data directory under pytest's ``tmp_path``, whose parents are mode
-0700: running as root, that is the case where the launcher must open a path for the
-service user.
+Every test gets its own data directory below a parent of mode 0700: running as root, that
+is the case where the launcher must open a path for the service user. The parent is made
+outside pytest's own temporary tree, which pytest may set back to 0700 behind our back.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 from pcse_kit.postgres import SERVICE_USER, EmbeddedPostgres, EmbeddedPostgresError
+from pcse_kit.testing import server_directory
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _CHILD_LAUNCHER = textwrap.dedent(
     """
@@ -93,8 +98,11 @@ async def _fetch(dsn: str, query: str) -> object:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "nested" / "pgdata"
+def data_dir() -> Iterator[Path]:
+    with server_directory() as root:
+        private = root / "private"
+        private.mkdir(mode=0o700)
+        yield private / "nested" / "pgdata"
 
 
 async def test_start_connect_create_database_stop(data_dir: Path) -> None:
