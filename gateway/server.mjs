@@ -4,6 +4,8 @@
 // Every GraphQL request needs a valid bearer token; operations are limited in
 // depth, aliases, size and estimated cost; callers are rate limited.
 // Configured by environment variables only; see README.md in this folder.
+import { createGraphQLError } from '@graphql-tools/utils';
+import { maskError } from 'graphql-yoga';
 import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -481,6 +483,23 @@ if (subgraphNames.length === 0) {
   fatal(`${supergraphPath} has no join__graph entries; is it a composed supergraph?`);
 }
 
+// A subgraph that cannot be reached costs its part of the answer, not the
+// whole of it: the rest still comes back (HTTP 200), with an error that says
+// which service is missing and nothing of the request sent to it. Anything
+// else is left to yoga's own masking.
+function maskUnexpected(error, message) {
+  const extensions = error?.extensions ?? error?.originalError?.extensions ?? {};
+  const location = { nodes: error?.nodes, source: error?.source, positions: error?.positions, path: error?.path };
+  if (extensions.code === 'SUBREQUEST_HTTP_ERROR' && typeof extensions.serviceName === 'string') {
+    return createGraphQLError(
+      `The ${extensions.serviceName} service is unavailable; its part of this answer is missing. Try again shortly.`,
+      { ...location, extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: extensions.serviceName } },
+    );
+  }
+  // Everything else as yoga would: errors raised on purpose pass, the rest are masked.
+  return maskError(error, message, false);
+}
+
 const runtime = createGatewayRuntime({
   supergraph: supergraphSdl,
   // The Rust planner; without this the runtime falls back to its JS planner.
@@ -492,9 +511,12 @@ const runtime = createGatewayRuntime({
   readinessCheckEndpoint: '/readyz',
   graphiql,
   landingPage: false,
-  // isDev is pinned so NODE_ENV=development cannot switch on stack traces in
-  // masked errors.
-  maskedErrors: { isDev: false },
+  maskedErrors: {
+    // isDev is pinned so NODE_ENV=development cannot switch on stack traces in
+    // masked errors.
+    isDev: false,
+    maskError: maskUnexpected,
+  },
   propagateHeaders: {
     fromClientToSubgraphs({ request }) {
       const authorization = request.headers.get('authorization');

@@ -286,9 +286,26 @@ class Stack:
         urls["gateway"] = f"http://127.0.0.1:{self.config.ports['gateway']}/readyz"
         return urls
 
-    def _wait_until_ready(self, timeout: float) -> None:
+    def stop_service(self, name: str) -> None:
+        """Stop one service as an outage would (the others and the gateway keep running)."""
+        for child in [c for c in self.children if c.name == name]:
+            child.process.send_signal(signal.SIGTERM)
+            try:
+                child.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            child.log.close()
+            self.children.remove(child)
+
+    def start_service(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped service again, on its port, and wait until it is ready."""
+        self._spawn_service(name)
+        self._wait_until_ready(timeout, only={name})
+
+    def _wait_until_ready(self, timeout: float, *, only: set[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = self._health_urls()
+        pending = {n: u for n, u in self._health_urls().items() if only is None or n in only}
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for child in self.children:
