@@ -15,7 +15,7 @@ PY_STAMP := .venv/.synced
 NODE_STAMP := gateway/node_modules/.installed
 PYPROJECTS := pyproject.toml uv.lock kit/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: up test lint format schema schema-check token deps clean-data help
+.PHONY: up test lint format schema schema-check token bench deps clean-data help
 
 help:
 	@echo "make up       run PostgreSQL, the three services and the gateway (Ctrl-C stops)"
@@ -24,6 +24,7 @@ help:
 	@echo "make format   apply ruff's formatting and safe fixes"
 	@echo "make schema   export the subgraph SDL and compose schema/supergraph.graphql"
 	@echo "make token ROLE=practice SCOPE=A81001   a development token that make up trusts"
+	@echo "make bench    run the benchmarks (ratios measured side by side, p50/p99)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -45,7 +46,7 @@ up: deps
 lint: $(PY_STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
-	$(PY) -m mypy kit stack tests demo
+	$(PY) -m mypy kit stack tests demo bench
 	@# One run per service: each has a tests/conftest.py, and mypy wants module names unique.
 	for service in payments records performers; do $(PY) -m mypy services/$$service || exit 1; done
 
@@ -63,6 +64,10 @@ schema-check: deps
 # code, or operator domains (payments, records, performers); SUBJECT: who it speaks for.
 token: $(PY_STAMP)
 	@$(PY) -m stack token --role "$(ROLE)" --scope "$(SCOPE)" $(if $(SUBJECT),--subject "$(SUBJECT)")
+
+# Benchmarks print ratios measured side by side in one run; they assert nothing about speed.
+bench: deps
+	$(PY) -m bench.gateway_overhead
 
 test: deps lint
 	$(PY) -m pytest -n auto
