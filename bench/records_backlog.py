@@ -58,7 +58,7 @@ query ($code: String!) {
   lmc(code: $code) {
     recordsSummary {
       practiceCount
-      statusCounts { status count }
+      statusCounts { status incoming outgoing }
       open { open awaitingCollection inTransit missing overdue ages { label count } }
       overdueByTimer { timer count }
       incidentsByKind { kind count }

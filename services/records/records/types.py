@@ -590,10 +590,14 @@ class Practice:
         return HarmReviewWorklist(ods_code=self.ods_code)
 
 
-@strawberry.type(description="How many movements are in one status.")
+@strawberry.type(description="How many movements to and from the area are in one status.")
 class MovementStatusCount:
     status: models.MovementStatus = strawberry.field(description="The status.")
-    count: int = strawberry.field(description="How many movements.")
+    incoming: int = strawberry.field(description="Movements to the area's practices.")
+    outgoing: int = strawberry.field(
+        description="Movements from the area's practices (one between two of them is counted "
+        "both in and out)."
+    )
 
 
 @strawberry.type(description="How many open movements have breached one timer.")
@@ -636,12 +640,16 @@ class RecordsLmcSummary:
             self.shared[name] = asyncio.ensure_future(query())
         return self.shared[name]
 
-    @strawberry.field(description="Movements to or from the area, each once, by status.")
+    @strawberry.field(description="Movements in and out of the area's practices, by status.")
     async def status_counts(self, info: Info[RecordsContext, None]) -> list[MovementStatusCount]:
         async with info.context.sessionmaker() as session:
-            counts = dict(await repository.status_counts(session, self.codes))
+            counts = {s: (i, o) for s, i, o in await repository.status_counts(session, self.codes)}
         return [
-            MovementStatusCount(status=status, count=counts.get(status, 0))
+            MovementStatusCount(
+                status=status,
+                incoming=counts.get(status, (0, 0))[0],
+                outgoing=counts.get(status, (0, 0))[1],
+            )
             for status in models.MovementStatus
         ]
 
