@@ -27,7 +27,6 @@ import asyncpg
 from payments import service
 from payments.ingest import COLUMNS, ParsedRun, parse
 from payments.models import Component, Paycode, PaymentRun, StatementLine
-from payments.rates import month_end
 from payments.repository import ensure_statements
 from payments.settings import SERVICE_DIR
 from pcse_kit.db import create_engine, create_sessionmaker
@@ -49,7 +48,7 @@ def generate(codes: list[str], lines: int, paycodes: list[tuple[str, Component]]
     rng = random.Random(26)
     out = io.StringIO()
     out.write(",".join(COLUMNS) + "\n")
-    blank = {name: "" for name in COLUMNS}
+    blank = dict.fromkeys(COLUMNS, "")
     for i in range(lines):
         code, component = paycodes[i % len(paycodes)]
         pence = rng.randint(1_00, 50_000_00)
@@ -169,15 +168,24 @@ async def run(server: EmbeddedPostgres, lines: int, practices: int) -> None:
     copy_seconds = await load_by_copy(server.dsn("bench_copy"), parsed)
     orm_seconds = await load_by_orm(server.dsn("bench_orm"), parsed)
 
-    copied, orm = await count_lines(server.dsn("bench_copy")), await count_lines(server.dsn("bench_orm"))
+    copied, orm = (
+        await count_lines(server.dsn("bench_copy")),
+        await count_lines(server.dsn("bench_orm")),
+    )
     if copied != orm or copied[0] != lines:
         raise SystemExit(f"the two loads differ: {copied} and {orm}")
     megabytes = len(text.encode()) / 1e6
     print(f"payment run: {lines:,} lines, {practices:,} practices, {megabytes:.1f} MB of CSV")
     print(f"parse + validate (csv module): {validated:6.2f} s  {lines / validated:>10,.0f} lines/s")
-    print(f"load by COPY:                  {copy_seconds:6.2f} s  {lines / copy_seconds:>10,.0f} lines/s")
-    print(f"load by ORM insert:            {orm_seconds:6.2f} s  {lines / orm_seconds:>10,.0f} lines/s")
-    print(f"COPY is {orm_seconds / copy_seconds:.1f}x the ORM insert (same {lines:,} rows, one run)")
+    print(
+        f"load by COPY:                  {copy_seconds:6.2f} s  {lines / copy_seconds:>10,.0f} lines/s"
+    )
+    print(
+        f"load by ORM insert:            {orm_seconds:6.2f} s  {lines / orm_seconds:>10,.0f} lines/s"
+    )
+    print(
+        f"COPY is {orm_seconds / copy_seconds:.1f}x the ORM insert (same {lines:,} rows, one run)"
+    )
     print(f"both loaded {copied[0]:,} lines totalling {copied[1]:,} pence")
 
 

@@ -36,6 +36,7 @@ importing the same id again changes nothing and returns the first import's resul
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -79,6 +80,12 @@ STATUS_DATE = {
     ChainStatus.FAILED: "failed_on",
     ChainStatus.REVERSED: "reversed_on",
 }
+# A run repeats the same few dates and codes on every row: parse each spelling once.
+_day = functools.lru_cache(maxsize=4096)(date.fromisoformat)
+_COMPONENTS: Final = {c.value: c for c in Component}
+_PAYMASTERS: Final = {p.value: p for p in Paymaster}
+_STATUSES: Final = {s.value: s for s in ChainStatus}
+
 LINE_COLUMNS: Final = (
     "statement_id",
     "component",
@@ -213,7 +220,7 @@ def _month(value: str) -> date:
     text = value.strip()
     if len(text) == 7:  # noqa: PLR2004 - YYYY-MM
         text += "-01"
-    parsed = date.fromisoformat(text)
+    parsed = _day(text)
     if parsed.day != 1:
         raise ValueError("not the first day of a month")
     return parsed
@@ -297,9 +304,8 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     known = paycodes.get(paycode)
     if known is None:
         bad("paycode", f"unknown paycode {paycode!r}")
-    try:
-        component = Component(cell("component"))
-    except ValueError:
+    component = _COMPONENTS.get(cell("component"))
+    if component is None:
         bad("component", f"unknown component {cell('component')!r}")
     if known is not None and component is not None and known[0] is not component:
         bad("component", f"paycode {paycode} pays {known[0].value}, not {component.value}")
@@ -318,7 +324,7 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     dates: dict[str, date | None] = {}
     for name in ("covers_from", "covers_to", *STATUS_DATE.values()):
         try:
-            dates[name] = date.fromisoformat(cell(name)) if cell(name) else None
+            dates[name] = _day(cell(name)) if cell(name) else None
         except ValueError:
             bad(name, "not a date (YYYY-MM-DD)")
     covers_from = dates.get("covers_from") or period
@@ -326,17 +332,14 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     if covers_from is not None and covers_to is not None and covers_to < covers_from:
         bad("covers_to", "the period covered ends before it starts (a negative period)")
 
-    try:
-        paymaster = Paymaster(cell("paymaster") or Paymaster.NHS_ENGLAND.value)
-    except ValueError:
+    paymaster = _PAYMASTERS.get(cell("paymaster") or Paymaster.NHS_ENGLAND.value)
+    if paymaster is None:
         bad("paymaster", "must be nhs_england, icb or local_authority")
-    try:
-        status = ChainStatus(cell("status") or ChainStatus.PAID.value)
-    except ValueError:
+    status = _STATUSES.get(cell("status") or ChainStatus.PAID.value)
+    if status is None:
         bad("status", "must be authorised, entered, paid, failed or reversed")
-    else:
-        if STATUS_DATE[status] in dates and dates[STATUS_DATE[status]] is None:
-            bad(STATUS_DATE[status], f"a {status.value} line needs the date it was {status.value}")
+    elif STATUS_DATE[status] in dates and dates[STATUS_DATE[status]] is None:
+        bad(STATUS_DATE[status], f"a {status.value} line needs the date it was {status.value}")
 
     source_system = cell("source_system") or DEFAULT_SOURCE
     if len(source_system) > 40:  # noqa: PLR2004 - the column's width
@@ -353,6 +356,8 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
 
     if (
         failures
+        or paymaster is None
+        or status is None
         or period is None
         or component is None
         or amount is None

@@ -665,9 +665,6 @@ def upgrade() -> None:
         "AND (status <> 'reversed' OR reversed_on IS NOT NULL)",
     )
     op.create_index("ix_statement_line_run", "statement_line", ["run_id"], unique=False)
-    op.create_foreign_key(
-        "statement_line_run_id_fkey", "statement_line", "payment_run", ["run_id"], ["run_id"]
-    )
     # Lines and dispute timelines are evidence: never edited, only added to.
     for table in APPEND_ONLY:
         for statement in append_only_sql(table):
@@ -679,7 +676,6 @@ def downgrade() -> None:
     for table in APPEND_ONLY:
         op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
         op.execute(f"DROP FUNCTION {table}_append_only()")
-    op.drop_constraint("statement_line_run_id_fkey", "statement_line", type_="foreignkey")
     for name in (
         "statement_line_status_dated",
         "statement_line_gmc_format",
