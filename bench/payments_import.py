@@ -176,13 +176,12 @@ async def run(server: EmbeddedPostgres, lines: int, practices: int) -> None:
         raise SystemExit(f"the two loads differ: {copied} and {orm}")
     megabytes = len(text.encode()) / 1e6
     print(f"payment run: {lines:,} lines, {practices:,} practices, {megabytes:.1f} MB of CSV")
-    print(f"parse + validate (csv module): {validated:6.2f} s  {lines / validated:>10,.0f} lines/s")
-    print(
-        f"load by COPY:                  {copy_seconds:6.2f} s  {lines / copy_seconds:>10,.0f} lines/s"
-    )
-    print(
-        f"load by ORM insert:            {orm_seconds:6.2f} s  {lines / orm_seconds:>10,.0f} lines/s"
-    )
+    for label, seconds in (
+        ("parse + validate (csv module)", validated),
+        ("load by COPY", copy_seconds),
+        ("load by ORM insert", orm_seconds),
+    ):
+        print(f"{label + ':':31}{seconds:6.2f} s  {lines / seconds:>10,.0f} lines/s")
     print(
         f"COPY is {orm_seconds / copy_seconds:.1f}x the ORM insert (same {lines:,} rows, one run)"
     )
