@@ -1,4 +1,5 @@
-"""``python -m payments serve | migrate | seed-demo | print-schema | import-run FILE``."""
+"""``python -m payments serve | migrate | seed-demo | print-schema``, and the imports:
+``import-run FILE [--run-id ID]`` and ``import-published FILE --year YYYY``."""
 
 import argparse
 import asyncio
@@ -48,7 +49,40 @@ async def _import(path: Path, run_id: str, actor: str) -> int:
     return 0
 
 
+async def _import_published(path: Path, year: int, actor: str) -> int:
+    settings = PaymentsSettings()
+    engine = create_engine(settings.database_url, application_name="payments-import")
+    try:
+        result = await service.import_published(
+            create_sessionmaker(engine),
+            Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
+            financial_year=year,
+            csv_text=await asyncio.to_thread(path.read_text, encoding="utf-8-sig"),
+            today=datetime.now(UTC).date(),
+        )
+    except RunRejected as error:
+        sys.stderr.write(f"{error.message}\n")
+        for row in error.errors:
+            sys.stderr.write(f"  row {row.row}, {row.field}: {row.message}\n")
+        return 1
+    except ClientError as error:
+        sys.stderr.write(f"{error.message}\n")
+        return 1
+    finally:
+        await engine.dispose()
+    state = "already imported; nothing changed" if result.replayed else "imported"
+    sys.stdout.write(f"{result.financial_year}: {result.practice_count} practices {state}\n")
+    return 0
+
+
 def _main(argv: list[str]) -> int:
+    if argv[:1] == ["import-published"]:
+        parser = argparse.ArgumentParser(prog="python -m payments import-published")
+        parser.add_argument("file", type=Path, help="the data set's CSV for one year")
+        parser.add_argument("--year", type=int, required=True, help="2023 for 2023/24")
+        parser.add_argument("--actor", default="payments-cli", help="who imports, for the audit")
+        args = parser.parse_args(argv[1:])
+        return asyncio.run(_import_published(args.file, args.year, args.actor))
     if argv[:1] != ["import-run"]:
         return main(SERVICE, argv)
     parser = argparse.ArgumentParser(prog="python -m payments import-run")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         AnomalyKind,
         Dispute,
         DisputeEvent,
+        PublishedTotal,
         QofDeclaration,
         Statement,
         StatementLine,
@@ -57,6 +58,7 @@ class PaymentsContext(RequestContext):
         self.disputes = many_per_key(sessionmaker, _disputes_by_practice)
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
         self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
+        self.published = many_per_key(sessionmaker, _published_by_practice)
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
@@ -132,6 +134,12 @@ async def _events_by_dispute(
     session: AsyncSession, ids: list[int]
 ) -> list[tuple[int, DisputeEvent]]:
     return [(row.dispute_id, row) for row in await repository.dispute_events(session, ids)]
+
+
+async def _published_by_practice(
+    session: AsyncSession, codes: list[str]
+) -> list[tuple[str, PublishedTotal]]:
+    return [(row.ods_code, row) for row in await repository.published_totals(session, codes)]
 
 
 async def _practices_by_performer(

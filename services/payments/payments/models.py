@@ -570,6 +570,52 @@ class DisputeEvent(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
 
 
+class Measure(enum.StrEnum):
+    """A column of the "NHS Payments to General Practice" data set that statements can match."""
+
+    GLOBAL_SUM = "global_sum"
+    PMS_BALANCE = "pms_balance"
+    QOF = "qof"
+    PREMISES = "premises"
+    SENIORITY = "seniority"
+    LOCUM_ALLOWANCES = "locum_allowances"
+    PCN = "pcn"
+    PRESCRIBING_AND_DISPENSING_FEES = "prescribing_and_dispensing_fees"
+    DRUGS = "drugs"
+    OTHER = "other"
+    TOTAL = "total"
+    DEDUCTIONS = "deductions"
+    """Published as a positive figure, like the data set."""
+    NET = "net"
+
+
+class PublishedYear(Base):
+    """One year of the published data set, imported once; its year makes a replay a no-op."""
+
+    __tablename__ = "published_year"
+
+    financial_year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    imported_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    imported_by: Mapped[str] = mapped_column(String(200))
+    practice_count: Mapped[int]
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class PublishedTotal(Base):
+    """A practice's published annual total for one measure (cash basis, from NHAIS and ISFE)."""
+
+    __tablename__ = "published_total"
+
+    financial_year: Mapped[int] = mapped_column(
+        ForeignKey("published_year.financial_year"), primary_key=True
+    )
+    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    measure: Mapped[Measure] = mapped_column(text_enum(Measure, "measure"), primary_key=True)
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    heading: Mapped[str] = mapped_column(String(200))
+    """The data set's own heading(s) for it, which drift from year to year."""
+
+
 class AccountantConsent(Base):
     """A practice's consent for an accountant to see its payments, until revoked.
 

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Date, String, and_, column, func, literal, select, tuple_, values
+from sqlalchemy import (
+    Date,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.models import (
     AccountantConsent,
     Anomaly,
     AnomalyKind,
+    ChainStatus,
+    Component,
     DeadlineRule,
     Dispute,
     DisputeEvent,
@@ -21,6 +35,8 @@ from payments.models import (
     PensionEstimate,
     PerformerMembership,
     PracticeDirectory,
+    PublishedTotal,
+    PublishedYear,
     QofDeclaration,
     Rate,
     Statement,
@@ -460,3 +476,63 @@ async def practices_with_statements(session: AsyncSession) -> list[str]:
         select(Statement.ods_code).distinct().order_by(Statement.ods_code)
     )
     return list(result)
+
+
+# --- the published data set
+
+
+async def claim_published_year(session: AsyncSession, year: int) -> PublishedYear | None:
+    """The year already imported, if any; concurrent imports of one year queue here."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtext(literal(f"published:{year}"))))
+    )
+    return await session.get(PublishedYear, year)
+
+
+async def copy_published(session: AsyncSession, records: Sequence[tuple[object, ...]]) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no asyncpg connection under the session")
+    await driver.copy_records_to_table(
+        PublishedTotal.__tablename__,
+        records=records,
+        columns=["financial_year", "ods_code", "measure", "amount_pence", "heading"],
+    )
+
+
+async def published_totals(session: AsyncSession, codes: Sequence[str]) -> list[PublishedTotal]:
+    return list(
+        await session.scalars(
+            select(PublishedTotal)
+            .where(PublishedTotal.ods_code.in_(codes))
+            .order_by(PublishedTotal.financial_year.desc(), PublishedTotal.measure)
+        )
+    )
+
+
+async def cash_by_component(
+    session: AsyncSession, codes: Sequence[str], *, start: date, end: date
+) -> list[tuple[str, Component, int]]:
+    """What each practice's lines moved between two days, by component: a payment on the day
+    it was paid, a reversal on the day it was reversed (the data set is cash basis)."""
+    paid = and_(StatementLine.status == ChainStatus.PAID, StatementLine.paid_on.between(start, end))
+    reversed_ = and_(
+        StatementLine.status == ChainStatus.REVERSED,
+        StatementLine.reversed_on.between(start, end),
+    )
+    effect = func.sum(
+        case(
+            (paid, StatementLine.amount_pence),
+            (reversed_, -StatementLine.amount_pence),
+            else_=0,
+        )
+    )
+    result = await session.execute(
+        select(Statement.ods_code, StatementLine.component, effect)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(Statement.ods_code.in_(codes), or_(paid, reversed_))
+        .group_by(Statement.ods_code, StatementLine.component)
+    )
+    return [(code, component, int(total)) for code, component, total in result]

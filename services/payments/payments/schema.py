@@ -29,6 +29,7 @@ from payments.types import (
     Performer,
     Practice,
     PracticePayments,
+    PublishedImport,
     Rate,
     pounds,
 )
@@ -146,6 +147,12 @@ class ImportRunInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Optional: the run id already makes a replay harmless."
     )
+
+
+@strawberry.input(description="A year of the published data set to import.")
+class ImportPublishedInput:
+    financial_year: int = strawberry.field(description="The year it covers (2023 is 2023/24).")
+    csv: str = strawberry.field(description="The data set's CSV, as published.")
 
 
 @strawberry.input(description="A QOF declaration as CQRS shows it.")
@@ -317,6 +324,30 @@ class Mutation:
             today=info.context.today,
         )
         return PaymentRunResult.of(result)
+
+    @strawberry.mutation(
+        description="Import one financial year of the public NHS Payments to General Practice "
+        "data set (its CSV as published; the columns it reads are documented), all or nothing; "
+        "the same file again is a no-op. Operators of payments only."
+    )
+    async def import_published_totals(
+        self, info: Info[PaymentsContext, None], input: ImportPublishedInput
+    ) -> PublishedImport:
+        if len(input.csv) > MAX_RUN_CHARACTERS:
+            raise BadUserInput("The file is too large for a request; use the CLI.", field="csv")
+        result = await service.import_published(
+            info.context.sessionmaker,
+            info.context.principal,
+            financial_year=input.financial_year,
+            csv_text=input.csv,
+            today=info.context.today,
+        )
+        return PublishedImport(
+            financial_year=result.financial_year,
+            practice_count=result.practice_count,
+            figures=result.figures,
+            replayed=result.replayed,
+        )
 
     @strawberry.mutation(
         description="Record a QOF declaration as CQRS shows it; approved, its achievement falls "

@@ -20,7 +20,7 @@ from pcse_kit.auth import Forbidden
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import func, select
 
-from payments import facts, ingest, policy, repository
+from payments import facts, ingest, policy, published, repository
 from payments.models import (
     AccountantConsent,
     Anomaly,
@@ -37,6 +37,7 @@ from payments.models import (
     PensionCertificate,
     PensionEstimate,
     PracticeDirectory,
+    PublishedYear,
     QofDeclaration,
     Rate,
     RateKind,
@@ -1004,3 +1005,57 @@ async def resolve_dispute(
         request={"reference": reference, "outcome": text},
         write=write,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# The published data set
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    financial_year: int
+    practice_count: int
+    figures: int
+    replayed: bool
+
+
+async def import_published(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    financial_year: int,
+    csv_text: str,
+    today: date,
+) -> PublishedResult:
+    """Import one year of the published data set, all or nothing; the same file again is a
+    no-op, a different one for a year already imported a CONFLICT."""
+    _operator(principal)
+    _year(financial_year, today=today)
+    parsed = published.parse(csv_text)
+    async with sessionmaker.begin() as session:
+        existing = await repository.claim_published_year(session, financial_year)
+        if existing is not None:
+            if existing.digest != parsed.digest:
+                raise Conflict(
+                    "A different file was already imported for this year.", field="financialYear"
+                )
+            return PublishedResult(financial_year, existing.practice_count, 0, replayed=True)
+        session.add(
+            PublishedYear(
+                financial_year=financial_year, imported_by=principal.subject,
+                practice_count=parsed.practices, digest=parsed.digest,
+                imported_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        await session.flush()
+        await repository.copy_published(
+            session,
+            [(financial_year, code, m.value, pence, h[:200]) for code, m, pence, h in parsed.rows],
+        )
+        await audit.record(
+            session, AuditEvent, actor=principal, action="import_published",
+            entity="published_year", key=str(financial_year), before=None,
+            after={"practices": parsed.practices, "figures": len(parsed.rows),
+                   "digest": parsed.digest},
+        )  # fmt: skip
+    return PublishedResult(financial_year, parsed.practices, len(parsed.rows), replayed=False)

@@ -15,7 +15,7 @@ from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
 from payments import anomalies as detection
-from payments import disputes, export, models, pensions, policy, repository
+from payments import disputes, export, models, pensions, policy, published, repository
 from payments.context import PaymentsContext
 from payments.rates import add_months, financial_year, month_start, year_label
 from payments.service import ConsentView, RunResult
@@ -41,6 +41,10 @@ strawberry.enum(models.LocumForm, description="Locum Form A (per practice) or B 
 strawberry.enum(models.RateKind, description="What a rate is: a contribution tier, a levy...")
 strawberry.enum(
     pensions.CertificateStatus, description="Where a year's Type 1 / Type 2 certificate is."
+)
+strawberry.enum(
+    models.Measure,
+    description="A measure of the published NHS Payments to General Practice data set.",
 )
 
 
@@ -333,6 +337,26 @@ class QofDeclaration:
     approved_on: date | None = strawberry.field(description="When the commissioner approved it.")
 
 
+@strawberry.type(
+    description="A published annual total of the NHS Payments to General Practice data set "
+    "against what this practice's statements moved that year (both cash basis)."
+)
+class PublishedComparison:
+    financial_year: int = strawberry.field(description="The year it starts (2023 is 2023/24).")
+    label: str = strawberry.field(description="e.g. 2023/24.")
+    measure: models.Measure = strawberry.field(description="The data set's measure.")
+    heading: str = strawberry.field(description="The data set's heading(s) for it that year.")
+    published: Decimal = strawberry.field(description="As published, pounds.")
+    from_statements: Decimal = strawberry.field(
+        description="Paid (less reversals) on this practice's statement lines in the year, "
+        "pounds, in the data set's sign (deductions positive)."
+    )
+
+    @strawberry.field(description="Statements less published: what the two disagree by.")
+    def difference(self) -> Decimal:
+        return self.from_statements - self.published
+
+
 @strawberry.type(description="A statement written out for an accountant's tools.")
 class StatementExport:
     ods_code: str = strawberry.field(description="The practice.")
@@ -453,6 +477,44 @@ class PracticePayments:
         await policy.read_disputes(info.context, self.ods_code)
         rows = await info.context.disputes.load(self.ods_code)
         return [Dispute.from_row(r) for r in rows if not open_only or r.resolved_at is None]
+
+    @strawberry.field(
+        description="The published data set's annual totals for the practice beside what its "
+        "statements moved in the same years, newest year first."
+    )
+    async def published_totals(
+        self,
+        info: Info[PaymentsContext, None],
+        financial_year: Annotated[
+            int | None,
+            strawberry.argument(name="financialYear", description="Only this year."),
+        ] = None,
+    ) -> list[PublishedComparison]:
+        rows = [
+            r
+            for r in await info.context.published.load(self.ods_code)
+            if financial_year is None or r.financial_year == financial_year
+        ]
+        found = []
+        async with info.context.sessionmaker() as session:
+            for year in sorted({r.financial_year for r in rows}, reverse=True):
+                cash = await repository.cash_by_component(
+                    session, [self.ods_code], start=date(year, 4, 1), end=date(year + 1, 3, 31)
+                )
+                ours = published.from_statements({c: p for _, c, p in cash})
+                found += [
+                    PublishedComparison(
+                        financial_year=year,
+                        label=year_label(year),
+                        measure=r.measure,
+                        heading=r.heading,
+                        published=pounds(r.amount_pence),
+                        from_statements=pounds(ours[r.measure]),
+                    )
+                    for r in rows
+                    if r.financial_year == year
+                ]
+        return found
 
     @strawberry.field(
         description="One month's statement as a file, whose totals equal the statement's to the "
@@ -823,6 +885,14 @@ class PaymentRunResult:
             imported_by=result.imported_by,
             replayed=result.replayed,
         )
+
+
+@strawberry.type(description="What importing a year of the published data set did.")
+class PublishedImport:
+    financial_year: int = strawberry.field(description="The year.")
+    practice_count: int = strawberry.field(description="Practices in the file.")
+    figures: int = strawberry.field(description="Figures imported (0 for a replay).")
+    replayed: bool = strawberry.field(description="True when the year was already imported.")
 
 
 @strawberry.type(description="A PCSE paycode and the component it pays.")
