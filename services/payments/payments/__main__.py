@@ -1,5 +1,6 @@
 """``python -m payments serve | migrate | seed-demo | print-schema``, and the imports:
-``import-run FILE [--run-id ID]`` and ``import-published FILE --year YYYY``."""
+``import-run FILE [--run-id ID]`` and ``import-published FILE --year YYYY``; and
+``refresh-anomalies``, for a daily timer."""
 
 import argparse
 import asyncio
@@ -75,7 +76,28 @@ async def _import_published(path: Path, year: int, actor: str) -> int:
     return 0
 
 
+async def _refresh(actor: str) -> int:
+    """Due dates pass with nothing arriving: a daily timer runs this to see what fell due."""
+    settings = PaymentsSettings()
+    engine = create_engine(settings.database_url, application_name="payments-refresh")
+    try:
+        result = await service.refresh_anomalies(
+            create_sessionmaker(engine),
+            Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
+            ods_codes=None,
+            today=datetime.now(UTC).date(),
+        )
+    finally:
+        await engine.dispose()
+    sys.stdout.write(
+        f"anomalies: {result.opened} new, {result.resolved} resolved, {result.open} open\n"
+    )
+    return 0
+
+
 def _main(argv: list[str]) -> int:
+    if argv[:1] == ["refresh-anomalies"]:
+        return asyncio.run(_refresh("payments-cli"))
     if argv[:1] == ["import-published"]:
         parser = argparse.ArgumentParser(prog="python -m payments import-published")
         parser.add_argument("file", type=Path, help="the data set's CSV for one year")

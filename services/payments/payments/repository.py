@@ -17,6 +17,7 @@ from sqlalchemy import (
     tuple_,
     values,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.models import (
@@ -342,31 +343,21 @@ async def anomalies_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Ano
 
 async def anomaly_summary(
     session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[AnomalyKind, int, int, int]]:
-    """Open anomalies by kind: (kind, count, amount at stake, practices affected)."""
+) -> list[tuple[AnomalyKind, int, int, list[str]]]:
+    """Open anomalies by kind: (kind, count, amount at stake, the practices affected)."""
     result = await session.execute(
         select(
             Anomaly.kind,
             func.count(),
             func.coalesce(func.sum(Anomaly.amount_at_stake_pence), 0),
-            func.count(Anomaly.ods_code.distinct()),
+            func.array_agg(aggregate_order_by(Anomaly.ods_code.distinct(), Anomaly.ods_code)),
         )
         .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
         .group_by(Anomaly.kind)
     )
-    return [(kind, count, int(amount), practices) for kind, count, amount, practices in result]
-
-
-async def practices_with_open_anomalies(
-    session: AsyncSession, codes: Sequence[str], kind: AnomalyKind
-) -> list[str]:
-    result = await session.scalars(
-        select(Anomaly.ods_code)
-        .distinct()
-        .where(Anomaly.ods_code.in_(codes), Anomaly.kind == kind, Anomaly.resolved_at.is_(None))
-        .order_by(Anomaly.ods_code)
-    )
-    return list(result)
+    return [
+        (kind, count, int(amount), list(practices)) for kind, count, amount, practices in result
+    ]
 
 
 # --- disputes

@@ -632,10 +632,6 @@ class Lmc:
             counts = {
                 k: (c, a, p) for k, c, a, p in await repository.anomaly_summary(session, codes)
             }
-            affected = {
-                kind: await repository.practices_with_open_anomalies(session, codes, kind)
-                for kind in counts
-            }
             open_disputes = [
                 d for d in await repository.disputes_of_practices(session, codes)
                 if d.resolved_at is None
@@ -645,10 +641,10 @@ class Lmc:
             anomalies=[
                 AnomalyKindSummary(
                     kind=kind,
-                    count=counts.get(kind, (0, 0, 0))[0],
-                    amount_at_stake=pounds(counts.get(kind, (0, 0, 0))[1]),
-                    practices_affected=counts.get(kind, (0, 0, 0))[2],
-                    practice_codes=affected.get(kind, []),
+                    count=counts[kind][0] if kind in counts else 0,
+                    amount_at_stake=pounds(counts[kind][1] if kind in counts else 0),
+                    practices_affected=len(counts[kind][2]) if kind in counts else 0,
+                    practice_codes=counts[kind][2] if kind in counts else [],
                 )
                 for kind in models.AnomalyKind
             ],
