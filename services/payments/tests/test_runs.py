@@ -231,3 +231,33 @@ async def test_lines_are_append_only(app: FastAPI, client: httpx.AsyncClient) ->
         async with app.state.engine.begin() as connection:
             with pytest.raises(DBAPIError, match="append-only"):
                 await connection.execute(text(statement))
+
+
+DECLARE = """
+mutation ($year: Int!, $amount: Decimal!, $ods: String!) {
+  recordQofDeclaration(input: {odsCode: $ods, financialYear: $year, achievement: $amount,
+      state: APPROVED, approvedOn: "2025-05-14", idempotencyKey: "declare-bad-1"}) {
+    qofDeclarations { label }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({"year": -2024, "amount": "100.00", "ods": "A81001"}, "financialYear"),
+        ({"year": 2024, "amount": "100.001", "ods": "A81001"}, "achievement"),
+        ({"year": 2024, "amount": "-1.00", "ods": "A81001"}, "achievement"),
+        ({"year": 2024, "amount": "100.00", "ods": "Z99999"}, "odsCode"),
+        ({"year": 2024, "amount": "100.00", "ods": "A8100"}, "odsCode"),
+    ],
+)
+@pytest.mark.usefixtures("directory")
+async def test_bad_input_to_the_schedule_is_a_typed_error_and_writes_nothing(
+    app: FastAPI, client: httpx.AsyncClient, variables: dict[str, Any], field: str
+) -> None:
+    body = await graphql(client, DECLARE, variables)
+
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    assert await counts(app) == (0, 0, 0, 0)
