@@ -4,6 +4,7 @@ paid, what went wrong, and the evidence for a claim."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -15,7 +16,7 @@ from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
 from payments import anomalies as detection
-from payments import disputes, export, models, pensions, policy, published, repository
+from payments import disputes, export, facts, models, pensions, policy, published, repository
 from payments.context import PaymentsContext
 from payments.rates import add_months, financial_year, month_start, year_label
 from payments.service import ConsentView, RunResult
@@ -68,8 +69,8 @@ class Fact:
     value: str = strawberry.field(description="Its value.")
 
     @classmethod
-    def many(cls, pairs: object) -> list[Fact]:
-        return [Fact(label=str(p[0]), value=str(p[1])) for p in pairs]  # type: ignore[attr-defined]
+    def many(cls, pairs: Iterable[Sequence[object]]) -> list[Fact]:
+        return [Fact(label=str(label), value=str(value)) for label, value in pairs]
 
 
 @strawberry.type(description="One itemised line of a statement.")
@@ -676,7 +677,8 @@ class PensionYear:
     label: str = strawberry.field(description="e.g. 2025/26.")
     posts: list[PensionPost] = strawberry.field(description="Estimates, by practice.")
     pensionable_pay: Decimal | None = strawberry.field(
-        description="Estimated pay across every post (sets the tier); null without estimates."
+        description="Estimated pay in the posts the caller may see; null without estimates. "
+        "The tier follows pay across every post."
     )
     tier_rate: Decimal | None = strawberry.field(description="Employee contribution %, by tier.")
     estimate_due_on: date | None = strawberry.field(description="The estimate's deadline.")
@@ -756,13 +758,13 @@ async def _pensions(
         certificates = await repository.certificates(session, [gmc])
         forms = await repository.locum_forms(session, [gmc])
         lines = await repository.pension_lines(session, [gmc])
+        book = await facts.rate_book(session)
 
     def shown(code: str) -> bool:
         return visible is None or code in visible
 
     codes = sorted({e.ods_code for e in estimates if shown(e.ods_code)})
     snapshot = await info.context.schedules.load_many(codes) if codes else []
-    book = snapshot[0].book if snapshot else None
     expected: dict[int, int] = {}
     for code in codes:
         for e in snapshot[0].expected(code, until=today):
@@ -779,25 +781,17 @@ async def _pensions(
             year = financial_year(line.covers_from)
             taken[year] = taken.get(year, 0) + detection.effect(line)
     years = sorted({e.financial_year for e in estimates} | {c.financial_year for c in certificates})
-    certificate_years = {}
-    if book is not None or years:
-        if book is None:
-            async with info.context.sessionmaker() as session:
-                from payments.facts import rate_book  # noqa: PLC0415 - only without a snapshot
-
-                book = await rate_book(session)
-        done = pensions.completed_years(years, today=today)
-        certificate_years = {
-            c.year: c for c in pensions.certificate_years(done, certificates, book, today=today)
-        }
+    done = pensions.completed_years(years, today=today)
+    certificate_years = {
+        c.year: c for c in pensions.certificate_years(done, certificates, book, today=today)
+    }
     rows = []
     for year in sorted(set(years) | set(certificate_years)):
         posts = [e for e in estimates if e.financial_year == year and shown(e.ods_code)]
         total = sum(e.pensionable_pay_pence for e in estimates if e.financial_year == year)
-        tier = None if book is None or not posts else book.tier(total, date(year, 4, 1))
-        estimate_due = (
-            None if book is None else book.deadline(models.DeadlineKind.PENSION_ESTIMATE, year)
-        )
+        # The tier follows pay across every post; the caller sees only its own posts' pay.
+        tier = book.tier(total, date(year, 4, 1)) if posts else None
+        estimate_due = book.deadline(models.DeadlineKind.PENSION_ESTIMATE, year)
         cert = certificate_years.get(year)
         rows.append(
             PensionYear(
@@ -811,7 +805,9 @@ async def _pensions(
                     )
                     for e in posts
                 ],
-                pensionable_pay=pounds(total) if posts else None,
+                pensionable_pay=pounds(sum(e.pensionable_pay_pence for e in posts))
+                if posts
+                else None,
                 tier_rate=None if tier is None else tier.value,
                 estimate_due_on=estimate_due,
                 estimate_late=any(
