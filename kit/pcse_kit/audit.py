@@ -32,7 +32,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from pcse_kit.errors import BadUserInput, Conflict
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from collections.abc import Awaitable, Callable
+
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from pcse_kit.auth import Principal
 
@@ -175,3 +177,30 @@ async def remember(
         .where(table.c.actor_subject == actor.subject, table.c.key == key)
         .values(response=response)
     )
+
+
+async def once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    table: Table,
+    *,
+    actor: Principal,
+    key: str,
+    operation: str,
+    request: dict[str, Any],
+    write: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run ``write`` in one transaction, once per idempotency key.
+
+    A replay of the same request gets the first response and changes nothing; the key reused
+    for another request is a CONFLICT (see :func:`claim`). ``write`` returns the JSON-ready
+    response to remember.
+    """
+    async with sessionmaker.begin() as session:
+        replay = await claim(
+            session, table, actor=actor, key=key, operation=operation, request=request
+        )
+        if replay is not None:
+            return replay
+        response = await write(session)
+        await remember(session, table, actor=actor, key=key, response=response)
+    return response

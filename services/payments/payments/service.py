@@ -100,18 +100,8 @@ async def grant_consent(
 ) -> ConsentView:
     """Let ``accountant_id`` see ``ods_code``'s payments; granting twice changes nothing."""
     policy.manage_consent(principal, ods_code)
-    request = {"odsCode": ods_code, "accountantId": accountant_id}
-    async with sessionmaker.begin() as session:
-        replay = await audit.claim(
-            session,
-            IdempotencyKey,
-            actor=principal,
-            key=idempotency_key,
-            operation="grantAccountantConsent",
-            request=request,
-        )
-        if replay is not None:
-            return ConsentView(**replay)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
         row = await _active_consent(session, ods_code, accountant_id)
         if row is None:
             row = AccountantConsent(
@@ -132,11 +122,18 @@ async def grant_consent(
                 before=None,
                 after=_values(row),
             )
-        view = ConsentView.of(row)
-        await audit.remember(
-            session, IdempotencyKey, actor=principal, key=idempotency_key, response=asdict(view)
-        )
-    return view
+        return _values(row)
+
+    response = await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=idempotency_key,
+        operation="grantAccountantConsent",
+        request={"odsCode": ods_code, "accountantId": accountant_id},
+        write=write,
+    )
+    return ConsentView(**response)
 
 
 async def revoke_consent(
@@ -149,18 +146,8 @@ async def revoke_consent(
 ) -> ConsentView:
     """End ``accountant_id``'s access to ``ods_code``'s payments from the next request on."""
     policy.manage_consent(principal, ods_code)
-    request = {"odsCode": ods_code, "accountantId": accountant_id}
-    async with sessionmaker.begin() as session:
-        replay = await audit.claim(
-            session,
-            IdempotencyKey,
-            actor=principal,
-            key=idempotency_key,
-            operation="revokeAccountantConsent",
-            request=request,
-        )
-        if replay is not None:
-            return ConsentView(**replay)
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
         row = await _active_consent(session, ods_code, accountant_id)
         if row is None:
             raise Conflict("There is no active consent to revoke.", field="accountantId")
@@ -178,11 +165,18 @@ async def revoke_consent(
             before=before,
             after=_values(row),
         )
-        view = ConsentView.of(row)
-        await audit.remember(
-            session, IdempotencyKey, actor=principal, key=idempotency_key, response=asdict(view)
-        )
-    return view
+        return _values(row)
+
+    response = await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=idempotency_key,
+        operation="revokeAccountantConsent",
+        request={"odsCode": ods_code, "accountantId": accountant_id},
+        write=write,
+    )
+    return ConsentView(**response)
 
 
 def _values(row: AccountantConsent) -> dict[str, Any]:
@@ -246,17 +240,21 @@ async def _idempotent(
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[Written]],
 ) -> Written:
-    async with sessionmaker.begin() as session:
-        replay = await audit.claim(
-            session, IdempotencyKey, actor=principal, key=key, operation=operation, request=request
-        )
-        if replay is not None:
-            return Written(**replay)
-        written = await write(session)
-        await audit.remember(
-            session, IdempotencyKey, actor=principal, key=key, response=asdict(written)
-        )
-    return written
+    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+
+    async def remembered(session: AsyncSession) -> dict[str, Any]:
+        return asdict(await write(session))
+
+    response = await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=key,
+        operation=operation,
+        request=request,
+        write=remembered,
+    )
+    return Written(**response)
 
 
 async def _known_practice(session: AsyncSession, ods_code: str) -> None:

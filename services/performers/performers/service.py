@@ -8,7 +8,7 @@ change, its evidence and its notification commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -66,21 +66,21 @@ async def _idempotent(
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[Written]],
 ) -> Written:
-    async with sessionmaker.begin() as session:
-        replay = await audit.claim(
-            session, IdempotencyKey, actor=principal, key=key, operation=operation, request=request
-        )
-        if replay is not None:
-            return Written(**replay)
-        written = await write(session)
-        await audit.remember(
-            session,
-            IdempotencyKey,
-            actor=principal,
-            key=key,
-            response={"entity": written.entity, "key": written.key},
-        )
-    return written
+    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+
+    async def remembered(session: AsyncSession) -> dict[str, Any]:
+        return asdict(await write(session))
+
+    response = await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=key,
+        operation=operation,
+        request=request,
+        write=remembered,
+    )
+    return Written(**response)
 
 
 async def _performer(session: AsyncSession, gmc_number: str) -> Performer:

@@ -83,15 +83,15 @@ async def _idempotent(
     write: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Run ``write`` once per key: a replay gets the first response and changes nothing."""
-    async with sessionmaker.begin() as session:
-        replay = await audit.claim(
-            session, IdempotencyKey, actor=principal, key=key, operation=operation, request=request
-        )
-        if replay is not None:
-            return replay
-        response = await write(session)
-        await audit.remember(session, IdempotencyKey, actor=principal, key=key, response=response)
-    return response
+    return await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=key,
+        operation=operation,
+        request=request,
+        write=write,
+    )
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
