@@ -9,7 +9,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import pytest
+import hypothesis
+from hypothesis import strategies as st
 from payments import export
 from payments.anomalies import effect
 from payments.ingest import amount_pence
@@ -19,15 +20,7 @@ from pcse_kit.testing import Token, graphql
 
 if TYPE_CHECKING:
     import httpx
-
-    # The ignores hold only where the payments `test` extra is not installed.
-    import hypothesis  # type: ignore[import-not-found,unused-ignore]
     from fastapi import FastAPI
-    from hypothesis import strategies as st  # type: ignore[import-not-found,unused-ignore]
-else:
-    # The property tests need hypothesis, from the payments `test` extra.
-    hypothesis = pytest.importorskip("hypothesis")
-    st = pytest.importorskip("hypothesis.strategies")
 
 PERIOD = date(2026, 6, 1)
 STATUS_DATES = {
