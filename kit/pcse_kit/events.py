@@ -398,8 +398,10 @@ class _Worker(ABC):
                     message = "%s failed (%d in a row); retrying in %.1f s"
                     if failures == 1:
                         logger.exception(message, self.label, failures, pause)
-                    else:  # a long outage: the first traceback told the story
-                        logger.error(message + ": %r", self.label, failures, pause, error)  # noqa: TRY400
+                    else:
+                        # A long outage: the first traceback told the story; repeating it on
+                        # every retry would bury the log.
+                        logger.error(message + ": %r", self.label, failures, pause, error)  # noqa: TRY400 - deliberately without traceback
                 else:
                     failures = 0
                 if pause is None:
