@@ -68,6 +68,7 @@ token: $(PY_STAMP)
 # Benchmarks print ratios measured side by side in one run; they assert nothing about speed.
 bench: deps
 	$(PY) -m bench.gateway_overhead
+	$(PY) -m bench.lmc_statements
 	$(PY) -m bench.payments_import
 	$(PY) -m bench.records_backlog
 

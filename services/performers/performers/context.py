@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
+from strawberry.dataloader import DataLoader
 
 from performers import repository
+from performers.findings import Finding, find
 
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
@@ -50,6 +52,15 @@ class PerformersContext(RequestContext):
         self.change_requests = one_per_key(
             sessionmaker, repository.change_request_by_reference, lambda r: r.reference
         )
+        # findings and findingCounts of one LMC resolve side by side: compute the area's once.
+        self.findings_of_lmc: DataLoader[str, list[Finding]] = DataLoader(
+            load_fn=self._load_findings_of_lmc
+        )
+
+    async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
+        areas = await self.practices_of_lmc.load_many(lmc_codes)
+        async with self.sessionmaker() as session:
+            return [await find(session, codes=codes, on=self.today) for codes in areas]
 
 
 async def _memberships_by_performer(

@@ -472,9 +472,8 @@ async def _area(info: Info[PerformersContext, None], code: str) -> list[str]:
 
 
 async def _area_findings(info: Info[PerformersContext, None], code: str) -> list[findings.Finding]:
-    codes = await _area(info, code)
-    async with info.context.sessionmaker() as session:
-        return await findings.find(session, codes=codes, on=info.context.today)
+    policy.lmc_summary(info.context.principal, code)
+    return await info.context.findings_of_lmc.load(code)
 
 
 async def practices_connection(

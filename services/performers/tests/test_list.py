@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pcse_kit.db import StatementCounter
 from pcse_kit.testing import Token, graphql
 from performers import rules
 from performers.models import AuditEvent, ListStatus, Outbox, StatusChange
@@ -374,3 +375,26 @@ async def test_an_lmc_view_is_for_that_lmc_alone(
         client, '{ lmc(code: "kernow") { findingCounts { kind count } } }', token=token(role, scope)
     )
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+
+
+async def test_an_lmc_summary_costs_the_same_statements_for_1_or_30_practices(
+    app: FastAPI, make_lmc: Any, make_practice: Any, make_performer: Any, client: httpx.AsyncClient
+) -> None:
+    query = """
+    query ($code: String!) { lmc(code: $code) {
+      performerCounts { status count } changeRequestAges { open overdue }
+      findings { kind } findingCounts { kind count }
+      entrantsAndLeavers(since: "2000-01-01") { nodes { kind } }
+    } }
+    """
+    counts = []
+    for lmc, size, first in (("small", 1, 83000), ("large", 30, 84000)):
+        await make_lmc(code=lmc, name=lmc)
+        for n in range(size):
+            await make_practice(ods_code=f"A{first + n}", lmc_code=lmc)
+            await make_performer(at=f"A{first + n}")
+        with StatementCounter().attached(app.state.engine) as counter:
+            body = await graphql(client, query, {"code": lmc})
+        assert "errors" not in body, body
+        counts.append(counter.count)
+    assert counts[0] == counts[1]
