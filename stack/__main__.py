@@ -25,7 +25,12 @@ def example(gateway_url: str, token: str) -> str:
         if line.strip() and not line.lstrip().startswith("#")
     )
     body = json.dumps({"query": query, "variables": {"ods": "A81001"}})
-    return f"curl -s {gateway_url} \\\n  -H 'content-type: application/json' \\\n  --data '{body}'"
+    return (
+        f"curl -s {gateway_url} \\\n"
+        "  -H 'content-type: application/json' \\\n"
+        f"  -H 'authorization: Bearer {token}' \\\n"
+        f"  --data '{body}'"
+    )
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

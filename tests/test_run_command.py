@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -104,7 +105,15 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(data_dir: Path) -> None:
     # First run: up, answering, then Ctrl-C.
     process, output = start(data_dir, env)
     assert gateway in output
-    assert "curl" in output
+    # The example it prints works as pasted: its token, its query, A81001's status.
+    example = output[output.index("curl -s") :].split("\n\n")[0]
+    pasted = subprocess.run(
+        ["bash", "-c", example], capture_output=True, text=True, check=True, timeout=30
+    )
+    answer = json.loads(pasted.stdout)
+    assert "errors" not in answer, answer
+    assert answer["data"]["practice"]["odsCode"] == "A81001"
+    assert answer["data"]["practice"]["payments"]["statements"]["nodes"]
     # The key `make up` made for itself, as `make token` uses it.
     key = SigningKey.load_or_create(data_dir / "dev-keys")
     admin = {"authorization": f"Bearer {sign_token(key, role='admin')}"}
