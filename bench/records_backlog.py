@@ -28,8 +28,9 @@ from typing import Any
 import asyncpg
 import httpx
 from nhs_number.validate import calculate_checksum, is_valid
+from pcse_kit import dates
 from pcse_kit.postgres import EmbeddedPostgres
-from records.timers import Targets, add_months, add_working_days, local_date
+from records.timers import Targets, add_months, add_working_days
 
 from stack import Stack, StackConfig
 
@@ -39,7 +40,7 @@ LMCS = 120
 CHUNK = 100_000
 TARGETS = Targets()
 NOW = datetime.now(UTC)
-TODAY = local_date(NOW)
+TODAY = dates.local_date(NOW)
 
 BACKLOG = """
 query ($ods: String!) {
@@ -134,7 +135,7 @@ def movement_rows(
         movement_id = first_id + offset
         low, high = STATUSES[status][1]
         requested_at = NOW - timedelta(days=rng.uniform(low, high))
-        requested = local_date(requested_at)
+        requested = dates.local_date(requested_at)
         sender, receiver = rng.sample(directory, 2)
         ends: list[Any] = ["practice", sender[0], None, "practice", receiver[0], None]
         roll = rng.random()
@@ -168,7 +169,7 @@ def movement_rows(
             if status == "requested" and (TODAY - requested).days > 25 and rng.random() < 0.3
             else None
         )
-        collected_on = None if collected_at is None else local_date(collected_at)
+        collected_on = None if collected_at is None else dates.local_date(collected_at)
         rows.append(
             (
                 movement_id, f"MB{movement_id:010d}", f"PCS{movement_id:08d}" if label_on else None,
@@ -181,7 +182,7 @@ def movement_rows(
                 working_days_after(gp2gp, TARGETS.gp2gp_working_days) if gp2gp else None,
                 working_days_after(requested, TARGETS.urgent_working_days) if urgent else None,
                 working_days_after(search, TARGETS.search_working_days) if search else None,
-                add_months(local_date(changed_at), TARGETS.lost_after_months)
+                add_months(dates.local_date(changed_at), TARGETS.lost_after_months)
                 if status == "missing" else None,
             )
         )  # fmt: skip

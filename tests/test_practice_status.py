@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 import httpx
 import pytest
+from pcse_kit.dates import today
 
 from stack import ROOT, SERVICES, Stack
 
@@ -32,13 +32,13 @@ def post(
 
 
 def current_members(directory: dict[str, Any], ods_code: str) -> list[str]:
-    today = date.today().isoformat()
+    on = today().isoformat()
     return sorted(
         m["gmcNumber"]
         for m in directory["memberships"]
         if m["odsCode"] == ods_code
-        and m["startDate"] <= today
-        and (m["endDate"] is None or m["endDate"] >= today)
+        and m["startDate"] <= on
+        and (m["endDate"] is None or m["endDate"] >= on)
     )
 
 

@@ -5,9 +5,9 @@
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
+from pcse_kit import dates
 from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.errors import ClientError
@@ -30,7 +30,7 @@ async def _import(path: Path, run_id: str, actor: str) -> int:
             run_id=service.run_id(run_id),
             csv_text=await asyncio.to_thread(path.read_text, encoding="utf-8"),
             idempotency_key=None,
-            today=datetime.now(UTC).date(),
+            today=dates.today(),
         )
     except RunRejected as error:
         sys.stderr.write(f"{error.message}\n")
@@ -59,7 +59,7 @@ async def _import_published(path: Path, year: int, actor: str) -> int:
             Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
             financial_year=year,
             csv_text=await asyncio.to_thread(path.read_text, encoding="utf-8-sig"),
-            today=datetime.now(UTC).date(),
+            today=dates.today(),
         )
     except RunRejected as error:
         sys.stderr.write(f"{error.message}\n")
@@ -85,7 +85,7 @@ async def _refresh(actor: str) -> int:
             create_sessionmaker(engine),
             Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
             ods_codes=None,
-            today=datetime.now(UTC).date(),
+            today=dates.today(),
         )
     finally:
         await engine.dispose()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pcse_kit import dates
 from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
@@ -46,7 +46,7 @@ class PaymentsContext(RequestContext):
         # Read per request, never cached across requests: a revocation applies at once.
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
         # One "today" per request, so every field of one response agrees on what is due.
-        self.today = datetime.now(UTC).date()
+        self.today = dates.today()
         self.statement_by_id = one_per_key(sessionmaker, repository.statements_by_id, _id)
         self.line_by_id = one_per_key(sessionmaker, repository.lines_by_id, _id)
         self.anomaly_by_id = one_per_key(sessionmaker, repository.anomalies_by_id, _id)

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pcse_kit import dates
 from sqlalchemy import exists, insert, select
 
 from payments import facts, ingest, schedule, service
@@ -208,7 +209,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
         parsed = ingest.ParsedRun(lines=builder.lines, digest="demo")
         await service.load_run(session, run_id=DEMO_RUN, parsed=parsed, imported_by=DEMO_ACTOR)
         await service.sync_anomalies(
-            session, [p["odsCode"] for p in practices], today=datetime.now(UTC).date()
+            session, [p["odsCode"] for p in practices], today=dates.today()
         )
         await _disputes(session)
     return True

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from pcse_kit import dates
 from pcse_kit.events import Consumer
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
 from sqlalchemy import update
@@ -62,7 +63,7 @@ async def apply(session: AsyncSession, event: Event) -> None:
         # person to look at, and the facts it carried come again with the next event.
         logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
         return
-    await service.sync_anomalies(session, [code], today=datetime.now(UTC).date())
+    await service.sync_anomalies(session, [code], today=dates.today())
 
 
 async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden
+from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import func, select
 
@@ -217,11 +218,6 @@ def _year(year: int, *, today: date, field: str = "financialYear") -> int:
             field=field,
         )
     return year
-
-
-def _not_future(value: date, *, today: date, field: str) -> None:
-    if value > today:
-        raise BadUserInput(f"`{field}` cannot be in the future.", field=field)
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
@@ -506,7 +502,7 @@ async def record_qof_declaration(
         )
     for value, name in ((declared_on, "declaredOn"), (approved_on, "approvedOn")):
         if value is not None:
-            _not_future(value, today=today, field=name)
+            not_future(value, today=today, field=name)
     if declared_on and approved_on and approved_on < declared_on:
         raise BadUserInput("`approvedOn` cannot be before `declaredOn`.", field="approvedOn")
 
@@ -605,7 +601,7 @@ async def record_pension_estimate(
     record its own GPs'); it sets the monthly deductions and, with the other posts, the tier."""
     _operator_or_practice(principal, ods_code)
     _year(financial_year, today=today)
-    _not_future(submitted_on, today=today, field="submittedOn")
+    not_future(submitted_on, today=today, field="submittedOn")
     if pensionable_pay_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
 
@@ -669,9 +665,9 @@ async def record_pension_certificate(
             "A Type 1 certificate names its practice (contract); a Type 2 covers every post.",
             field="odsCode",
         )
-    _not_future(submitted_on, today=today, field="submittedOn")
+    not_future(submitted_on, today=today, field="submittedOn")
     if processed_on is not None:
-        _not_future(processed_on, today=today, field="processedOn")
+        not_future(processed_on, today=today, field="processedOn")
         if processed_on < submitted_on:
             raise BadUserInput("`processedOn` cannot be before `submittedOn`.", field="processedOn")
 
@@ -732,7 +728,7 @@ async def record_locum_form(
     _operator_or_practice(principal, ods_code)
     if work_to < work_from:
         raise BadUserInput("`workTo` cannot be before `workFrom`.", field="workTo")
-    _not_future(submitted_on, today=today, field="submittedOn")
+    not_future(submitted_on, today=today, field="submittedOn")
     if pensionable_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
     reference = _text(bacs_reference, field="bacsReference", limit=40)
@@ -929,7 +925,7 @@ async def add_dispute_event(
     """Add a step to a dispute's timeline: what was sent, a receipt, a reply, an escalation."""
     if kind in {DisputeEventKind.OPENED, DisputeEventKind.RESOLVED}:
         raise BadUserInput("Open and resolve a dispute with their own mutations.", field="kind")
-    _not_future(occurred_on, today=today, field="occurredOn")
+    not_future(occurred_on, today=today, field="occurredOn")
     text = _text(note, field="note", limit=2000)
     pairs = [
         [_text(label, field="evidence", limit=100), _text(value, field="evidence", limit=500)]

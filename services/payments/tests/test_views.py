@@ -19,6 +19,7 @@ from payments.models import (
     PracticeDirectory,
     RateKind,
 )
+from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
 from pcse_kit.events import Event
 from pcse_kit.testing import Token, graphql
@@ -92,7 +93,7 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
     added = await graphql(
         client,
         STEP,
-        {"ref": dispute["reference"], "key": "dispute-step-1", "on": str(datetime.now(UTC).date())},
+        {"ref": dispute["reference"], "key": "dispute-step-1", "on": str(today())},
         token=practice,
     )
     assert [s["kind"] for s in added["data"]["addDisputeEvent"]["timeline"]] == [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pcse_kit import dates
 from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
@@ -26,7 +26,7 @@ class PerformersContext(RequestContext):
     ) -> None:
         super().__init__(sessionmaker, principal)
         # One "today" per request, so every field of one response agrees on what is current.
-        self.today = datetime.now(UTC).date()
+        self.today = dates.today()
         self.practices = one_per_key(
             sessionmaker, repository.practices_by_code, lambda p: p.ods_code
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pcse_kit import events
+from pcse_kit import dates, events
 from sqlalchemy import exists, insert, select
 
 from performers import rules
@@ -123,7 +123,7 @@ def change_requests(directory: dict[str, Any], today: date) -> list[dict[str, An
 
 async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
     directory = read_directory(PerformersSettings().demo_directory)
-    today = datetime.now(UTC).date()
+    today = dates.today()
     starts: dict[str, date] = {}
     for membership in directory["memberships"]:
         start = date.fromisoformat(membership["startDate"])

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from pcse_kit import audit, events
+from pcse_kit import audit, dates, events
 from pcse_kit.auth import Forbidden
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import select
@@ -37,6 +36,7 @@ from performers.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from datetime import date
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -98,8 +98,7 @@ async def _practice(session: AsyncSession, ods_code: str) -> Practice:
 
 
 def _not_future(value: date, *, field: str) -> None:
-    if value > datetime.now(UTC).date():
-        raise BadUserInput(f"`{field}` cannot be in the future.", field=field)
+    dates.not_future(value, today=dates.today(), field=field)
 
 
 async def record_decision(

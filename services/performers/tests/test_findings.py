@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pcse_kit.dates import today
 from pcse_kit.testing import graphql
 from performers.models import ListStatus
 
 if TYPE_CHECKING:
     import httpx
 
-TODAY = datetime.now(UTC).date()
+TODAY = today()
 FINDINGS = """
 query { practice(odsCode: "A81001") {
   findings { kind severity gmcNumber odsCode since evidence { label value } }

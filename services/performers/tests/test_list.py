@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
 from pcse_kit.testing import Token, graphql
 from performers import rules
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI
 
-TODAY = datetime.now(UTC).date()
+TODAY = today()
 DECIDE = """
 mutation ($gmc: String!, $to: ListStatus!, $key: String!, $on: Date!) {
   recordListDecision(input: {gmcNumber: $gmc, toStatus: $to, effectiveDate: $on,

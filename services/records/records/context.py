@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pcse_kit import dates
 from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
@@ -60,7 +61,7 @@ class RecordsContext(RequestContext):
         self.targets = targets or timer_targets()
         # One "now" per request, so every age in one response is measured from the same instant.
         self.now = datetime.now(UTC)
-        self.today = timers.local_date(self.now)
+        self.today = dates.local_date(self.now)
         self.movements: DataLoader[MovementsKey, list[tuple[str, Movement]]] = DataLoader(
             load_fn=self._load_movements
         )

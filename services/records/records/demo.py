@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from nhs_number.validate import calculate_checksum, is_valid
+from pcse_kit import dates
 from sqlalchemy import exists, func, select, text
 
 from records import timers
@@ -157,7 +158,7 @@ class _Builder:
 
     def on(self, days: int | None) -> date | None:
         instant = self.at(days)
-        return None if instant is None else timers.local_date(instant)
+        return None if instant is None else dates.local_date(instant)
 
     def event(
         self,
@@ -330,7 +331,7 @@ class _Builder:
                 outcome=outcome,
                 created_at=incident.reported_at,
                 reviewer=None if outcome is None else REVIEWER,
-                reviewed_on=None if outcome is None else timers.local_date(reviewed_at),
+                reviewed_on=None if outcome is None else dates.local_date(reviewed_at),
             )
         )
         if outcome is not None:
@@ -387,7 +388,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
         p["odsCode"]: [s["siteCode"] for s in p.get("branchSites", [])]
         for p in directory["practices"]
     }
-    today = datetime.now(UTC).date()
+    today = dates.today()
     builder = build(codes, sites, datetime.combine(today, time(9), UTC))
     async with sessionmaker.begin() as session:
         if await session.scalar(select(exists().select_from(Movement))):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from pcse_kit import audit
+from pcse_kit import audit, dates
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import func, select
 
@@ -102,8 +102,7 @@ def _text(value: str, *, field: str, limit: int) -> str:
 
 
 def _not_future(value: date, *, field: str) -> None:
-    if value > timers.today():
-        raise BadUserInput(f"`{field}` cannot be in the future.", field=field)
+    dates.not_future(value, today=dates.today(), field=field)
 
 
 def _instant(value: datetime, *, field: str) -> datetime:
@@ -153,16 +152,16 @@ def refresh_dues(movement: Movement, targets: timers.Targets) -> None:
     """Set each timer's due date from the facts. A due date, once set, keeps the target in
     force when its timer started; the search and lost timers come and go with their state."""
     missing_since = (
-        timers.local_date(movement.status_changed_at) if movement.status is S.MISSING else None
+        dates.local_date(movement.status_changed_at) if movement.status is S.MISSING else None
     )
     dues = timers.due_dates(
         targets,
-        requested_on=timers.local_date(movement.requested_at),
+        requested_on=dates.local_date(movement.requested_at),
         urgent=movement.urgency is Urgency.URGENT,
         deducted_on=movement.deducted_on,
         collected_on=None
         if movement.collected_at is None
-        else timers.local_date(movement.collected_at),
+        else dates.local_date(movement.collected_at),
         gp2gp_started_on=movement.gp2gp_started_on,
         search_started_on=movement.search_started_on,
         missing_since=missing_since,
@@ -219,7 +218,7 @@ class _Change:
         movement.status_changed_at = at
         movement.search_started_on = None
         if target is S.NO_PAPER_RECORD and movement.gp2gp_started_on is None:
-            movement.gp2gp_started_on = timers.local_date(at)
+            movement.gp2gp_started_on = dates.local_date(at)
         self.history(kind, at=at, note=note, from_status=current, to_status=target)
 
     async def done(self, action: str, targets: timers.Targets) -> None:
@@ -448,7 +447,7 @@ async def update_movement(
         raise BadUserInput(
             "`labelNumber` must be 4-20 capital letters, digits or hyphens.", field="labelNumber"
         )
-    issued_on = on or timers.today()
+    issued_on = on or dates.today()
     _not_future(issued_on, field="on")
     if search_started_on is not None:
         _not_future(search_started_on, field="searchStartedOn")
@@ -464,7 +463,7 @@ async def update_movement(
                 raise BadUserInput(
                     "Only a record not yet collected can be searched for.", field="status"
                 )
-            if search_started_on < timers.local_date(movement.requested_at):
+            if search_started_on < dates.local_date(movement.requested_at):
                 raise BadUserInput(
                     "A search cannot start before the request.", field="searchStartedOn"
                 )
@@ -806,7 +805,7 @@ async def record_harm_review(
         if review is None and principal.operates(policy.DOMAIN):
             raise NotFound("No harm review has this id.", field="reviewId")
         review = policy.review_harm(principal, review)
-        if reviewed_on < timers.local_date(review.created_at):
+        if reviewed_on < dates.local_date(review.created_at):
             raise BadUserInput(
                 "A review cannot come before the patient was put on the worklist.",
                 field="reviewedOn",

@@ -14,14 +14,12 @@ from __future__ import annotations
 import calendar
 import enum
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Final
-from zoneinfo import ZoneInfo
 
 import holidays
 
-ENGLAND: Final = ZoneInfo("Europe/London")
 WORKING_WEEK: Final = 5
 
 
@@ -62,15 +60,6 @@ def add_months(start: date, months: int) -> date:
     index = start.month - 1 + months
     year, month = start.year + index // 12, index % 12 + 1
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
-
-
-def local_date(instant: datetime) -> date:
-    """The date in England at ``instant``: 23:30 UTC in summer is already tomorrow there."""
-    return instant.astimezone(ENGLAND).date()
-
-
-def today(now: datetime | None = None) -> date:
-    return local_date(now or datetime.now(UTC))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
+from pcse_kit import dates
 from pcse_kit.auth import Principal
 from pcse_kit.identifiers import lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
@@ -90,12 +91,12 @@ def movement_timers(row: models.Movement, *, on: date) -> list[timers.Timer]:
     """Every timer the movement has started, with the stops repository.OVERDUE counts on."""
 
     def day(value: datetime | None) -> date | None:
-        return None if value is None else timers.local_date(value)
+        return None if value is None else dates.local_date(value)
 
     collected, delivered = day(row.collected_at), day(row.delivered_at)
     urgent_stop = min((d for d in (delivered, row.gp2gp_integrated_on) if d), default=None)
     missing_since = (
-        timers.local_date(row.status_changed_at)
+        dates.local_date(row.status_changed_at)
         if row.status is models.MovementStatus.MISSING
         else None
     )
@@ -280,7 +281,7 @@ class TrackedMovement:
 
     @strawberry.field(description="Working days since the movement was requested (England).")
     def age_working_days(self) -> int:
-        return timers.working_days_between(timers.local_date(self.requested_at), self.today)
+        return timers.working_days_between(dates.local_date(self.requested_at), self.today)
 
     @strawberry.field(description="Whole days in the current status.")
     def days_in_status(self) -> int:

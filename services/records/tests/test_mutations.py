@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pcse_kit.dates import today
 from pcse_kit.testing import Token, graphql
 from records.models import AuditEvent, HarmReview, Incident, MovementEvent, MovementStatus, Place
 from sqlalchemy import func, select
@@ -72,7 +73,7 @@ def request_input(**overrides: Any) -> dict[str, Any]:
         "receiving": {"place": "PRACTICE", "odsCode": "A81001"},
         "reason": "REGISTRATION_ELSEWHERE",
         "urgency": "ROUTINE",
-        "deductedOn": str(date.today() - timedelta(days=2)),
+        "deductedOn": str(today() - timedelta(days=2)),
         "idempotencyKey": "request-0001",
         **overrides,
     }
@@ -155,7 +156,7 @@ async def test_a_branch_site_and_another_nation_are_ends_too(client: httpx.Async
         ({"nhsNumber": "94347659190"}, "nhsNumber"),
         ({"deductedOn": None}, "deductedOn"),
         ({"reason": "REQUEST"}, "deductedOn"),
-        ({"deductedOn": str(date.today() + timedelta(days=1))}, "deductedOn"),
+        ({"deductedOn": str(today() + timedelta(days=1))}, "deductedOn"),
         ({"sending": {"place": "PRACTICE", "odsCode": "b82002"}}, "sending.odsCode"),
         ({"sending": {"place": "PRACTICE"}}, "sending.odsCode"),
         ({"sending": {"place": "WALES", "odsCode": "B82002"}}, "sending.odsCode"),
@@ -315,7 +316,7 @@ async def test_erroneous_archiving_puts_each_patient_once_on_the_practices_workl
     assert item["nhsNumber"] == NHS
     assert worklist["harmReviews"]["progress"]["outstanding"] == 1
 
-    reviewed_on = str(date.today())
+    reviewed_on = str(today())
     review = {"reviewId": item["id"], "outcome": "NEEDS_FOLLOW_UP", "reviewer": "Dr A Patel",
               "reviewedOn": reviewed_on, "idempotencyKey": "review-0001"}  # fmt: skip
     body = await graphql(client, REVIEW, {"input": review}, token=practice)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from records.timers import (
@@ -14,7 +14,6 @@ from records.timers import (
     due_dates,
     evaluate,
     is_working_day,
-    local_date,
     working_days_between,
 )
 
@@ -66,11 +65,6 @@ def test_months_end_on_the_last_day_when_the_month_is_shorter() -> None:
     assert add_months(date(2026, 8, 31), 6) == date(2027, 2, 28)
     assert add_months(date(2026, 1, 15), 6) == date(2026, 7, 15)
     assert add_months(date(2027, 8, 31), 6) == date(2028, 2, 29)
-
-
-def test_the_date_is_englands_not_utcs() -> None:
-    assert local_date(datetime(2026, 7, 1, 23, 30, tzinfo=UTC)) == date(2026, 7, 2)  # BST
-    assert local_date(datetime(2026, 1, 1, 23, 30, tzinfo=UTC)) == date(2026, 1, 1)  # GMT
 
 
 def test_each_timer_is_due_on_working_days_across_christmas() -> None:
