@@ -182,8 +182,9 @@ def detect(
 def _duplicates(ods_code: str, counted: Sequence[StatementLine]) -> list[Detected]:
     groups: dict[tuple[Component, date, str, str | None], list[StatementLine]] = defaultdict(list)
     for line in counted:
-        # A deduction is one per performer (two GPs' superannuation is not a double deduction).
-        who = line.gmc_number if line.component.is_deduction else None
+        # A line naming a performer is that performer's: two GPs' superannuation, or two
+        # registrars' reimbursements, are not one thing paid twice.
+        who = line.gmc_number
         groups[(line.component, line.covers_from, line.paycode, who)].append(line)
     found = []
     for (component, covers_from, paycode, who), group in groups.items():

@@ -151,6 +151,27 @@ async def test_a_deduction_taken_twice_is_a_duplicate_but_two_gps_are_not(
     assert duplicate.amount_at_stake_pence == 450_00
 
 
+@pytest.mark.usefixtures("practice", "client")
+async def test_two_registrars_reimbursed_in_one_month_are_not_a_duplicate(
+    app: FastAPI, make_line: Any
+) -> None:
+    await make_line(period=JAN, component=Component.GLOBAL_SUM, amount=GLOBAL_SUM)
+    for gmc in ("3333333", "4444444"):
+        await make_line(
+            period=JAN, component=Component.TRAINEE_REIMBURSEMENT, amount=4_123_50,
+            paycode="TRAINEE", gmc_number=gmc,
+        )  # fmt: skip
+    assert await detect(app, today=date(2026, 2, 5)) == []
+
+    await make_line(
+        period=JAN, component=Component.TRAINEE_REIMBURSEMENT, amount=4_123_50,
+        paycode="TRAINEE", gmc_number="4444444",
+    )  # fmt: skip
+    [duplicate] = await detect(app, today=date(2026, 2, 5))
+    assert (duplicate.kind, duplicate.gmc_number) == (AnomalyKind.DUPLICATE, "4444444")
+    assert duplicate.amount_at_stake_pence == 4_123_50
+
+
 @pytest.mark.parametrize(("variance", "flagged"), [(50_00, True), (-50_00, True), (50, False)])
 @pytest.mark.usefixtures("practice", "client")
 async def test_an_amount_off_the_expectation_is_incorrect_beyond_rounding(
