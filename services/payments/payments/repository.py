@@ -15,9 +15,8 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
-    values,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.models import (
@@ -403,41 +402,55 @@ async def claim_run(session: AsyncSession, run_id: str) -> PaymentRun | None:
 async def ensure_statements(
     session: AsyncSession, wanted: dict[tuple[str, date], tuple[date, str]]
 ) -> dict[tuple[str, date], int]:
-    """Statement ids for (practice, period), creating the missing ones in one statement."""
+    """Statement ids for (practice, period), creating the missing ones.
+
+    Two statements for any number of keys: each column travels as one array parameter, so
+    there is no per-row SQL to compile or parameter limit to chunk around.
+    """
     keys = list(wanted)
-    rows = [
-        {"ods_code": code, "period": period, "payment_date": wanted[(code, period)][0],
-         "source_system": wanted[(code, period)][1]}
-        for code, period in keys
-    ]  # fmt: skip
-    for start in range(0, len(rows), 5_000):
-        await session.execute(
-            pg_insert(Statement).on_conflict_do_nothing(
-                constraint="statement_one_per_practice_period"
-            ),
-            rows[start : start + 5_000],
+    codes = [code for code, _ in keys]
+    periods = [period for _, period in keys]
+    new = (
+        func.unnest(
+            literal(codes, ARRAY(String)),
+            literal(periods, ARRAY(Date)),
+            literal([wanted[key][0] for key in keys], ARRAY(Date)),
+            literal([wanted[key][1] for key in keys], ARRAY(String)),
         )
-    found: dict[tuple[str, date], int] = {}
-    for start in range(0, len(keys), 5_000):
-        chunk = keys[start : start + 5_000]
-        wanted_rows = values(
-            column("ods_code", String), column("period", Date), name="wanted"
-        ).data(chunk)
-        result = await session.execute(
-            select(Statement.ods_code, Statement.period, Statement.id).join(
-                wanted_rows,
-                and_(
-                    wanted_rows.c.ods_code == Statement.ods_code,
-                    wanted_rows.c.period == Statement.period,
-                ),
-            )
+        .table_valued(
+            column("ods_code", String),
+            column("period", Date),
+            column("payment_date", Date),
+            column("source_system", String),
         )
-        found.update({(code, period): sid for code, period, sid in result})
-    return found
+        .render_derived(name="new")
+    )
+    await session.execute(
+        pg_insert(Statement)
+        .from_select(
+            ["ods_code", "period", "payment_date", "source_system"],
+            select(new.c.ods_code, new.c.period, new.c.payment_date, new.c.source_system),
+        )
+        .on_conflict_do_nothing(constraint="statement_one_per_practice_period")
+    )
+    # A separate statement: in READ COMMITTED it also sees a concurrent import's statements
+    # that made the insert above skip a key.
+    keyed = (
+        func.unnest(literal(codes, ARRAY(String)), literal(periods, ARRAY(Date)))
+        .table_valued(column("ods_code", String), column("period", Date))
+        .render_derived(name="wanted")
+    )
+    result = await session.execute(
+        select(Statement.ods_code, Statement.period, Statement.id).join(
+            keyed,
+            and_(keyed.c.ods_code == Statement.ods_code, keyed.c.period == Statement.period),
+        )
+    )
+    return {(code, period): sid for code, period, sid in result}
 
 
 async def copy_lines(
-    session: AsyncSession, records: Sequence[tuple[object, ...]], columns: Sequence[str]
+    session: AsyncSession, records: Iterable[tuple[object, ...]], columns: Sequence[str]
 ) -> None:
     """COPY the lines in through the session's own connection: same transaction, no ORM."""
     connection = await session.connection()
