@@ -422,7 +422,9 @@ async def load_run(
     )
     session.add(run)
     await session.flush()
-    records = [line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines]
+    # A generator, not a list: each row is built while the server still stores the ones
+    # already sent, so the Python work overlaps the server's.
+    records = (line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines)
     await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
     return run, False
 
