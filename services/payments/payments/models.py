@@ -137,7 +137,9 @@ class StatementLine(Base):
     __tablename__ = "statement_line"
     __table_args__ = (
         Index("ix_statement_line_statement", "statement_id", "id"),
-        Index("ix_statement_line_run", "run_id"),
+        # A run's lines arrive in one COPY and lie together in the heap, so a block-range
+        # index finds them; a B-tree cost a tenth of the server's time in every import.
+        Index("ix_statement_line_run", "run_id", postgresql_using="brin"),
         CheckConstraint(
             "(component IN ('employee_superannuation', 'employer_superannuation', "
             "'pension_admin_levy', 'lmc_statutory_levy', 'lmc_voluntary_levy', "
