@@ -1,0 +1,307 @@
+"""A synthetic nation for the three services: deterministic from a seed, loaded with COPY.
+
+England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs, some 40,000 GPs on
+the performers list, millions of record movements a year and hundreds of thousands of payment
+lines a month. ``SIZES["national"]`` is that; ``SIZES["small"]`` is the same shape small
+enough for a test.
+
+The same seed and the same ``as_of`` date always give the same data (``Nation.digest`` says
+so in one string). Dates are laid out backwards from ``as_of``, so that timers, deadlines and
+ages look as they would on that day.
+
+- ``bench.national.performers``: practices, LMCs and their ICBs, branch sites, performers,
+  memberships, status histories and change requests, with a sprinkling of each finding.
+- ``bench.national.payments``: the directory copies, rates, QOF declarations, trainee
+  placements and pension estimates, and every month's statements built from the service's own
+  expected schedule; then faults planted in a few practices' lines, found by the service's own
+  detection, and disputes about some of them.
+- ``bench.national.records``: movements between practices over two years in every status,
+  with incidents and harm reviews.
+- ``bench.national.load``: all of it into running databases, timed part by part.
+
+    .venv/bin/python -m bench.national [--size small|national] [--seed 2026]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import multiprocessing
+import random
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+SEED = 2026
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    practices: int
+    icbs: int
+    lmcs: int
+    months: int
+    """Months of payment statements, ending with the last month paid before ``as_of``."""
+    movements: int
+    """Record movements, requested over the two years before ``as_of``."""
+    performers_per_practice: tuple[int, int]
+
+
+SIZES = {
+    "national": Size("national", 6_500, 42, 100, 60, 5_000_000, (3, 10)),
+    "small": Size("small", 48, 3, 4, 14, 4_000, (3, 8)),
+}
+
+
+@dataclass(frozen=True)
+class PracticeSpec:
+    index: int
+    ods_code: str
+    name: str
+    postcode: str
+    icb_code: str
+    sub_icb_code: str
+    lmc_code: str
+    contract_type: str
+    list_size: int
+    status: str
+    sites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LmcSpec:
+    code: str
+    name: str
+    icb_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PerformerSpec:
+    gmc_number: str
+    given_name: str
+    family_name: str
+    status: str
+    date_of_birth: date
+    cct_date: date | None
+    under_training_supervision: bool
+    listed_on: date
+
+
+@dataclass(frozen=True)
+class MembershipSpec:
+    id: int
+    gmc_number: str
+    ods_code: str
+    role: str
+    start_date: date
+    end_date: date | None
+
+
+@dataclass
+class Nation:
+    """Who and where: the performers service's directory, from which every service's copy is
+    made."""
+
+    size: Size
+    seed: int
+    as_of: date
+    practices: list[PracticeSpec] = field(default_factory=list)
+    lmcs: list[LmcSpec] = field(default_factory=list)
+    performers: list[PerformerSpec] = field(default_factory=list)
+    memberships: list[MembershipSpec] = field(default_factory=list)
+
+    @cached_property
+    def memberships_of(self) -> dict[str, list[MembershipSpec]]:
+        found: dict[str, list[MembershipSpec]] = {p.ods_code: [] for p in self.practices}
+        for membership in self.memberships:
+            found[membership.ods_code].append(membership)
+        return found
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of everything in the directory, in order: equal digests, equal nations."""
+        hasher = hashlib.sha256()
+        for rows in (self.practices, self.lmcs, self.performers, self.memberships):
+            for row in rows:
+                hasher.update(repr(row).encode())
+        return hasher.hexdigest()
+
+
+GIVEN = (
+    "Amelia", "Olivia", "Isla", "Ava", "Ivy", "Freya", "Lily", "Florence", "Mia", "Willow",
+    "Rosie", "Sophia", "Isabella", "Grace", "Oliver", "George", "Noah", "Arthur", "Muhammad",
+    "Leo", "Harry", "Oscar", "Archie", "Henry", "Theodore", "Freddie", "Jack", "Priya",
+    "Aisha", "Fatima", "Chen", "Wei", "Ananya", "Rahul", "Kwame", "Chidi", "Tomasz",
+    "Katarzyna", "Sean", "Niamh", "Rhys",
+)  # fmt: skip
+FAMILY = (
+    "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Thomas",
+    "Johnson", "Roberts", "Robinson", "Thompson", "Wright", "Walker", "White", "Edwards",
+    "Hughes", "Green", "Hall", "Lewis", "Harris", "Clarke", "Patel", "Jackson", "Wood",
+    "Turner", "Martin", "Cooper", "Hill", "Ward", "Morris", "Moore", "Clark", "Lee", "King",
+    "Baker", "Harrison", "Morgan", "Allen", "Khan", "Ahmed", "Ali", "Shah", "Singh", "Begum",
+    "Hussain", "Chowdhury", "Okafor", "Mensah", "Nowak", "Kowalski", "Murphy", "Kelly",
+)  # fmt: skip
+ROLES = ("partner", "salaried", "locum", "registrar", "retainer")
+ROLE_WEIGHTS = (45, 33, 8, 11, 3)
+
+
+def practice_rng(seed: int, key: str) -> random.Random:
+    """A generator of its own for one practice (or one chunk): the same draws whatever order or
+    process the practices are made in."""
+    return random.Random(f"{seed}:{key}")
+
+
+@contextmanager
+def pool_of(workers: int) -> Iterator[Callable[..., asyncio.Future[Any]]]:
+    """Something to run a generator function with: in ``workers`` processes (spawned, so the
+    caller's event loop and connections are not copied), or, with one worker, right here."""
+    if workers <= 1:
+
+        def here(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+            future: Future[Any] = Future()
+            future.set_result(function(*args))
+            return asyncio.wrap_future(future)
+
+        yield here
+        return
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield lambda function, *args: loop.run_in_executor(pool, function, *args)
+
+
+def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:
+    """The directory: ICBs, LMCs, practices, performers and who works where."""
+    rng = random.Random(f"{seed}:directory")
+    nation = Nation(size=size, seed=seed, as_of=as_of)
+    icbs = [f"Q{chr(ord('A') + i // 10)}{i % 10}" for i in range(size.icbs)]
+
+    codes: set[str] = set()
+    while len(codes) < size.practices:
+        codes.add(f"{rng.choice('ABCDEFGHJKLMNPY')}{rng.randint(10_000, 99_999)}")
+    ordered = sorted(codes)
+    # LMCs of uneven size, each over a contiguous run of practices; an ICB's practices are a
+    # contiguous run too, so most LMCs cover one ICB and some span two or three.
+    weights = [rng.uniform(0.3, 2.5) for _ in range(size.lmcs)]
+    cuts = _cuts(weights, size.practices)
+    icb_cuts = _cuts([rng.uniform(0.6, 1.6) for _ in icbs], size.practices)
+    lmc_of = [0] * size.practices
+    icb_of = [0] * size.practices
+    for number, (low, high) in enumerate(cuts):
+        lmc_of[low:high] = [number] * (high - low)
+    for number, (low, high) in enumerate(icb_cuts):
+        icb_of[low:high] = [number] * (high - low)
+
+    for index, code in enumerate(ordered):
+        icb = icbs[icb_of[index]]
+        list_size = int(min(max(rng.lognormvariate(9.05, 0.5), 1_200), 60_000))
+        status = rng.choices(("active", "dormant", "closed"), (985, 5, 10))[0]
+        sites = tuple(f"{code}{n:03d}" for n in range(1, rng.choices((1, 2, 3), (66, 26, 8))[0]))
+        nation.practices.append(
+            PracticeSpec(
+                index=index, ods_code=code, name=f"{rng.choice(FAMILY)} Medical Practice",
+                postcode=f"{rng.choice('BCEHLMNPSTW')}{rng.randint(1, 28)} "
+                f"{rng.randint(1, 9)}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTU')}",
+                icb_code=icb, sub_icb_code=f"{icb[1:]}{index % 7:03d}",
+                lmc_code=f"lmc-{lmc_of[index] + 1:03d}",
+                contract_type=rng.choices(("GMS", "PMS", "APMS"), (70, 27, 3))[0],
+                list_size=list_size, status=status, sites=sites,
+            )
+        )  # fmt: skip
+    for number in range(size.lmcs):
+        members = [p for p in nation.practices if p.lmc_code == f"lmc-{number + 1:03d}"]
+        nation.lmcs.append(
+            LmcSpec(
+                code=f"lmc-{number + 1:03d}",
+                name=f"{rng.choice(FAMILY)}shire LMC",
+                icb_codes=tuple(sorted({p.icb_code for p in members})),
+            )
+        )
+    _performers(nation, rng)
+    return nation
+
+
+def _cuts(weights: list[float], total: int) -> list[tuple[int, int]]:
+    """Split ``range(total)`` into runs in proportion to ``weights``, none empty."""
+    scale = sum(weights)
+    bounds = [0]
+    running = 0.0
+    for weight in weights[:-1]:
+        running += weight
+        bounds.append(max(bounds[-1] + 1, round(running / scale * total)))
+    bounds.append(total)
+    return list(itertools.pairwise(bounds))
+
+
+def _performers(nation: Nation, rng: random.Random) -> None:
+    """GPs at each practice; some who left in the last five years; a few of each finding."""
+    as_of = nation.as_of
+    window = timedelta(days=365 * 5)
+    used: set[int] = set()
+
+    def gmc() -> str:
+        while (number := rng.randint(2_000_000, 7_999_999)) in used:
+            pass
+        used.add(number)
+        return f"{number:07d}"
+
+    membership_id = 0
+    low, high = nation.size.performers_per_practice
+    for practice in nation.practices:
+        if practice.status == "closed":
+            continue
+        for _ in range(rng.randint(low, high)):
+            role = rng.choices(ROLES, ROLE_WEIGHTS)[0]
+            born = date(rng.randint(1958, 1996), rng.randint(1, 12), rng.randint(1, 28))
+            if role == "registrar":
+                started = as_of - timedelta(days=rng.randint(20, 700))
+                listed, cct = started - timedelta(days=rng.randint(10, 60)), None
+            else:
+                started = as_of - timedelta(days=rng.randint(30, 9_000))
+                listed = started - timedelta(days=rng.randint(10, 400))
+                cct = listed - timedelta(days=rng.randint(0, 30))
+            # A leaver: left in the last five years and not working anywhere now.
+            ended = None
+            if rng.random() < 0.1 and as_of - started > timedelta(days=90):
+                ended = as_of - timedelta(
+                    days=rng.randint(1, min((as_of - started).days - 1, window.days))
+                )
+            status = "included"
+            roll = rng.random()
+            if roll < 0.02:
+                status = "included_with_conditions"
+            elif ended is not None and roll < 0.5:
+                status = "removed"
+            elif roll < 0.024:
+                status = rng.choice(("suspended", "deferred", "contingent_removal", "refused"))
+            performer = PerformerSpec(
+                gmc_number=gmc(), given_name=rng.choice(GIVEN), family_name=rng.choice(FAMILY),
+                status=status, date_of_birth=born, cct_date=cct,
+                # A registrar is supervised; one in a hundred is shown as not: a finding.
+                under_training_supervision=role == "registrar" and rng.random() > 0.01,
+                listed_on=listed,
+            )  # fmt: skip
+            nation.performers.append(performer)
+            membership_id += 1
+            nation.memberships.append(
+                MembershipSpec(
+                    id=membership_id, gmc_number=performer.gmc_number,
+                    ods_code=practice.ods_code, role=role, start_date=started, end_date=ended,
+                )
+            )  # fmt: skip
+            if rng.random() < 0.002:
+                twin = PerformerSpec(
+                    gmc_number=gmc(), given_name=performer.given_name,
+                    family_name=performer.family_name, status="included", date_of_birth=born,
+                    cct_date=cct, under_training_supervision=False, listed_on=listed,
+                )  # fmt: skip
+                nation.performers.append(twin)

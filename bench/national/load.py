@@ -1,0 +1,157 @@
+"""The nation into the three services' migrated databases, timed part by part."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import asyncpg
+from payments import service as payments_service
+from pcse_kit.db import create_engine, create_sessionmaker
+
+from bench.national import Nation, payments, performers, records
+from stack import ROOT, SERVICES, ensure_databases, with_database
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pcse_kit.postgres import EmbeddedPostgres
+
+DETECT_BATCH = 25
+
+
+@dataclass
+class Report:
+    seconds: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    faults: list[tuple[str, str]] = field(default_factory=list)
+    """(practice, kind) of each payment fault planted."""
+    anomalies: dict[str, int] = field(default_factory=dict)
+    """Open anomalies by kind, as the payments service detected them."""
+    detected_in: list[str] = field(default_factory=list)
+    """The practices whose anomalies were detected."""
+    disputes: payments.Disputes = field(default_factory=payments.Disputes)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def lines(self) -> list[str]:
+        out = [f"  load time {self.total_seconds:7.1f} s in all"]
+        out += [f"    {part:28s} {seconds:7.1f} s" for part, seconds in self.seconds.items()]
+        out.append("  rows: " + ", ".join(f"{t} {n:,}" for t, n in self.rows.items()))
+        kinds = Counter(kind for _, kind in self.faults)
+        out.append(
+            f"  payment faults planted in {len(self.faults):,} practices: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        )
+        out.append(
+            f"  anomalies detected in {len(self.detected_in):,} practices: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.anomalies.items()))
+        )
+        out.append(
+            f"  disputes: {self.disputes.opened:,} opened, {self.disputes.resolved:,} resolved"
+        )
+        return out
+
+
+class _Timer:
+    def __init__(self, report: Report, part: str) -> None:
+        self.report, self.part = report, part
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+        print(f"  {self.part}...", flush=True)
+
+    def __exit__(self, *_: object) -> None:
+        self.report.seconds[self.part] = time.perf_counter() - self.started
+
+
+async def load(
+    urls: Mapping[str, str],
+    nation: Nation,
+    *,
+    workers: int | None = None,
+    detect_all: bool = False,
+) -> Report:
+    """Load ``nation`` into the databases ``urls`` (by service name), already migrated and
+    empty. Detection runs on the practices given faults, or on every practice with
+    ``detect_all`` (slow at national size: each practice's five years of lines are read)."""
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    report = Report()
+    connect = {name: url.replace("+asyncpg", "") for name, url in urls.items()}
+
+    with _Timer(report, "performers (directory, list)"):
+        connection = await asyncpg.connect(connect["performers"])
+        try:
+            report.rows |= await performers.load(connection, nation)
+            await connection.execute("VACUUM ANALYZE")
+        finally:
+            await connection.close()
+
+    connection = await asyncpg.connect(connect["payments"])
+    try:
+        with _Timer(report, "payments (statements, lines)"):
+            await payments.load_reference(connection, nation)
+            summary = await payments.load_statements(connection, nation, workers=workers)
+            report.faults = summary.faults
+            await connection.execute("VACUUM ANALYZE")
+            for table in ("statement", "statement_line", "pension_estimate"):
+                report.rows[table] = await connection.fetchval(f"SELECT count(*) FROM {table}")
+        with _Timer(report, "payments (detection)"):
+            codes = (
+                [p.ods_code for p in nation.practices if p.status == "active"]
+                if detect_all
+                else sorted({code for code, _ in report.faults})
+            )
+            await _detect(urls["payments"], codes, nation)
+            report.detected_in = codes
+            report.anomalies = {
+                row["kind"]: row["count"]
+                for row in await connection.fetch(
+                    "SELECT kind, count(*) FROM anomaly WHERE resolved_at IS NULL GROUP BY kind"
+                )
+            }
+        with _Timer(report, "payments (disputes)"):
+            report.disputes = await payments.load_disputes(connection, nation, codes)
+            await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+    with _Timer(report, "records (movements, incidents)"):
+        connection = await asyncpg.connect(connect["records"])
+        try:
+            report.rows |= await records.load(connection, nation, workers=workers)
+            await connection.execute("VACUUM ANALYZE")
+        finally:
+            await connection.close()
+    return report
+
+
+async def _detect(url: str, codes: list[str], nation: Nation) -> None:
+    """The payments service's own detection, a batch of practices per transaction."""
+    engine = create_engine(url, application_name="national-data-set", pool_size=1)
+    try:
+        sessions = create_sessionmaker(engine)
+        for first in range(0, len(codes), DETECT_BATCH):
+            async with sessions.begin() as session:
+                await payments_service.sync_anomalies(
+                    session, codes[first : first + DETECT_BATCH], today=nation.as_of
+                )
+    finally:
+        await engine.dispose()
+
+
+async def migrated(server: EmbeddedPostgres) -> dict[str, str]:
+    """A fresh database per service on ``server``, migrated to head; their URLs."""
+    from pcse_kit.migrations import upgrade  # noqa: PLC0415 - alembic only when migrating
+
+    urls = {name: with_database(server.dsn(), f"national_{name}") for name in SERVICES}
+    await ensure_databases(server.dsn(), [f"national_{name}" for name in SERVICES])
+    for name, url in urls.items():
+        await asyncio.to_thread(upgrade, ROOT / "services" / name, url)
+    return urls

@@ -1,0 +1,139 @@
+"""The nation into the performers service's database: the directory and the list."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from bench.national import Nation, PerformerSpec
+
+NOT_INCLUDED_FIRST = {"deferred", "refused"}
+OPEN_KINDS = ("status_change", "cct", "retirement", "leaving", "joining")
+
+
+def _history(performer: PerformerSpec, ended: date | None, *, today: date) -> list[tuple[Any, ...]]:
+    """(gmc, from, to, effective, decision): how the performer reached today's status."""
+    gmc, listed = performer.gmc_number, performer.listed_on
+    rows: list[tuple[Any, ...]] = [
+        (gmc, None, "pending", listed - timedelta(days=21), "Application received")
+    ]
+    if performer.status in NOT_INCLUDED_FIRST:
+        rows.append((gmc, "pending", performer.status, listed, "Decision on the application"))
+        return rows
+    rows.append((gmc, "pending", "included", listed, "Included on the list"))
+    if performer.status != "included":
+        later = ended or listed + timedelta(days=performer.listed_on.toordinal() % 900 + 30)
+        later = min(later, today)
+        rows.append((gmc, "included", performer.status, later, "Decision of the panel"))
+    return rows
+
+
+async def load(connection: asyncpg.Connection[Any], nation: Nation) -> dict[str, int]:
+    """Everything the performers service holds, by COPY; returns rows per table."""
+    rng = random.Random(f"{nation.seed}:performers")
+    as_of = nation.as_of
+    counts: dict[str, int] = {}
+
+    async def copy(table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+        await connection.copy_records_to_table(table, records=records, columns=columns)
+        counts[table] = len(records)
+
+    await copy("lmc", ["code", "name"], [(lmc.code, lmc.name) for lmc in nation.lmcs])
+    await copy(
+        "lmc_icb",
+        ["lmc_code", "icb_code"],
+        [(lmc.code, icb) for lmc in nation.lmcs for icb in lmc.icb_codes],
+    )
+    await copy(
+        "practice",
+        ["ods_code", "name", "postcode", "icb_code", "sub_icb_code", "lmc_code", "contract_type",
+         "list_size", "address", "status", "opened_on", "closed_on"],
+        [
+            (p.ods_code, p.name, p.postcode, p.icb_code, p.sub_icb_code, p.lmc_code,
+             p.contract_type, p.list_size, f"{p.index % 200 + 1} High Street", p.status,
+             date(1948 + p.index % 70, 7, 5),
+             as_of - timedelta(days=30 + p.index % 700) if p.status == "closed" else None)
+            for p in nation.practices
+        ],
+    )  # fmt: skip
+    await copy(
+        "branch_site",
+        ["site_code", "ods_code", "name", "postcode"],
+        [
+            (site, p.ods_code, f"{p.name}, branch {site[-1]}", p.postcode)
+            for p in nation.practices
+            for site in p.sites
+        ],
+    )
+    await copy(
+        "performer",
+        ["gmc_number", "given_name", "family_name", "status", "date_of_birth", "cct_date",
+         "under_training_supervision"],
+        [
+            (p.gmc_number, p.given_name, p.family_name, p.status, p.date_of_birth, p.cct_date,
+             p.under_training_supervision)
+            for p in nation.performers
+        ],
+    )  # fmt: skip
+    await copy(
+        "membership",
+        ["id", "gmc_number", "ods_code", "role", "start_date", "end_date"],
+        [
+            (m.id, m.gmc_number, m.ods_code, m.role, m.start_date, m.end_date)
+            for m in nation.memberships
+        ],
+    )
+    ended = {m.gmc_number: m.end_date for m in nation.memberships if m.end_date}
+    recorded = datetime.combine(as_of, datetime.min.time(), UTC)
+    await copy(
+        "status_change",
+        ["gmc_number", "from_status", "to_status", "effective_date", "decision", "source",
+         "recorded_at", "recorded_by"],
+        [
+            (*row, "National Performers List", recorded, "national-data-set")
+            for performer in nation.performers
+            for row in _history(performer, ended.get(performer.gmc_number), today=as_of)
+        ],
+    )  # fmt: skip
+    await copy(
+        "change_request",
+        ["reference", "kind", "gmc_number", "ods_code", "requested_status", "submitted_on",
+         "decided_on", "outcome"],
+        _change_requests(nation, rng),
+    )  # fmt: skip
+    for table in ("membership", "status_change", "change_request"):
+        await connection.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+        )
+    return counts
+
+
+def _change_requests(nation: Nation, rng: random.Random) -> list[tuple[Any, ...]]:
+    """Joining and leaving requests, decided in two to sixteen weeks, and a few still open:
+    some past twelve weeks, some past sixteen."""
+    as_of = nation.as_of
+    rows: list[tuple[Any, ...]] = []
+
+    def add(kind: str, m_gmc: str, ods: str | None, submitted: date, *, open_: bool) -> None:
+        decided = None if open_ else min(as_of, submitted + timedelta(days=rng.randint(14, 115)))
+        rows.append(
+            (f"CR-N{len(rows) + 1:09d}", kind, m_gmc, ods,
+             "removed" if kind == "retirement" else None, submitted, decided,
+             None if open_ else rng.choices(("approved", "rejected", "withdrawn"), (92, 3, 5))[0])
+        )  # fmt: skip
+
+    horizon = as_of - timedelta(days=365 * 5)
+    for m in nation.memberships:
+        if m.start_date > horizon and rng.random() < 0.8:
+            add("joining", m.gmc_number, m.ods_code, m.start_date - timedelta(days=30), open_=False)
+        if m.end_date is not None:
+            add("leaving", m.gmc_number, m.ods_code, m.end_date - timedelta(days=20), open_=False)
+        elif rng.random() < 0.04:
+            submitted = as_of - timedelta(days=int(rng.triangular(0, 200, 40)))
+            add(rng.choice(OPEN_KINDS), m.gmc_number, m.ods_code, submitted, open_=True)
+    return rows

@@ -1,0 +1,217 @@
+"""The national data set at its small size: the same seed makes the same nation; loaded into a
+stack of its own, the services find every payment fault planted and nothing else, and what the
+gateway says of each LMC agrees with the databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+import pytest
+
+from bench.national import SIZES, Nation, build, payments
+from bench.national.load import Report, load, migrated
+from stack import Stack, StackConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pcse_kit.postgres import EmbeddedPostgres
+
+AS_OF = date(2026, 11, 20)
+LMC_QUERY = """
+query ($code: String!) {
+  lmc(code: $code) {
+    code
+    performerCounts { status count }
+    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    findingCounts { kind count }
+    paymentsSummary { practices anomalies { kind count practiceCodes } openDisputes { reference } }
+    recordsSummary { practiceCount statusCounts { status incoming outgoing } }
+  }
+}
+"""
+
+
+def test_the_same_seed_makes_the_same_nation() -> None:
+    first = build(SIZES["small"], seed=7, as_of=AS_OF)
+    again = build(SIZES["small"], seed=7, as_of=AS_OF)
+    other = build(SIZES["small"], seed=8, as_of=AS_OF)
+    assert first.digest == again.digest
+    assert first.digest != other.digest
+    assert len(first.practices) == SIZES["small"].practices
+    assert {p.lmc_code for p in first.practices} == {lmc.code for lmc in first.lmcs}
+    # LMCs and ICBs are many-to-many: at least one LMC spans two ICBs.
+    assert any(len(lmc.icb_codes) > 1 for lmc in first.lmcs)
+
+
+@pytest.fixture(scope="module")
+def national(
+    postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Nation, Report, dict[str, str], Stack]]:
+    nation = build(SIZES["small"], seed=11, as_of=AS_OF)
+
+    async def prepare() -> tuple[dict[str, str], Report]:
+        urls = await migrated(postgres)
+        return urls, await load(urls, nation, workers=1, detect_all=True)
+
+    urls, report = asyncio.run(prepare())
+    config = StackConfig.free_ports(
+        tmp_path_factory.mktemp("national"),
+        server_url=postgres.dsn(),
+        database_urls=urls,
+        seed_demo=False,
+    )
+    with Stack(config) as stack:
+        yield nation, report, urls, stack
+
+
+async def _fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
+
+
+def test_every_planted_payment_fault_is_found_and_nothing_else(
+    national: tuple[Nation, Report, dict[str, str], Stack],
+) -> None:
+    _, report, urls, _ = national
+    assert len(report.faults) >= 8
+    rows = asyncio.run(
+        _fetch(urls["payments"], "SELECT ods_code, kind FROM anomaly WHERE resolved_at IS NULL")
+    )
+    found = {(row["ods_code"], row["kind"]) for row in rows}
+    planted = dict(report.faults)
+    assert set(report.faults) <= found
+    # Every anomaly is in a practice given a fault, and of the kind planted there.
+    assert {(code, kind) for code, kind in found if planted.get(code) != kind} == set()
+    assert sum(report.anomalies.values()) == len(rows)
+
+
+def test_statements_do_not_depend_on_how_practices_are_split_between_workers(
+    national: tuple[Nation, Report, dict[str, str], Stack],
+) -> None:
+    nation, _, urls, _ = national
+    rates = tuple(
+        tuple(row)
+        for row in asyncio.run(
+            _fetch(
+                urls["payments"],
+                "SELECT kind, scope, effective_from, band_from_pence, band_to_pence, "
+                "value::text, source FROM rate ORDER BY id",
+            )
+        )
+    )
+    deadlines = tuple(
+        tuple(row)
+        for row in asyncio.run(
+            _fetch(
+                urls["payments"],
+                "SELECT kind, from_year, month, day, year_offset, source FROM deadline_rule "
+                "ORDER BY kind, from_year",
+            )
+        )
+    )
+    members = nation.memberships_of
+    tasks = [
+        payments.PracticeTask(
+            p.index, p.ods_code, p.list_size, p.lmc_code, tuple(members[p.ods_code])
+        )
+        for p in nation.practices[:6]
+    ]
+    span = payments.window(nation)
+    whole = payments.make_chunk(span, rates, deadlines, tasks, 0.5)
+    halves = [
+        payments.make_chunk(span, rates, deadlines, part, 0.5) for part in (tasks[:3], tasks[3:])
+    ]
+    assert whole.lines == halves[0].lines + halves[1].lines
+    assert whole.faults == halves[0].faults + halves[1].faults
+    # And what was loaded is what the generator makes.
+    loaded = asyncio.run(
+        _fetch(
+            urls["payments"],
+            "SELECT count(*) AS n FROM statement_line l JOIN statement s ON s.id = l.statement_id "
+            "WHERE s.ods_code = ANY($1::text[])",
+            [t.ods_code for t in tasks],
+        )
+    )
+    assert loaded[0]["n"] == len(whole.lines)
+
+
+def test_each_lmc_seen_through_the_gateway_agrees_with_the_databases(
+    national: tuple[Nation, Report, dict[str, str], Stack],
+) -> None:
+    nation, _, urls, stack = national
+    anomalies = asyncio.run(
+        _fetch(
+            urls["payments"],
+            "SELECT d.lmc_code, a.kind, count(*) AS n FROM anomaly a JOIN practice_directory d "
+            "USING (ods_code) WHERE a.resolved_at IS NULL GROUP BY 1, 2",
+        )
+    )
+    disputes = Counter(
+        row["lmc_code"]
+        for row in asyncio.run(
+            _fetch(
+                urls["payments"],
+                "SELECT d.lmc_code FROM dispute x JOIN practice_directory d USING (ods_code) "
+                "WHERE x.resolved_at IS NULL",
+            )
+        )
+    )
+    outgoing = Counter(
+        row["lmc_code"]
+        for row in asyncio.run(
+            _fetch(
+                urls["records"],
+                "SELECT d.lmc_code FROM movement m JOIN practice_directory d "
+                "ON d.ods_code = m.sender_ods_code",
+            )
+        )
+    )
+    open_requests = asyncio.run(
+        _fetch(
+            urls["performers"],
+            "SELECT p.lmc_code, count(*) AS n FROM change_request c JOIN practice p "
+            "USING (ods_code) WHERE c.outcome IS NULL GROUP BY 1",
+        )
+    )
+    expected_anomalies = {(r["lmc_code"], r["kind"]): r["n"] for r in anomalies}
+    requests = {r["lmc_code"]: r["n"] for r in open_requests}
+    with httpx.Client(timeout=30) as client:
+        for lmc in nation.lmcs:
+            response = client.post(
+                stack.gateway_url,
+                json={"query": LMC_QUERY, "variables": {"code": lmc.code}},
+                headers={"authorization": f"Bearer {stack.token('lmc', [lmc.code])}"},
+            )
+            body = response.json()
+            assert "errors" not in body, body
+            seen = body["data"]["lmc"]
+            members = [p for p in nation.practices if p.lmc_code == lmc.code]
+            summary = seen["paymentsSummary"]
+            assert summary["practices"] == len(members)
+            assert {
+                (lmc.code, a["kind"].lower()): a["count"]
+                for a in summary["anomalies"]
+                if a["count"]
+            } == {key: n for key, n in expected_anomalies.items() if key[0] == lmc.code}
+            assert len(summary["openDisputes"]) == disputes[lmc.code]
+            records = seen["recordsSummary"]
+            assert records["practiceCount"] == len(members)
+            assert sum(s["outgoing"] for s in records["statusCounts"]) == outgoing[lmc.code]
+            ages = seen["changeRequestAges"]
+            # Requests naming no practice of the area count too when their performer works
+            # there; every generated request names its practice.
+            assert ages["open"] == requests.get(lmc.code, 0)
+            assert ages["open"] == ages["withinTwelveWeeks"] + ages["overdue"] + ages["compensable"]
+            findings = {f["kind"]: f["count"] for f in seen["findingCounts"]}
+            assert findings.get("CHANGE_REQUEST_OVERDUE", 0) == ages["overdue"]
+            assert findings.get("CHANGE_REQUEST_COMPENSABLE", 0) == ages["compensable"]
+            assert sum(c["count"] for c in seen["performerCounts"]) > 0
