@@ -28,7 +28,7 @@ import {
   parse,
   validate,
 } from 'graphql';
-import { createVerifier } from './auth.mjs';
+import { CACHE_SIZE, createVerifier } from './auth.mjs';
 import { createRateLimiter, useEdgeChecks } from './edge.mjs';
 import { limitErrors, measureOperation, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
@@ -123,6 +123,7 @@ function readAuth() {
     jwksUrl,
     issuer: env.GATEWAY_AUTH_ISSUER || 'pcse-status',
     audience: env.GATEWAY_AUTH_AUDIENCE || 'pcse-status',
+    cacheSize: readCount('GATEWAY_AUTH_CACHE_SIZE', CACHE_SIZE),
   };
   try {
     return { ...settings, verify: createVerifier(settings) };
