@@ -30,6 +30,13 @@ function pageSize(fieldDef, node, variables) {
   return Math.min(Math.max(Math.trunc(first), 1), MAX_PAGE_SIZE);
 }
 
+function hasVariable(value) {
+  if (value.kind === Kind.VARIABLE) return true;
+  if (value.kind === Kind.LIST) return value.values.some(hasVariable);
+  if (value.kind === Kind.OBJECT) return value.fields.some((field) => hasVariable(field.value));
+  return false;
+}
+
 const ZERO = Object.freeze({ depth: 0, aliases: 0, cost: 0 });
 
 /**
@@ -50,6 +57,10 @@ const ZERO = Object.freeze({ depth: 0, aliases: 0, cost: 0 });
  * Fragment results are memoised, so a document built to expand exponentially
  * is measured in time linear to its size (its numbers just become huge).
  * Validation has already rejected fragment cycles and unknown fields.
+ *
+ * `usesVariables` says whether a variable's value went into the figures (a
+ * page size given as a variable); when it did not, they hold for every
+ * request of the same operation.
  */
 export function measureOperation(schema, document, operation, variables) {
   const fragments = new Map();
@@ -57,6 +68,7 @@ export function measureOperation(schema, document, operation, variables) {
     if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
   }
   const memo = new Map();
+  let usesVariables = false;
 
   function selectionSet(set, parentType, inPage) {
     let depth = 0;
@@ -73,6 +85,7 @@ export function measureOperation(schema, document, operation, variables) {
         let childInPage = false;
         if (fieldDef) {
           if (fieldDef.args.some((arg) => arg.name === 'first')) {
+            usesVariables ||= selection.arguments?.some((arg) => hasVariable(arg.value)) ?? false;
             factor = pageSize(fieldDef, selection, variables);
             childInPage = true;
           } else if (!inPage && isListType(getNullableType(fieldDef.type))) {
@@ -113,7 +126,12 @@ export function measureOperation(schema, document, operation, variables) {
     return { depth, aliases, cost };
   }
 
-  return selectionSet(operation.selectionSet, schema.getRootType(operation.operation), false);
+  const measured = selectionSet(
+    operation.selectionSet,
+    schema.getRootType(operation.operation),
+    false,
+  );
+  return { ...measured, usesVariables };
 }
 
 function limitError(message, code, extra = {}) {

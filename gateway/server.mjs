@@ -262,44 +262,75 @@ const useVariableCoercionErrors = () => ({
 // graphql-js 16 words it "more that"; a corrected release may say "than".
 const TOKEN_LIMIT_MESSAGE = /Document contains more th(?:at|an) \d+ tokens/;
 
+// Depth, aliases and cost of the operations whose figures do not depend on
+// their variables, by schema, document and operation name. Documents come
+// from yoga's parser cache, so the same text is the same object, and the weak
+// maps let an entry go with its document.
+function createMeasureCache() {
+  const bySchema = new WeakMap();
+  return {
+    get(schema, document, operationName) {
+      return bySchema.get(schema)?.get(document)?.get(operationName);
+    },
+    set(schema, document, operationName, measured) {
+      let byDocument = bySchema.get(schema);
+      if (!byDocument) bySchema.set(schema, (byDocument = new WeakMap()));
+      let byName = byDocument.get(document);
+      if (!byName) byDocument.set(document, (byName = new Map()));
+      byName.set(operationName, measured);
+    },
+  };
+}
+
 // Depth, aliases and estimated cost of the operation about to run, measured
 // with its variables (a page size may come from one), after the variables
 // have been checked. A refusal here happens before the planner, so no
-// subgraph sees the operation.
-const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => ({
-  onParse({ setParseFn }) {
-    if (!maxTokens) return;
-    // graphql-js stops lexing at the limit, so an oversized document costs
-    // no more than maxTokens tokens of work.
-    setParseFn((source, options) => {
-      try {
-        return parse(source, { ...options, maxTokens });
-      } catch (err) {
-        if (err instanceof GraphQLError && TOKEN_LIMIT_MESSAGE.test(err.message)) {
-          throw tokenLimitError(maxTokens);
+// subgraph sees the operation. An operation measured without a variable in
+// its figures is not measured again.
+const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => {
+  const measures = createMeasureCache();
+  return {
+    onParse({ setParseFn }) {
+      if (!maxTokens) return;
+      // graphql-js stops lexing at the limit, so an oversized document costs
+      // no more than maxTokens tokens of work.
+      setParseFn((source, options) => {
+        try {
+          return parse(source, { ...options, maxTokens });
+        } catch (err) {
+          if (err instanceof GraphQLError && TOKEN_LIMIT_MESSAGE.test(err.message)) {
+            throw tokenLimitError(maxTokens);
+          }
+          throw err;
         }
-        throw err;
+      });
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      if (!maxDepth && !maxAliases && !maxCost) return;
+      const operationName = args.operationName ?? null;
+      let measured = measures.get(args.schema, args.document, operationName);
+      if (!measured) {
+        const operation = getOperationAST(args.document, operationName);
+        if (!operation) return;
+        let variables = {};
+        if (operation.variableDefinitions?.length) {
+          const { coerced } = getVariableValues(
+            args.schema,
+            operation.variableDefinitions,
+            args.variableValues ?? {},
+          );
+          variables = coerced ?? {};
+        }
+        measured = measureOperation(args.schema, args.document, operation, variables);
+        if (!measured.usesVariables) {
+          measures.set(args.schema, args.document, operationName, measured);
+        }
       }
-    });
-  },
-  onExecute({ args, setResultAndStopExecution }) {
-    if (!maxDepth && !maxAliases && !maxCost) return;
-    const operation = getOperationAST(args.document, args.operationName);
-    if (!operation) return;
-    let variables = {};
-    if (operation.variableDefinitions?.length) {
-      const { coerced } = getVariableValues(
-        args.schema,
-        operation.variableDefinitions,
-        args.variableValues ?? {},
-      );
-      variables = coerced ?? {};
-    }
-    const measured = measureOperation(args.schema, args.document, operation, variables);
-    const errors = limitErrors(measured, { maxDepth, maxAliases, maxCost });
-    if (errors.length) setResultAndStopExecution({ errors });
-  },
-});
+      const errors = limitErrors(measured, { maxDepth, maxAliases, maxCost });
+      if (errors.length) setResultAndStopExecution({ errors });
+    },
+  };
+};
 
 // Subgraph frameworks put debugging detail under these keys when run in debug
 // mode; the gateway passes subgraph error extensions through verbatim, so
