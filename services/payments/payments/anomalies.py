@@ -165,8 +165,21 @@ def detect(
     found = _duplicates(ods_code, counted)
     duplicated = {(d.component, d.covers_from, d.gmc_number) for d in found}
     catch_ups: set[int] = set()
+    # Five years of a practice's lines against five years of expectations: each expectation
+    # looks only at the lines of its component (and performer), not at every line.
+    by_component: dict[Component, list[StatementLine]] = defaultdict(list)
+    by_performer: dict[tuple[Component, str], list[StatementLine]] = defaultdict(list)
+    for line in counted:
+        by_component[line.component].append(line)
+        if line.gmc_number is not None:
+            by_performer[(line.component, line.gmc_number)].append(line)
     for expectation in expectations:
-        covering = [ln for ln in counted if _covers(ln, expectation)]
+        candidates = (
+            by_component[expectation.component]
+            if expectation.gmc_number is None
+            else by_performer[(expectation.component, expectation.gmc_number)]
+        )
+        covering = [ln for ln in candidates if _covers(ln, expectation)]
         found += _against(
             expectation,
             covering,
