@@ -80,13 +80,13 @@ def _count(condition: ColumnElement[bool] | None = None) -> Any:
     return counted if condition is None else counted.filter(condition)
 
 
-def _age_buckets(now: datetime) -> list[Any]:
+def _age_buckets(now: datetime, requested_at: Any = Movement.requested_at) -> list[Any]:
     """One count per age bucket; an age is whole days since the request, as ``ageDays``."""
     counts = []
     for bucket in AGE_BUCKETS:
-        condition = Movement.requested_at <= now - timedelta(days=bucket.min_days)
+        condition = requested_at <= now - timedelta(days=bucket.min_days)
         if bucket.max_days is not None:
-            younger = Movement.requested_at > now - timedelta(days=bucket.max_days + 1)
+            younger = requested_at > now - timedelta(days=bucket.max_days + 1)
             condition = and_(condition, younger)
         counts.append(_count(condition))
     return counts
@@ -437,11 +437,6 @@ async def practices_of_lmcs(
     return [(row.lmc_code, row) for row in result]
 
 
-def _in_area(codes: Sequence[str]) -> ColumnElement[bool]:
-    # Two index scans OR-ed together: a movement within the area is counted once.
-    return or_(Movement.sender_ods_code.in_(codes), Movement.receiver_ods_code.in_(codes))
-
-
 async def status_counts(
     session: AsyncSession, codes: Sequence[str]
 ) -> list[tuple[MovementStatus, int, int]]:
@@ -486,20 +481,39 @@ async def open_summary(
     session: AsyncSession, codes: Sequence[str], *, now: datetime, today: date
 ) -> OpenSummary:
     """Open movements to or from the practices ``codes``, each once: stages, overdue by
-    timer (a movement can be overdue on several), and ages."""
+    timer (a movement can be overdue on several), and ages.
+
+    Two halves, each an index-only scan of one end's covering index: movements sent by the
+    area, then those it receives from outside it (a movement within the area is counted
+    with its sender).
+    """
     if not codes:
         return OpenSummary()
+    columns: tuple[Any, ...] = (
+        Movement.status.label("status"),
+        overdue(today).label("late"),
+        *(OVERDUE[kind](today).label(f"late_{kind.value}") for kind in TimerKind),
+        Movement.requested_at.label("requested_at"),
+    )
+    from_outside = or_(Movement.sender_ods_code.is_(None), Movement.sender_ods_code.not_in(codes))
+    ends = union_all(
+        select(*columns).where(Movement.is_open, Movement.sender_ods_code.in_(codes)),
+        select(*columns).where(
+            Movement.is_open, Movement.receiver_ods_code.in_(codes), from_outside
+        ),
+    ).subquery()
+    c = ends.c
     row = (
         await session.execute(
             select(
                 _count(),
-                _count(Movement.status.in_(AWAITING_COLLECTION)),
-                _count(Movement.status.in_(IN_TRANSIT)),
-                _count(Movement.status == MovementStatus.MISSING),
-                _count(overdue(today)),
-                *(_count(OVERDUE[kind](today)) for kind in TimerKind),
-                *_age_buckets(now),
-            ).where(Movement.is_open, _in_area(codes))
+                _count(c.status.in_(AWAITING_COLLECTION)),
+                _count(c.status.in_(IN_TRANSIT)),
+                _count(c.status == MovementStatus.MISSING),
+                _count(c.late),
+                *(_count(c[f"late_{kind.value}"]) for kind in TimerKind),
+                *_age_buckets(now, c.requested_at),
+            )
         )
     ).one()
     timers = len(TimerKind)
