@@ -25,7 +25,7 @@ from payments.schedule import PENSION_COMPONENTS
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from payments.models import PerformerMembership, StatementLine
+    from payments.models import LineRow, PerformerMembership
     from payments.rates import RateBook
     from payments.schedule import Derivation, Expectation
 
@@ -90,7 +90,7 @@ class Detected:
         }
 
 
-def effect(line: StatementLine) -> int:
+def effect(line: LineRow) -> int:
     """What a line did to the practice's bank balance, in pence."""
     if line.status is ChainStatus.PAID:
         return line.amount_pence
@@ -99,7 +99,7 @@ def effect(line: StatementLine) -> int:
     return 0
 
 
-def _months(line: StatementLine) -> int:
+def _months(line: LineRow) -> int:
     return (
         (line.covers_to.year - line.covers_from.year) * 12
         + line.covers_to.month
@@ -108,7 +108,7 @@ def _months(line: StatementLine) -> int:
     )
 
 
-def _net_count(lines: Iterable[StatementLine]) -> int:
+def _net_count(lines: Iterable[LineRow]) -> int:
     return sum(
         1 if line.status is ChainStatus.PAID else -1
         for line in lines
@@ -116,7 +116,7 @@ def _net_count(lines: Iterable[StatementLine]) -> int:
     )
 
 
-def _describe(line: StatementLine) -> tuple[str, str]:
+def _describe(line: LineRow) -> tuple[str, str]:
     paid = f", paid {line.paid_on}" if line.paid_on else ""
     who = f", performer {line.gmc_number}" if line.gmc_number else ""
     return (
@@ -141,7 +141,7 @@ def _what(expectation: Expectation) -> str:
     return f"{label(expectation.component)} for {expectation.covers_from:%B %Y}{who}"
 
 
-def _covers(line: StatementLine, expectation: Expectation) -> bool:
+def _covers(line: LineRow, expectation: Expectation) -> bool:
     if line.component is not expectation.component:
         return False
     if expectation.gmc_number is not None and line.gmc_number != expectation.gmc_number:
@@ -155,7 +155,7 @@ def detect(
     *,
     ods_code: str,
     expectations: Sequence[Expectation],
-    lines: Sequence[StatementLine],
+    lines: Sequence[LineRow],
     memberships: Sequence[PerformerMembership],
     book: RateBook,
     today: date,
@@ -167,8 +167,8 @@ def detect(
     catch_ups: set[int] = set()
     # Five years of a practice's lines against five years of expectations: each expectation
     # looks only at the lines of its component (and performer), not at every line.
-    by_component: dict[Component, list[StatementLine]] = defaultdict(list)
-    by_performer: dict[tuple[Component, str], list[StatementLine]] = defaultdict(list)
+    by_component: dict[Component, list[LineRow]] = defaultdict(list)
+    by_performer: dict[tuple[Component, str], list[LineRow]] = defaultdict(list)
     for line in counted:
         by_component[line.component].append(line)
         if line.gmc_number is not None:
@@ -192,8 +192,8 @@ def detect(
     return sorted(found, key=lambda d: d.fingerprint)
 
 
-def _duplicates(ods_code: str, counted: Sequence[StatementLine]) -> list[Detected]:
-    groups: dict[tuple[Component, date, str, str | None], list[StatementLine]] = defaultdict(list)
+def _duplicates(ods_code: str, counted: Sequence[LineRow]) -> list[Detected]:
+    groups: dict[tuple[Component, date, str, str | None], list[LineRow]] = defaultdict(list)
     for line in counted:
         # A line naming a performer is that performer's: two GPs' superannuation, or two
         # registrars' reimbursements, are not one thing paid twice.
@@ -230,7 +230,7 @@ def _duplicates(ods_code: str, counted: Sequence[StatementLine]) -> list[Detecte
 
 def _against(  # noqa: PLR0911 - one early return per outcome reads best
     expectation: Expectation,
-    covering: list[StatementLine],
+    covering: list[LineRow],
     *,
     book: RateBook,
     today: date,
@@ -385,7 +385,7 @@ def _tier_taken(expectation: Expectation, net: int, book: RateBook) -> Decimal |
 
 
 def _leavers(
-    ods_code: str, counted: Sequence[StatementLine], memberships: Sequence[PerformerMembership]
+    ods_code: str, counted: Sequence[LineRow], memberships: Sequence[PerformerMembership]
 ) -> list[Detected]:
     found = []
     for line in counted:

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
         AnomalyKind,
         Dispute,
         DisputeEvent,
+        LineRow,
         PublishedTotal,
         QofDeclaration,
         Statement,
-        StatementLine,
     )
 
 StatementsKey = tuple[str, "PageRequest"]
@@ -109,12 +109,12 @@ class PaymentsContext(RequestContext):
 
 async def _lines_by_statement(
     session: AsyncSession, statement_ids: list[int]
-) -> list[tuple[int, StatementLine]]:
+) -> list[tuple[int, LineRow]]:
     lines = await repository.lines_of_statements(session, statement_ids)
     return [(line.statement_id, line) for line in lines]
 
 
-def _id(row: Statement | StatementLine | Anomaly) -> int:
+def _id(row: Statement | LineRow | Anomaly) -> int:
     return row.id
 
 

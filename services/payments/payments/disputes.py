@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import date
 
-    from payments.models import Anomaly, Dispute, DisputeEvent, StatementLine
+    from payments.models import Anomaly, Dispute, DisputeEvent, LineRow
 
 ESCALATION_DAYS: Final = 40
 """An LMC may escalate an enquiry PCSE has left unresolved for more than 40 days."""
@@ -28,7 +28,7 @@ def escalatable(dispute: Dispute, *, today: date) -> bool:
 def late_payment_notice(
     dispute: Dispute,
     *,
-    line: StatementLine | None,
+    line: LineRow | None,
     anomaly: Anomaly | None,
     events: Sequence[DisputeEvent],
     today: date,

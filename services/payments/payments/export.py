@@ -19,7 +19,7 @@ from payments.ingest import COLUMNS
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from payments.models import Statement, StatementLine
+    from payments.models import LineRow, Statement
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Totals:
         return self.gross_pence + self.deductions_pence
 
 
-def totals(lines: Sequence[StatementLine]) -> Totals:
+def totals(lines: Sequence[LineRow]) -> Totals:
     return Totals(
         gross_pence=sum(effect(line) for line in lines if not line.component.is_deduction),
         deductions_pence=sum(effect(line) for line in lines if line.component.is_deduction),
@@ -45,7 +45,7 @@ def _pounds(pence: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
-def _row(statement: Statement, line: StatementLine) -> dict[str, str]:
+def _row(statement: Statement, line: LineRow) -> dict[str, str]:
     def day(value: object) -> str:
         return "" if value is None else str(value)
 
@@ -71,7 +71,7 @@ def _row(statement: Statement, line: StatementLine) -> dict[str, str]:
     }
 
 
-def to_csv(statement: Statement, lines: Sequence[StatementLine]) -> str:
+def to_csv(statement: Statement, lines: Sequence[LineRow]) -> str:
     """One row per line, in the payment run format: an accountant's tool can read it back."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -81,7 +81,7 @@ def to_csv(statement: Statement, lines: Sequence[StatementLine]) -> str:
     return buffer.getvalue()
 
 
-def to_json(statement: Statement, lines: Sequence[StatementLine]) -> str:
+def to_json(statement: Statement, lines: Sequence[LineRow]) -> str:
     total = totals(lines)
     return json.dumps(
         {

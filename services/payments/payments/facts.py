@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from payments.models import StatementLine
+    from payments.models import LineRow
 
 
 async def rate_book(session: AsyncSession) -> RateBook:
@@ -29,7 +29,7 @@ class Snapshot:
 
     book: RateBook
     facts: dict[str, schedule.PracticeFacts]
-    lines: dict[str, list[StatementLine]]
+    lines: dict[str, list[LineRow]]
 
     def expected(self, code: str, *, until: date) -> list[schedule.Expectation]:
         return schedule.expected(self.facts[code], self.book, until=until)
@@ -66,7 +66,7 @@ async def snapshot(
     memberships = defaultdict(list)
     for membership in await repository.memberships(session, codes=codes):
         memberships[membership.ods_code].append(membership)
-    lines: dict[str, list[StatementLine]] = defaultdict(list)
+    lines: dict[str, list[LineRow]] = defaultdict(list)
     if with_lines:
         for code, line in await repository.lines_of_practices(session, codes):
             lines[code].append(line)

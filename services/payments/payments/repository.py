@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Date,
+    Integer,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -28,6 +31,7 @@ from payments.models import (
     DeadlineRule,
     Dispute,
     DisputeEvent,
+    LineRow,
     LocumPensionForm,
     Paycode,
     PaymentRun,
@@ -51,6 +55,39 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
+# The statements of the request path are built once, not per call: building a select and
+# its cache key cost more than running it. Lists go in as expanding parameters.
+
+
+def _latest_statements(*, before: bool) -> Select[Statement]:
+    ranked = select(
+        Statement.id,
+        func.row_number()
+        .over(partition_by=Statement.ods_code, order_by=Statement.period.desc())
+        .label("rank"),
+    ).where(Statement.ods_code.in_(bindparam("codes", expanding=True)))
+    if before:
+        ranked = ranked.where(Statement.period < bindparam("before", type_=Date))
+    ranked_sq = ranked.subquery()
+    return (
+        select(Statement)
+        .join(ranked_sq, ranked_sq.c.id == Statement.id)
+        .where(ranked_sq.c.rank <= bindparam("limit", type_=Integer))
+        .order_by(Statement.ods_code, Statement.period.desc())
+    )
+
+
+_LATEST_STATEMENTS = _latest_statements(before=False)
+_LATEST_STATEMENTS_BEFORE = _latest_statements(before=True)
+_LINE_COLUMNS = tuple(StatementLine.__table__.c[name] for name in LineRow._fields)
+_LINES_OF_STATEMENTS = (
+    select(*_LINE_COLUMNS)
+    .where(StatementLine.statement_id.in_(bindparam("ids", expanding=True)))
+    .order_by(StatementLine.statement_id, StatementLine.id)
+)
+_LINES_BY_ID = select(*_LINE_COLUMNS).where(StatementLine.id.in_(bindparam("ids", expanding=True)))
+
+
 async def latest_statements(
     session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int
 ) -> list[Statement]:
@@ -58,33 +95,15 @@ async def latest_statements(
 
     One statement for any number of practices: a window per practice, not a query each.
     """
-    ranked = select(
-        Statement.id,
-        func.row_number()
-        .over(partition_by=Statement.ods_code, order_by=Statement.period.desc())
-        .label("rank"),
-    ).where(Statement.ods_code.in_(codes))
-    if before is not None:
-        ranked = ranked.where(Statement.period < before)
-    ranked_sq = ranked.subquery()
-    result = await session.scalars(
-        select(Statement)
-        .join(ranked_sq, ranked_sq.c.id == Statement.id)
-        .where(ranked_sq.c.rank <= limit)
-        .order_by(Statement.ods_code, Statement.period.desc())
-    )
-    return list(result)
+    params: dict[str, object] = {"codes": codes, "limit": limit}
+    if before is None:
+        return list(await session.scalars(_LATEST_STATEMENTS, params))
+    return list(await session.scalars(_LATEST_STATEMENTS_BEFORE, {**params, "before": before}))
 
 
-async def lines_of_statements(
-    session: AsyncSession, statement_ids: Sequence[int]
-) -> list[StatementLine]:
-    result = await session.scalars(
-        select(StatementLine)
-        .where(StatementLine.statement_id.in_(statement_ids))
-        .order_by(StatementLine.statement_id, StatementLine.id)
-    )
-    return list(result)
+async def lines_of_statements(session: AsyncSession, statement_ids: Sequence[int]) -> list[LineRow]:
+    result = await session.execute(_LINES_OF_STATEMENTS, {"ids": statement_ids})
+    return [LineRow(*row) for row in result]
 
 
 async def active_consents(
@@ -124,21 +143,21 @@ async def statement_for(session: AsyncSession, ods_code: str, period: date) -> S
     )
 
 
-async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[StatementLine]:
-    return list(await session.scalars(select(StatementLine).where(StatementLine.id.in_(ids))))
+async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[LineRow]:
+    return [LineRow(*row) for row in await session.execute(_LINES_BY_ID, {"ids": ids})]
 
 
 async def lines_of_practices(
     session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[str, StatementLine]]:
+) -> list[tuple[str, LineRow]]:
     """Every line of the practices' statements, for detection: (practice, line)."""
     result = await session.execute(
-        select(Statement.ods_code, StatementLine)
+        select(Statement.ods_code, *_LINE_COLUMNS)
         .join(Statement, Statement.id == StatementLine.statement_id)
         .where(Statement.ods_code.in_(codes))
         .order_by(StatementLine.id)
     )
-    return [(code, line) for code, line in result]
+    return [(row[0], LineRow(*row[1:])) for row in result]
 
 
 async def schedule_starts(session: AsyncSession, codes: Sequence[str]) -> dict[str, date]:
@@ -279,15 +298,15 @@ async def locum_forms(session: AsyncSession, gmc_numbers: Sequence[str]) -> list
 
 async def pension_lines(
     session: AsyncSession, gmc_numbers: Sequence[str]
-) -> list[tuple[str, StatementLine]]:
+) -> list[tuple[str, LineRow]]:
     """Pension deduction lines attributed to the performers: (practice, line)."""
     result = await session.execute(
-        select(Statement.ods_code, StatementLine)
+        select(Statement.ods_code, *_LINE_COLUMNS)
         .join(Statement, Statement.id == StatementLine.statement_id)
         .where(StatementLine.gmc_number.in_(gmc_numbers))
         .order_by(StatementLine.covers_from, StatementLine.id)
     )
-    return [(code, line) for code, line in result]
+    return [(row[0], LineRow(*row[1:])) for row in result]
 
 
 # --- anomalies

@@ -101,7 +101,7 @@ class StatementLine:
         return self.component.is_deduction
 
     @classmethod
-    def from_row(cls, row: models.StatementLine) -> StatementLine:
+    def from_row(cls, row: models.LineRow) -> StatementLine:
         return cls(
             id=strawberry.ID(str(row.id)),
             component=row.component,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from payments import export
 from payments.anomalies import effect
 from payments.ingest import amount_pence
-from payments.models import ChainStatus, Component, Paymaster, Statement, StatementLine
+from payments.models import ChainStatus, Component, LineRow, Paymaster, Statement
 from payments.types import pounds
 from pcse_kit.testing import Token, graphql
 
@@ -32,18 +32,16 @@ STATUS_DATES = {
 }
 
 
-def make_line(index: int, component: Component, pence: int, status: ChainStatus) -> StatementLine:
+def make_line(index: int, component: Component, pence: int, status: ChainStatus) -> LineRow:
     amount = -abs(pence) if component.is_deduction else abs(pence)
-    line = StatementLine(
+    dates: dict[str, date | None] = dict.fromkeys(STATUS_DATES.values())
+    dates[STATUS_DATES[status]] = date(2026, 6, 30)
+    return LineRow(
         id=index, statement_id=1, component=component, paycode=component.name[:8],
         description=component.value, amount_pence=amount, covers_from=PERIOD,
         covers_to=date(2026, 6, 30), paymaster=Paymaster.NHS_ENGLAND, source_system="PCSE Online",
-        authoriser=None, status=status, gmc_number=None, run_id=None,
+        authoriser=None, status=status, gmc_number=None, run_id=None, **dates,
     )  # fmt: skip
-    for name in STATUS_DATES.values():
-        setattr(line, name, None)
-    setattr(line, STATUS_DATES[status], date(2026, 6, 30))
-    return line
 
 
 lines_strategy = st.lists(
