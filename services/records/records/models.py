@@ -309,6 +309,27 @@ class HarmReview(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
+class MovementCount(Base):
+    """How many movements each practice has sent and received, by status: kept by triggers
+    on ``movement`` (one aggregate per statement, so a COPY of a million rows is one
+    update per practice and status), so an LMC's counts read a few rows per practice
+    instead of every movement its practices ever had."""
+
+    __tablename__ = "movement_count"
+    # No CHECK that a count stays at or above zero: PostgreSQL checks the row an upsert
+    # proposes (a delta of -1) before it finds the row to add it to.
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="movement_count_direction"),
+    )
+
+    ods_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    status: Mapped[MovementStatus] = mapped_column(
+        text_enum(MovementStatus, "movement_count_status"), primary_key=True
+    )
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 class PracticeDirectory(Base):
     """Our copy of the practice directory, from the performers stream: which LMC a practice
     is in, for the LMC summary. Performers owns these facts; we never write them otherwise."""

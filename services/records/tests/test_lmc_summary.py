@@ -18,10 +18,11 @@ from records.models import (
     Incident,
     IncidentKind,
     Movement,
+    MovementCount,
     MovementStatus,
     PracticeDirectory,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, func, literal, select, union_all, update
 
 if TYPE_CHECKING:
     import httpx
@@ -271,3 +272,49 @@ async def test_the_demo_has_every_status_breached_timer_and_incident_kind(
             "needsFollowUp": 1,
         }
     assert all(n["nhsNumber"] is None for n in movements)  # the admin never sees one
+
+
+@pytest.mark.usefixtures("client")  # empties the tables afterwards
+async def test_the_kept_counts_agree_with_the_movements_after_every_kind_of_write(
+    app: FastAPI, make_movement: Any
+) -> None:
+    for status in (S.REQUESTED, S.REQUESTED, S.COLLECTED, S.DELIVERED):
+        await make_movement(status=status)
+    await make_movement(sender=None, status=S.IN_CENTRAL_STORAGE)
+    async with app.state.sessionmaker.begin() as session:
+        # One statement changing many rows, one moving an end, one deleting.
+        await session.execute(
+            update(Movement).where(Movement.status == S.REQUESTED).values(status=S.IN_PROGRESS)
+        )
+        await session.execute(
+            update(Movement)
+            .where(Movement.status == S.COLLECTED)
+            .values(receiver_ods_code="C83003", status=S.MISSING)
+        )
+        await session.execute(delete(Movement).where(Movement.status == S.DELIVERED))
+
+    async with app.state.sessionmaker() as session:
+        ends = union_all(
+            select(
+                Movement.sender_ods_code.label("ods"), literal("out").label("d"), Movement.status
+            ).where(Movement.sender_ods_code.is_not(None)),
+            select(Movement.receiver_ods_code, literal("in"), Movement.status).where(
+                Movement.receiver_ods_code.is_not(None)
+            ),
+        ).subquery()
+        counted = {
+            (ods, d, status): n
+            for ods, d, status, n in await session.execute(
+                select(ends.c.ods, ends.c.d, ends.c.status, func.count()).group_by(
+                    ends.c.ods, ends.c.d, ends.c.status
+                )
+            )
+        }
+        kept = {
+            (row.ods_code, row.direction, row.status): row.count
+            for row in await session.scalars(select(MovementCount))
+            if row.count
+        }
+    assert kept == counted
+    assert counted[("B82002", "out", S.IN_PROGRESS)] == 2
+    assert counted[("C83003", "in", S.MISSING)] == 1
