@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         PublishedTotal,
         QofDeclaration,
         Statement,
+        StatementRow,
     )
 
 StatementsKey = tuple[str, "PageRequest"]
@@ -39,7 +40,7 @@ class PaymentsContext(RequestContext):
         self, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal
     ) -> None:
         super().__init__(sessionmaker, principal)
-        self.statements: DataLoader[StatementsKey, list[Statement]] = DataLoader(
+        self.statements: DataLoader[StatementsKey, list[StatementRow]] = DataLoader(
             load_fn=self._load_statements
         )
         self.lines = many_per_key(sessionmaker, _lines_by_statement)
@@ -90,12 +91,12 @@ class PaymentsContext(RequestContext):
             active = await repository.active_consents(session, pairs)
         return [pair in active for pair in pairs]
 
-    async def _load_statements(self, keys: list[StatementsKey]) -> list[list[Statement]]:
+    async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
         """One query per distinct page request, however many practices ask for it."""
         by_page: dict[PageRequest, list[str]] = defaultdict(list)
         for code, page in keys:
             by_page[page].append(code)
-        found: dict[StatementsKey, list[Statement]] = defaultdict(list)
+        found: dict[StatementsKey, list[StatementRow]] = defaultdict(list)
         async with self.sessionmaker() as session:
             for page, codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]

@@ -188,6 +188,16 @@ class StatementLine(Base):
     time (bench/payments_import.py)."""
 
 
+class StatementRow(NamedTuple):
+    """A statement as a page of statements shows it: the columns it reads, nothing tracked."""
+
+    id: int
+    ods_code: str
+    period: date
+    payment_date: date
+    source_system: str
+
+
 class LineRow(NamedTuple):
     """A statement line as the reads see it: its columns, without the ORM's per-object state.
 

@@ -45,6 +45,7 @@ from payments.models import (
     Rate,
     Statement,
     StatementLine,
+    StatementRow,
     TraineePlacement,
 )
 
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 # its cache key cost more than running it. Lists go in as expanding parameters.
 
 
-def _latest_statements(*, before: bool) -> Select[Statement]:
+def _latest_statements(*, before: bool) -> Select[int, str, date, date, str]:
     ranked = select(
         Statement.id,
         func.row_number()
@@ -70,7 +71,13 @@ def _latest_statements(*, before: bool) -> Select[Statement]:
         ranked = ranked.where(Statement.period < bindparam("before", type_=Date))
     ranked_sq = ranked.subquery()
     return (
-        select(Statement)
+        select(
+            Statement.id,
+            Statement.ods_code,
+            Statement.period,
+            Statement.payment_date,
+            Statement.source_system,
+        )
         .join(ranked_sq, ranked_sq.c.id == Statement.id)
         .where(ranked_sq.c.rank <= bindparam("limit", type_=Integer))
         .order_by(Statement.ods_code, Statement.period.desc())
@@ -90,15 +97,17 @@ _LINES_BY_ID = select(*_LINE_COLUMNS).where(StatementLine.id.in_(bindparam("ids"
 
 async def latest_statements(
     session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int
-) -> list[Statement]:
+) -> list[StatementRow]:
     """Up to ``limit`` statements per practice, newest period first, older than ``before``.
 
     One statement for any number of practices: a window per practice, not a query each.
     """
     params: dict[str, object] = {"codes": codes, "limit": limit}
     if before is None:
-        return list(await session.scalars(_LATEST_STATEMENTS, params))
-    return list(await session.scalars(_LATEST_STATEMENTS_BEFORE, {**params, "before": before}))
+        result = await session.execute(_LATEST_STATEMENTS, params)
+    else:
+        result = await session.execute(_LATEST_STATEMENTS_BEFORE, {**params, "before": before})
+    return [StatementRow(*row) for row in result]
 
 
 async def lines_of_statements(session: AsyncSession, statement_ids: Sequence[int]) -> list[LineRow]:

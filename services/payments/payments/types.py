@@ -134,9 +134,11 @@ class Statement:
     payment_date: date = strawberry.field(description="The date the payment was made.")
     source_system: str = strawberry.field(description="The system that issued it.")
     statement_id: strawberry.Private[int]
+    totals: strawberry.Private[export.Totals | None] = None
+    """Worked out once for gross, deductions and net alike."""
 
     @classmethod
-    def from_row(cls, row: models.Statement) -> Statement:
+    def from_row(cls, row: models.StatementRow) -> Statement:
         return cls(
             id=strawberry.ID(str(row.id)),
             period=row.period,
@@ -146,7 +148,10 @@ class Statement:
         )
 
     async def _totals(self, info: Info[PaymentsContext, None]) -> export.Totals:
-        return export.totals(await info.context.lines.load(self.statement_id))
+        lines = await info.context.lines.load(self.statement_id)
+        if self.totals is None:
+            self.totals = export.totals(lines)
+        return self.totals
 
     @strawberry.field(description="Itemised lines, in the order they were issued.")
     async def lines(self, info: Info[PaymentsContext, None]) -> list[StatementLine]:
