@@ -179,8 +179,7 @@ def make_chunk(
             if e.due_on <= month_end(span.last)
         ]
         fault = rng.choice(FAULTS) if rng.random() < fault_share else None
-        planted = fault is not None and _plant(fault, expectations, lines, facts, book, rng)
-        if fault is not None and planted:
+        if fault is not None and _plant(fault, expectations, lines, facts, book, rng):
             chunk.faults.append((practice.ods_code, fault))
         for e in expectations:
             if e not in lines.skipped:
