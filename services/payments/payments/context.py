@@ -31,7 +31,8 @@ if TYPE_CHECKING:
         StatementRow,
     )
 
-StatementsKey = tuple[str, "PageRequest"]
+StatementsKey = tuple[str, "PageRequest", bool]
+"""A practice, a page of its statements, and whether the query wants their lines."""
 AnomaliesKey = tuple[str, bool, "AnomalyKind | None", "PageRequest"]
 
 
@@ -92,11 +93,16 @@ class PaymentsContext(RequestContext):
         return [pair in active for pair in pairs]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
-        """One query per distinct page request, however many practices ask for it."""
+        """One query per distinct page request, however many practices ask for it.
+
+        The lines of the statements shown come in the same session when the query wants them
+        (for the lines or the totals): one session a request instead of two.
+        """
         by_page: dict[PageRequest, list[str]] = defaultdict(list)
-        for code, page in keys:
+        for code, page, _ in keys:
             by_page[page].append(code)
-        found: dict[StatementsKey, list[StatementRow]] = defaultdict(list)
+        found: dict[tuple[str, PageRequest], list[StatementRow]] = defaultdict(list)
+        lines: dict[int, list[LineRow]] = {}
         async with self.sessionmaker() as session:
             for page, codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]
@@ -105,7 +111,18 @@ class PaymentsContext(RequestContext):
                 )
                 for row in rows:
                     found[(row.ods_code, page)].append(row)
-        return [found.get(key, []) for key in keys]
+            shown = {
+                row.id
+                for code, page, with_lines in keys
+                if with_lines
+                for row in found.get((code, page), [])[: page.first]
+            }
+            if shown:
+                lines = {statement_id: [] for statement_id in shown}
+                for line in await repository.lines_of_statements(session, sorted(shown)):
+                    lines[line.statement_id].append(line)
+        self.lines.prime_many(lines)
+        return [found.get((code, page), []) for code, page, _ in keys]
 
 
 async def _lines_by_statement(

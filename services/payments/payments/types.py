@@ -14,6 +14,7 @@ from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from payments import anomalies as detection
 from payments import disputes, export, facts, models, pensions, policy, published, repository
@@ -122,6 +123,19 @@ class StatementLine:
             gmc_number=row.gmc_number,
             run_id=row.run_id,
         )
+
+
+_FROM_LINES = frozenset({"lines", "gross", "deductions", "net"})
+"""The fields of a statement that are worked out from its lines."""
+
+
+def _asks_for_lines(selections: Sequence[Selection]) -> bool:
+    """Whether a query asks for any statement's lines or totals, anywhere below this field."""
+    return any(
+        (isinstance(selection, SelectedField) and selection.name in _FROM_LINES)
+        or _asks_for_lines(selection.selections)
+        for selection in selections
+    )
 
 
 @strawberry.type(
@@ -400,7 +414,8 @@ class PracticePayments:
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
     ) -> Connection[Statement]:
         page = PageRequest.parse(first, after, parsers=(date.fromisoformat,))
-        rows = await info.context.statements.load((self.ods_code, page))
+        with_lines = _asks_for_lines(info.selected_fields)
+        rows = await info.context.statements.load((self.ods_code, page, with_lines))
         return build_connection(
             rows, page, key=lambda row: (row.period.isoformat(),), node=Statement.from_row
         )

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcse_kit.db import StatementCounter
 from pcse_kit.testing import graphql
+from sqlalchemy import event
 
 if TYPE_CHECKING:
     import httpx
@@ -127,3 +128,49 @@ async def test_statement_count_does_not_grow_with_the_number_of_practices(
 
     # One statement for the statements page, one for all their lines.
     assert counts == [2, 2]
+
+
+PERIODS_ONLY = """
+query ($reps: [_Any!]!) {
+  _entities(representations: $reps) {
+    ... on Practice { payments { statements(first: 3) { nodes { period } } } }
+  }
+}
+"""
+TOTALS_IN_A_FRAGMENT = """
+query ($reps: [_Any!]!) {
+  _entities(representations: $reps) {
+    ... on Practice { payments { statements(first: 3) { edges { node { ...money } } } } }
+  }
+}
+fragment money on Statement { total: net }
+"""
+
+
+async def test_lines_are_read_with_the_page_only_when_the_query_wants_them(
+    make_statement: Any, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_statement()
+    reps = {"reps": [practice("A81001")]}
+    checkouts: list[object] = []
+
+    def checked_out(*_args: object) -> None:
+        checkouts.append(_args)
+
+    with StatementCounter().attached(app.state.engine) as periods_only:
+        body = await graphql(client, PERIODS_ONLY, reps)
+    assert "errors" not in body
+    event.listen(app.state.engine.sync_engine, "checkout", checked_out)
+    try:
+        with StatementCounter().attached(app.state.engine) as totals:
+            body = await graphql(client, TOTALS_IN_A_FRAGMENT, reps)
+    finally:
+        event.remove(app.state.engine.sync_engine, "checkout", checked_out)
+    assert "errors" not in body
+
+    assert periods_only.count == 1
+    # An aliased total inside a fragment still brings the lines, in the page's own session.
+    [edge] = body["data"]["_entities"][0]["payments"]["statements"]["edges"]
+    assert edge["node"]["total"] == "11123.46"
+    assert totals.count == 2
+    assert len(checkouts) == 1
