@@ -73,6 +73,7 @@ bench: deps
 	$(PY) -m bench.lmc_summaries
 
 test: deps lint
+	node --test gateway/test/*.test.mjs
 	$(PY) -m pytest -n auto
 
 clean-data:
