@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import h11
 import httpx
 
+from bench.measure import cpu_seconds, peak_rss_mb, percentile
 from stack import ROOT, Stack, StackConfig
 
 QUERY = (ROOT / "demo" / "practice-status.graphql").read_text()
@@ -61,29 +62,11 @@ query ($r: [_Any!]!) { _entities(representations: $r) { ... on Practice {
   recordMovements(first: 5) { nodes { movementNumber direction status ageDays daysInStatus }
     pageInfo { hasNextPage endCursor } } } } }
 """
-TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 TARGET_RATE = 100.0
 TARGET_P99_MS = 50.0
 OPEN_LOOP_TIMEOUT_SECONDS = 60.0
 """Per answer, once sent: long enough that an open-loop error is the stack failing under an
 overload's queue, not this client giving up."""
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def via_gateway(client: httpx.AsyncClient, stack: Stack, ods: str) -> None:
