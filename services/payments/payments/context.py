@@ -27,7 +27,6 @@ if TYPE_CHECKING:
         LineRow,
         PublishedTotal,
         QofDeclaration,
-        Statement,
         StatementRow,
     )
 
@@ -49,7 +48,6 @@ class PaymentsContext(RequestContext):
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
         # One "today" per request, so every field of one response agrees on what is due.
         self.today = dates.today()
-        self.statement_by_id = one_per_key(sessionmaker, repository.statements_by_id, _id)
         self.line_by_id = one_per_key(sessionmaker, repository.lines_by_id, _id)
         self.anomaly_by_id = one_per_key(sessionmaker, repository.anomalies_by_id, _id)
         self.anomalies: DataLoader[AnomaliesKey, list[Anomaly]] = DataLoader(
@@ -132,7 +130,7 @@ async def _lines_by_statement(
     return [(line.statement_id, line) for line in lines]
 
 
-def _id(row: Statement | LineRow | Anomaly) -> int:
+def _id(row: LineRow | Anomaly) -> int:
     return row.id
 
 

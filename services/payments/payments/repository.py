@@ -142,10 +142,6 @@ async def consents(
     return list(await session.scalars(statement))
 
 
-async def statements_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Statement]:
-    return list(await session.scalars(select(Statement).where(Statement.id.in_(ids))))
-
-
 async def statement_for(session: AsyncSession, ods_code: str, period: date) -> Statement | None:
     return await session.scalar(
         select(Statement).where(Statement.ods_code == ods_code, Statement.period == period)
