@@ -98,33 +98,16 @@ def test_statements_do_not_depend_on_how_practices_are_split_between_workers(
     national: tuple[Nation, Report, dict[str, str], Stack],
 ) -> None:
     nation, _, urls, _ = national
-    rates = tuple(
-        tuple(row)
-        for row in asyncio.run(
-            _fetch(
-                urls["payments"],
-                "SELECT kind, scope, effective_from, band_from_pence, band_to_pence, "
-                "value::text, source FROM rate ORDER BY id",
-            )
-        )
-    )
-    deadlines = tuple(
-        tuple(row)
-        for row in asyncio.run(
-            _fetch(
-                urls["payments"],
-                "SELECT kind, from_year, month, day, year_offset, source FROM deadline_rule "
-                "ORDER BY kind, from_year",
-            )
-        )
-    )
-    members = nation.memberships_of
-    tasks = [
-        payments.PracticeTask(
-            p.index, p.ods_code, p.list_size, p.lmc_code, tuple(members[p.ods_code])
-        )
-        for p in nation.practices[:6]
-    ]
+
+    async def read_rates() -> tuple[Any, Any]:
+        connection = await asyncpg.connect(urls["payments"])
+        try:
+            return await payments.rate_book_rows(connection)
+        finally:
+            await connection.close()
+
+    rates, deadlines = asyncio.run(read_rates())
+    tasks = payments.practice_tasks(nation)[:6]
     span = payments.window(nation)
     whole = payments.make_chunk(span, rates, deadlines, tasks, 0.5)
     halves = [

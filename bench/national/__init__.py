@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import asyncpg
+
 SEED = 2026
 
 
@@ -177,6 +179,16 @@ def pool_of(workers: int) -> Iterator[Callable[..., asyncio.Future[Any]]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield lambda function, *args: loop.run_in_executor(pool, function, *args)
+
+
+async def continue_ids(connection: asyncpg.Connection[Any], *tables: str) -> None:
+    """After rows were copied with ids of their own, let each table's sequence go on from the
+    highest, so the services' own inserts do not collide with them."""
+    for table in tables:
+        await connection.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+        )
 
 
 def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:

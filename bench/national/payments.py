@@ -33,7 +33,7 @@ from payments.models import (
 )
 from payments.rates import RateBook, add_months, financial_year, month_end, percent_of
 
-from bench.national import pool_of, practice_rng
+from bench.national import continue_ids, pool_of, practice_rng
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -481,12 +481,20 @@ async def load_reference(connection: asyncpg.Connection[Any], nation: Nation) ->
     )
 
 
-async def load_statements(
-    connection: asyncpg.Connection[Any], nation: Nation, *, workers: int
-) -> Chunk:
-    """Every practice's inputs, statements and lines, made in ``workers`` processes and copied
-    in chunk order; returns the faults planted and the totals per month (no rows)."""
-    span = window(nation)
+def practice_tasks(nation: Nation) -> list[PracticeTask]:
+    """Every open practice, with its memberships: a closed or dormant one has no statements."""
+    members = nation.memberships_of
+    return [
+        PracticeTask(p.index, p.ods_code, p.list_size, p.lmc_code, tuple(members[p.ods_code]))
+        for p in nation.practices
+        if p.status == "active"
+    ]
+
+
+async def rate_book_rows(
+    connection: asyncpg.Connection[Any],
+) -> tuple[tuple[RateRow, ...], tuple[DeadlineRow, ...]]:
+    """The rates and deadline rules as plain rows, for the workers to build a rate book from."""
     rates = tuple(
         (r["kind"], r["scope"], r["effective_from"], r["band_from_pence"], r["band_to_pence"],
          r["value"], r["source"])
@@ -499,12 +507,17 @@ async def load_statements(
         (r["kind"], r["from_year"], r["month"], r["day"], r["year_offset"], r["source"])
         for r in await connection.fetch("SELECT * FROM deadline_rule ORDER BY kind, from_year")
     )
-    members = nation.memberships_of
-    tasks = [
-        PracticeTask(p.index, p.ods_code, p.list_size, p.lmc_code, tuple(members[p.ods_code]))
-        for p in nation.practices
-        if p.status == "active"
-    ]
+    return rates, deadlines
+
+
+async def load_statements(
+    connection: asyncpg.Connection[Any], nation: Nation, *, workers: int
+) -> Chunk:
+    """Every practice's inputs, statements and lines, made in ``workers`` processes and copied
+    in chunk order; returns the faults planted and the totals per month (no rows)."""
+    span = window(nation)
+    rates, deadlines = await rate_book_rows(connection)
+    tasks = practice_tasks(nation)
     share = FAULT_SHARE.get(nation.size.name, 0.05)
     summary = Chunk()
     totals: dict[date, list[int]] = defaultdict(lambda: [0, 0])
@@ -534,10 +547,7 @@ async def load_statements(
             for month, (count, pence) in sorted(summary.months.items())
         ],
     )  # fmt: skip
-    await connection.execute(
-        "SELECT setval(pg_get_serial_sequence('statement', 'id'), "
-        "(SELECT coalesce(max(id), 0) + 1 FROM statement), false)"
-    )
+    await continue_ids(connection, "statement")
     return summary
 
 
@@ -625,8 +635,5 @@ async def load_disputes(
         records=events,
         columns=["dispute_id", "kind", "occurred_on", "note", "recorded_at", "recorded_by"],
     )
-    await connection.execute(
-        "SELECT setval(pg_get_serial_sequence('dispute', 'id'), "
-        "(SELECT coalesce(max(id), 0) + 1 FROM dispute), false)"
-    )
+    await continue_ids(connection, "dispute")
     return result

@@ -6,6 +6,8 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bench.national import continue_ids
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -105,11 +107,7 @@ async def load(connection: asyncpg.Connection[Any], nation: Nation) -> dict[str,
          "decided_on", "outcome"],
         _change_requests(nation, rng),
     )  # fmt: skip
-    for table in ("membership", "status_change", "change_request"):
-        await connection.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
-        )
+    await continue_ids(connection, "membership", "status_change", "change_request")
     return counts
 
 

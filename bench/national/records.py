@@ -16,7 +16,7 @@ from nhs_number.validate import calculate_checksum, is_valid
 from pcse_kit import dates
 from records.timers import Targets, add_months, add_working_days
 
-from bench.national import pool_of, practice_rng
+from bench.national import continue_ids, pool_of, practice_rng
 
 if TYPE_CHECKING:
     import asyncpg
@@ -184,9 +184,7 @@ async def load(
             )
             print(f"    records: {chunk[-1][0]:>10,} movements", flush=True)
     incidents, reviews = await load_incidents(connection, archived, nation)
-    await connection.execute(
-        "SELECT setval(pg_get_serial_sequence('movement', 'id'), $1)", max(total, 1)
-    )
+    await continue_ids(connection, "movement")
     return {"movement": total, "incident": incidents, "harm_review": reviews}
 
 
@@ -223,7 +221,5 @@ async def load_incidents(
         columns=["incident_id", "movement_id", "ods_code", "nhs_number", "outcome", "reviewer",
                  "reviewed_on"],
     )  # fmt: skip
-    await connection.execute(
-        "SELECT setval(pg_get_serial_sequence('incident', 'id'), $1)", max(len(incidents), 1)
-    )
+    await continue_ids(connection, "incident")
     return len(incidents), len(reviews)
