@@ -128,9 +128,6 @@ class Movement(Base):
         ),
         Index("ix_movement_sender", "sender_ods_code", "requested_at", "id"),
         Index("ix_movement_receiver", "receiver_ods_code", "requested_at", "id"),
-        # An LMC's counts by status and age read these alone (index-only once vacuumed).
-        Index("ix_movement_sender_status", "sender_ods_code", "status", "requested_at"),
-        Index("ix_movement_receiver_status", "receiver_ods_code", "status", "requested_at"),
         # A practice's backlog and an LMC's open counts are its open movements: a small part
         # of all it ever had. Each index carries every column those counts read (stage,
         # timers, age, the other end), so they are index-only scans: at national size an
