@@ -24,11 +24,11 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
-from payments import service
-from payments.ingest import COLUMNS, ParsedRun, parse
 from payments.models import Component, Paycode, PaymentRun, StatementLine
-from payments.repository import ensure_statements
 from payments.settings import SERVICE_DIR
+from payments.statements import service
+from payments.statements.ingest import COLUMNS, ParsedRun, parse
+from payments.statements.repository import ensure_statements
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.migrations import upgrade
 from pcse_kit.postgres import EmbeddedPostgres

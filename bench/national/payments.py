@@ -18,7 +18,6 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from payments import schedule
 from payments.models import (
     Component,
     DeadlineKind,
@@ -32,6 +31,7 @@ from payments.models import (
     TraineePlacement,
 )
 from payments.rates import RateBook, add_months, financial_year, month_end, percent_of
+from payments.schedule import rules as schedule
 
 from bench.national import continue_ids, pool_of, practice_rng
 

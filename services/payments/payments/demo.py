@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pcse_kit import dates
 from sqlalchemy import exists, insert, select
 
-from payments import facts, ingest, schedule, service
+from payments.detection import service as detection_service
 from payments.models import (
     Anomaly,
     AnomalyKind,
@@ -53,7 +53,11 @@ from payments.models import (
     TraineePlacement,
 )
 from payments.rates import add_months, month_end, percent_of
+from payments.schedule import facts
+from payments.schedule import rules as schedule
 from payments.settings import PaymentsSettings
+from payments.statements import ingest
+from payments.statements import service as statements_service
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -207,8 +211,10 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
             session, practices=practices, story=story, kernow=kernow, builder=builder, rng=rng
         )
         parsed = ingest.ParsedRun(lines=builder.lines, digest="demo")
-        await service.load_run(session, run_id=DEMO_RUN, parsed=parsed, imported_by=DEMO_ACTOR)
-        await service.sync_anomalies(
+        await statements_service.load_run(
+            session, run_id=DEMO_RUN, parsed=parsed, imported_by=DEMO_ACTOR
+        )
+        await detection_service.sync_anomalies(
             session, [p["odsCode"] for p in practices], today=dates.today()
         )
         await _disputes(session)

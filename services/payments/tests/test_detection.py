@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments import service
+from payments.detection import service
 from payments.models import (
     Anomaly,
     AnomalyKind,

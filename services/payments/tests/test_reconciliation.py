@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import hypothesis
 from hypothesis import strategies as st
-from payments import export
-from payments.anomalies import effect
-from payments.ingest import amount_pence
+from payments.detection.rules import effect
 from payments.models import ChainStatus, Component, LineRow, Paymaster, Statement
+from payments.statements import export
+from payments.statements.ingest import amount_pence
 from payments.types import pounds
 from pcse_kit.testing import Token, graphql
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments import directory, service
+from payments.detection import service
+from payments.directory import consumer as directory
 from payments.models import (
     Anomaly,
     CertificateType,

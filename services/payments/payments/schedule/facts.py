@@ -6,8 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from payments import anomalies, repository, schedule
+from payments.detection import rules as detection
+from payments.directory import repository as directory_repository
+from payments.pensions import repository as pensions_repository
+from payments.qof import repository as qof_repository
 from payments.rates import RateBook
+from payments.schedule import repository
+from payments.schedule import rules as schedule
+from payments.statements import repository as statements_repository
+from payments.training import repository as training_repository
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,8 +41,8 @@ class Snapshot:
     def expected(self, code: str, *, until: date) -> list[schedule.Expectation]:
         return schedule.expected(self.facts[code], self.book, until=until)
 
-    def detect(self, code: str, *, today: date) -> list[anomalies.Detected]:
-        return anomalies.detect(
+    def detect(self, code: str, *, today: date) -> list[detection.Detected]:
+        return detection.detect(
             ods_code=code,
             expectations=self.expected(code, until=today),
             lines=self.lines[code],
@@ -50,25 +57,27 @@ async def snapshot(
 ) -> Snapshot:
     codes = sorted(set(codes))
     book = await rate_book(session)
-    directory = {row.ods_code: row for row in await repository.directory(session, codes)}
-    starts = await repository.schedule_starts(session, codes)
+    directory = {row.ods_code: row for row in await directory_repository.directory(session, codes)}
+    starts = await statements_repository.schedule_starts(session, codes)
     declarations = defaultdict(list)
-    for declaration in await repository.declarations(session, codes):
+    for declaration in await qof_repository.declarations(session, codes):
         declarations[declaration.ods_code].append(declaration)
     placements = defaultdict(list)
-    for placement in await repository.placements(session, codes):
+    for placement in await training_repository.placements(session, codes):
         placements[placement.ods_code].append(placement)
     estimates = defaultdict(list)
-    estimate_rows = await repository.estimates(session, codes=codes)
+    estimate_rows = await pensions_repository.estimates(session, codes=codes)
     for estimate in estimate_rows:
         estimates[estimate.ods_code].append(estimate)
-    pay = await repository.pay_across_posts(session, sorted({e.gmc_number for e in estimate_rows}))
+    pay = await pensions_repository.pay_across_posts(
+        session, sorted({e.gmc_number for e in estimate_rows})
+    )
     memberships = defaultdict(list)
-    for membership in await repository.memberships(session, codes=codes):
+    for membership in await directory_repository.memberships(session, codes=codes):
         memberships[membership.ods_code].append(membership)
     lines: dict[str, list[LineRow]] = defaultdict(list)
     if with_lines:
-        for code, line in await repository.lines_of_practices(session, codes):
+        for code, line in await statements_repository.lines_of_practices(session, codes):
             lines[code].append(line)
     facts = {
         code: schedule.PracticeFacts(

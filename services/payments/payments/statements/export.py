@@ -1,7 +1,7 @@
 """Statement exports for accountants: CSV in the payment run format, and JSON.
 
 Both are built from the same lines as the API and carry the same totals: a line counts what it
-did to the bank balance (see :func:`payments.anomalies.effect`), so the exports and the API
+did to the bank balance (see :func:`payments.detection.rules.effect`), so the exports and the API
 agree to the penny.
 """
 
@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from payments.anomalies import effect
-from payments.ingest import COLUMNS
+from payments.detection.rules import effect
+from payments.statements.ingest import COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

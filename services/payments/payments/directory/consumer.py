@@ -18,7 +18,7 @@ from pcse_kit.identifiers import is_gmc_number, is_practice_code
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from payments import service
+from payments.detection import service as detection_service
 from payments.models import ConsumerPosition, Inbox, PerformerMembership, PracticeDirectory
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ async def apply(session: AsyncSession, event: Event) -> None:
         # person to look at, and the facts it carried come again with the next event.
         logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
         return
-    await service.sync_anomalies(session, [code], today=dates.today())
+    await detection_service.sync_anomalies(session, [code], today=dates.today())
 
 
 async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str:

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Final
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import is_practice_code
 
-from payments.ingest import MAX_REPORTED_ROWS, RowError, RunRejected, amount_pence
 from payments.models import DEDUCTIONS, Component, Measure
+from payments.statements.ingest import MAX_REPORTED_ROWS, RowError, RunRejected, amount_pence
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from payments.models import AnomalyKind, ChainStatus, Component, Severity
 from payments.rates import month_end, percent_of, pounds_text, year_label
-from payments.schedule import PENSION_COMPONENTS
+from payments.schedule.rules import PENSION_COMPONENTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from payments.models import LineRow, PerformerMembership
     from payments.rates import RateBook
-    from payments.schedule import Derivation, Expectation
+    from payments.schedule.rules import Derivation, Expectation
 
 TOLERANCE_PENCE = 100
 """Variances up to £1 are rounding between PCSE's arithmetic and ours, not a claim."""

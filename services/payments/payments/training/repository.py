@@ -1,0 +1,32 @@
+"""SQL of trainee placements. Nothing here commits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    select,
+)
+
+from payments.models import (
+    TraineePlacement,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+# The statements of the request path are built once, not per call: building a select and
+# its cache key cost more than running it. Lists go in as expanding parameters.
+
+
+async def placements(session: AsyncSession, codes: Sequence[str]) -> list[TraineePlacement]:
+    return list(
+        await session.scalars(
+            select(TraineePlacement)
+            .where(TraineePlacement.ods_code.in_(codes))
+            .order_by(TraineePlacement.starts_on, TraineePlacement.id)
+        )
+    )

@@ -1,0 +1,111 @@
+"""What every write of the payments service shares: who may write, common checks, and the
+idempotency key and audit values every mutation uses.
+
+A write validates everything first (a typed error names the field or row, and nothing is
+written), then in one transaction claims its idempotency key, writes, re-detects the anomalies
+of the practices it touched, and appends to the audit trail: the change and its consequences
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pcse_kit import audit
+from pcse_kit.auth import Forbidden
+from pcse_kit.errors import BadUserInput
+
+from payments import policy
+from payments.models import IdempotencyKey, PracticeDirectory
+from payments.rates import financial_year
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from pcse_kit.auth import Principal
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+FIRST_YEAR = 2004
+"""The GMS contract, and QOF with it, began in 2004/05."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a mutation changed: the table and key to read it back by."""
+
+    entity: str
+    key: str
+
+
+def operator(principal: Principal) -> None:
+    if not principal.operates(policy.DOMAIN):
+        raise Forbidden
+
+
+def operator_or_practice(principal: Principal, ods_code: str) -> None:
+    if not (principal.operates(policy.DOMAIN) or principal.is_practice_of(ods_code)):
+        raise Forbidden
+
+
+def financial_year_input(year: int, *, today: date, field: str = "financialYear") -> int:
+    if not FIRST_YEAR <= year <= financial_year(today) + 1:
+        raise BadUserInput(
+            f"`{field}` must be a financial year from {FIRST_YEAR} to next year, by the year "
+            "it starts (2025 is 2025/26).",
+            field=field,
+        )
+    return year
+
+
+def text_input(value: str, *, field: str, limit: int) -> str:
+    text = value.strip()
+    if not text or len(text) > limit:
+        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
+    return text
+
+
+async def idempotent(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    key: str,
+    operation: str,
+    request: dict[str, Any],
+    write: Callable[[AsyncSession], Awaitable[Written]],
+) -> Written:
+    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+
+    async def remembered(session: AsyncSession) -> dict[str, Any]:
+        return asdict(await write(session))
+
+    response = await audit.once(
+        sessionmaker,
+        IdempotencyKey,
+        actor=principal,
+        key=key,
+        operation=operation,
+        request=request,
+        write=remembered,
+    )
+    return Written(**response)
+
+
+async def known_practice(session: AsyncSession, ods_code: str) -> None:
+    if not await session.get(PracticeDirectory, ods_code):
+        raise BadUserInput("No such practice in the practice directory.", field="odsCode")
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """A row's columns as JSON-ready values, for the audit trail."""
+    values: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if isinstance(value, date | datetime):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        values[column.key] = value
+    return values
