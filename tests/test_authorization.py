@@ -272,6 +272,8 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "recordPensionEstimate",
     "recordQofDeclaration",
     "recordRate",
+    "recordClaim",
+    "recordContractValue",
     "recordTraineePlacement",
     "refreshAnomalies",
     "reportRecordIncident",
@@ -286,6 +288,53 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "addMembership",
     "endMembership",
 }
+# The facts a practice enters about itself, and the contract values operators record, through
+# the gateway with a caller that may not write them: each is refused, and nothing is written
+# (the service tests show the callers who may).
+PRACTICE_WRITES: dict[str, str] = {
+    "recordClaim": (
+        'mutation { recordClaim(input: {odsCode: "A81001", reference: "ES-1", '
+        'component: ENHANCED_SERVICE, description: "Flu", coversFrom: "2026-01-01", '
+        'coversTo: "2026-01-31", amount: "10.00", claimedOn: "2026-02-01", state: CLAIMED, '
+        'idempotencyKey: "matrix-claim-1"}) { claims { reference } } }'
+    ),
+    "recordQofDeclaration": (
+        'mutation { recordQofDeclaration(input: {odsCode: "A81001", financialYear: 2024, '
+        'achievement: "1.00", state: AWAITING_PROVIDER_APPROVAL, '
+        'idempotencyKey: "matrix-qof-1"}) { qofDeclarations { label } } }'
+    ),
+    "recordTraineePlacement": (
+        'mutation { recordTraineePlacement(input: {odsCode: "A81001", gmcNumber: "7310446", '
+        'startsOn: "2026-02-04", endsOn: "2026-08-03", monthlyAmount: "1.00", '
+        'idempotencyKey: "matrix-placement-1"}) { qofDeclarations { label } } }'
+    ),
+    "importPaymentRun": (
+        'mutation { importPaymentRun(input: {runId: "matrix-own-1", csv: "ods_code,period,'
+        'paycode,component,amount\\nA81001,2026-06,OTHER,other,1.00\\n"}) { runId } }'
+    ),
+    "recordContractValue": (
+        'mutation { recordContractValue(input: {odsCode: "A81001", contractType: "PMS", '
+        'effectiveFrom: "2026-04-01", annualValue: "1.00", source: "matrix", '
+        'idempotencyKey: "matrix-contract-1"}) { qofDeclarations { label } } }'
+    ),
+}
+REFUSED_WRITERS = [
+    pytest.param(mutation, caller, id=f"{caller} / {mutation}")
+    for mutation in PRACTICE_WRITES
+    for caller in ("other practice", "lmc", "other accountant", "records operator")
+] + [pytest.param("recordContractValue", "practice", id="practice / recordContractValue")]
+
+
+@pytest.mark.parametrize(("mutation", "caller"), REFUSED_WRITERS)
+def test_a_caller_who_may_not_enter_a_practices_facts_is_refused(
+    stack: Stack, mutation: str, caller: str
+) -> None:
+    body = ask(stack, caller, PRACTICE_WRITES[mutation]).json()
+
+    assert body.get("data") is None or all(v is None for v in body["data"].values()), body
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}, body
+
+
 # Fields on the performers service's entities added by the other services: each needs its own
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {

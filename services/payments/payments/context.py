@@ -10,6 +10,7 @@ from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
+from payments.claims import repository as claims_repository
 from payments.consent import repository as consent_repository
 from payments.detection import repository as detection_repository
 from payments.directory import repository as directory_repository
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         Dispute,
         DisputeEvent,
         LineRow,
+        PracticeClaim,
         PublishedTotal,
         QofDeclaration,
         StatementRow,
@@ -67,6 +69,7 @@ class PaymentsContext(RequestContext):
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
         self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
         self.published = many_per_key(sessionmaker, _published_by_practice)
+        self.claims = many_per_key(sessionmaker, _claims_by_practice)
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
@@ -169,6 +172,12 @@ async def _published_by_practice(
     return [
         (row.ods_code, row) for row in await published_repository.published_totals(session, codes)
     ]
+
+
+async def _claims_by_practice(
+    session: AsyncSession, codes: list[str]
+) -> list[tuple[str, PracticeClaim]]:
+    return [(row.ods_code, row) for row in await claims_repository.claims(session, codes)]
 
 
 async def _practices_by_performer(

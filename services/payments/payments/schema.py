@@ -11,6 +11,7 @@ from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from strawberry.types import Info
 
 from payments import policy
+from payments.claims.types import ClaimsMutation, ClaimsOfPractice
 from payments.consent.types import ConsentMutation, ConsentQuery
 from payments.context import PaymentsContext
 from payments.detection.types import (
@@ -36,6 +37,7 @@ class PracticePayments(
     QofOfPractice,
     DisputesOfPractice,
     PublishedOfPractice,
+    ClaimsOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
@@ -131,6 +133,7 @@ class Mutation(
     PublishedMutation,
     QofMutation,
     TrainingMutation,
+    ClaimsMutation,
     PensionsMutation,
     ScheduleMutation,
     DetectionMutation,

@@ -11,6 +11,7 @@ import strawberry
 
 from payments import models
 from payments.pensions.rules import CertificateStatus
+from payments.schedule.rules import Basis, NoteKind
 
 if TYPE_CHECKING:
     from payments.schema import Performer, PracticePayments
@@ -39,6 +40,20 @@ strawberry.enum(
     models.Measure,
     description="A measure of the published NHS Payments to General Practice data set.",
 )
+strawberry.enum(
+    models.Direction,
+    name="MoneyDirection",
+    description="Which way money at stake goes: owed to the practice, or repayable by it.",
+)
+strawberry.enum(models.PaycodeSign, description="The signs a paycode's lines can carry.")
+strawberry.enum(
+    models.LineTreatment,
+    description="How a paycode's lines are read: regular, arrears of a backdated rate, or "
+    "pension year-end balancing.",
+)
+strawberry.enum(models.ClaimState, description="Where a practice's claim is.")
+strawberry.enum(NoteKind, description="What a note about the schedule is.")
+strawberry.enum(Basis, description="What an expectation is: a month's, a balance, a claim.")
 
 
 PENCE = Decimal("0.01")

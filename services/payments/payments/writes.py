@@ -15,15 +15,16 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import audit
-from pcse_kit.auth import Forbidden
+from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput
+from sqlalchemy import select
 
 from payments import policy
-from payments.models import IdempotencyKey, PracticeDirectory
+from payments.models import AccountantConsent, IdempotencyKey, PracticeDirectory
 from payments.rates import financial_year
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,6 +49,43 @@ def operator(principal: Principal) -> None:
 def operator_or_practice(principal: Principal, ods_code: str) -> None:
     if not (principal.operates(policy.DOMAIN) or principal.is_practice_of(ods_code)):
         raise Forbidden
+
+
+async def practice_or_consented(
+    session: AsyncSession, principal: Principal, ods_codes: Iterable[str]
+) -> None:
+    """Facts a practice enters itself (its own statements, CQRS states, placements, claims):
+    this domain's operators, the practice, or an accountant it has consented to, checked in
+    the writing transaction so a revocation applies at once. Anyone else is refused without
+    learning whether the practice exists."""
+    codes = set(ods_codes)
+    if principal.operates(policy.DOMAIN):
+        return
+    if principal.role is Role.PRACTICE and all(principal.is_practice_of(c) for c in codes):
+        return
+    if principal.role is Role.ACCOUNTANT and codes:
+        consented = set(
+            await session.scalars(
+                select(AccountantConsent.ods_code).where(
+                    AccountantConsent.accountant_id == principal.subject,
+                    AccountantConsent.ods_code.in_(sorted(codes)),
+                    AccountantConsent.revoked_at.is_(None),
+                )
+            )
+        )
+        if consented == codes:
+            return
+    raise Forbidden
+
+
+def may_enter_facts(principal: Principal, ods_code: str) -> None:
+    """The cheap part of :func:`practice_or_consented`, before any work: an accountant's
+    consent is checked again, in the transaction."""
+    if principal.operates(policy.DOMAIN) or principal.is_practice_of(ods_code):
+        return
+    if principal.role is Role.ACCOUNTANT:
+        return
+    raise Forbidden
 
 
 def financial_year_input(year: int, *, today: date, field: str = "financialYear") -> int:

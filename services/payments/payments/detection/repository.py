@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    case,
     func,
     literal,
     select,
@@ -14,16 +15,13 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from payments.models import (
     Anomaly,
     AnomalyKind,
+    Direction,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.ext.asyncio import AsyncSession
-
-
-# The statements of the request path are built once, not per call: building a select and
-# its cache key cost more than running it. Lists go in as expanding parameters.
 
 
 async def open_anomalies(session: AsyncSession, codes: Sequence[str]) -> list[Anomaly]:
@@ -75,20 +73,24 @@ async def anomalies_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Ano
 
 async def anomaly_summary(
     session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[AnomalyKind, int, int, list[str]]]:
-    """Open anomalies by kind: (kind, count, amount at stake, the practices affected)."""
+) -> list[tuple[AnomalyKind, int, int, int, list[str]]]:
+    """Open anomalies by kind: (kind, count, amount at stake, of it owed to the practices, the
+    practices affected)."""
+    owed = case((Anomaly.direction == Direction.OWED_TO_PRACTICE, Anomaly.amount_at_stake_pence))
     result = await session.execute(
         select(
             Anomaly.kind,
             func.count(),
             func.coalesce(func.sum(Anomaly.amount_at_stake_pence), 0),
+            func.coalesce(func.sum(owed), 0),
             func.array_agg(aggregate_order_by(Anomaly.ods_code.distinct(), Anomaly.ods_code)),
         )
         .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
         .group_by(Anomaly.kind)
     )
     return [
-        (kind, count, int(amount), list(practices)) for kind, count, amount, practices in result
+        (kind, count, int(amount), int(owed_amount), list(practices))
+        for kind, count, amount, owed_amount, practices in result
     ]
 
 

@@ -63,6 +63,9 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
                 )
                 session.add(row)
             row.severity = found.severity
+            row.covers_to = found.covers_to
+            row.claim_reference = found.claim_reference
+            row.direction = found.direction
             row.amount_at_stake_pence = found.amount_at_stake_pence
             row.summary = found.summary[:400]
             row.evidence = found.evidence

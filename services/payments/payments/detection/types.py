@@ -29,8 +29,20 @@ class Anomaly:
     severity: models.Severity = strawberry.field(description="How much it matters.")
     component: models.Component = strawberry.field(description="The component concerned.")
     covers_from: date = strawberry.field(description="The period concerned (its first day).")
+    covers_to: date | None = strawberry.field(
+        description="The period's last day, where it spans more than the month it starts "
+        "(a year's QOF balance, a claim for a year, months judged together)."
+    )
     gmc_number: str | None = strawberry.field(description="The performer, for pension problems.")
+    claim_reference: str | None = strawberry.field(
+        description="The practice's claim, for a claim unpaid or paid wrong."
+    )
     amount_at_stake: Decimal = strawberry.field(description="Pounds at stake (never negative).")
+    direction: models.Direction = strawberry.field(
+        description="Which way the amount at stake goes: owed to the practice (paid short, "
+        "late or not at all, or a deduction taken wrongly), or repayable by it (paid twice or "
+        "too much, or contributions it owed not taken)."
+    )
     summary: str = strawberry.field(description="The problem in a sentence.")
     facts: list[Fact] = strawberry.field(description="The facts that show it.")
     derivation: list[Fact] = strawberry.field(
@@ -51,8 +63,11 @@ class Anomaly:
             severity=row.severity,
             component=row.component,
             covers_from=row.covers_from,
+            covers_to=row.covers_to,
             gmc_number=row.gmc_number,
+            claim_reference=row.claim_reference,
             amount_at_stake=pounds(row.amount_at_stake_pence),
+            direction=row.direction,
             summary=row.summary,
             facts=Fact.many(row.evidence.get("facts", [])),
             derivation=Fact.many(row.evidence.get("derivation", [])),
@@ -76,7 +91,15 @@ class Anomaly:
 class AnomalyKindSummary:
     kind: models.AnomalyKind = strawberry.field(description="The kind.")
     count: int = strawberry.field(description="How many are open.")
-    amount_at_stake: Decimal = strawberry.field(description="Pounds at stake, all together.")
+    amount_at_stake: Decimal = strawberry.field(
+        description="Pounds at stake, all together, whichever way each goes."
+    )
+    owed_to_practices: Decimal = strawberry.field(
+        description="Of it, pounds owed to the practices."
+    )
+    repayable_by_practices: Decimal = strawberry.field(
+        description="Of it, pounds the practices may have to repay."
+    )
     practices_affected: int = strawberry.field(description="How many practices have one.")
     practice_codes: list[str] = strawberry.field(description="Which practices, by ODS code.")
 
@@ -167,7 +190,9 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
     today = info.context.today
     async with info.context.sessionmaker() as session:
         codes = await directory_repository.practices_of_lmc(session, code)
-        counts = {k: (c, a, p) for k, c, a, p in await repository.anomaly_summary(session, codes)}
+        counts = {
+            k: (c, a, o, p) for k, c, a, o, p in await repository.anomaly_summary(session, codes)
+        }
         open_disputes = [
             d for d in await disputes_repository.disputes_of_practices(session, codes)
             if d.resolved_at is None
@@ -179,8 +204,12 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
                 kind=kind,
                 count=counts[kind][0] if kind in counts else 0,
                 amount_at_stake=pounds(counts[kind][1] if kind in counts else 0),
-                practices_affected=len(counts[kind][2]) if kind in counts else 0,
-                practice_codes=counts[kind][2] if kind in counts else [],
+                owed_to_practices=pounds(counts[kind][2] if kind in counts else 0),
+                repayable_by_practices=pounds(
+                    counts[kind][1] - counts[kind][2] if kind in counts else 0
+                ),
+                practices_affected=len(counts[kind][3]) if kind in counts else 0,
+                practice_codes=counts[kind][3] if kind in counts else [],
             )
             for kind in models.AnomalyKind
         ],

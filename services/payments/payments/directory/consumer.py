@@ -1,16 +1,23 @@
 """This service's copy of the performers directory, kept from the performers event stream.
 
-Payments needs two facts it does not own: each practice's LMC and list size (for levies and the
-global sum) and who worked where, when (superannuation must stop when a GP leaves). The
-consumer applies each event exactly once, in the same transaction as the re-detection of the
-practice's anomalies, so a leaver's superannuation is flagged as soon as the leaving is known.
+Payments needs facts it does not own: each practice's LMC, contract (GMS, PMS or APMS; whether
+it dispenses, trains registrars or opted out of out-of-hours care) and list sizes by quarter
+(for the core payment, levies and QOF), who worked where and when (superannuation must stop
+when a GP leaves), and list decisions (a suspended or removed GP). The consumer applies each
+event exactly once, in the same transaction as the re-detection of the practice's anomalies,
+so a leaver's superannuation is flagged as soon as the leaving is known.
+
+Each side tolerates the other's absence: an event type not yet published is simply never seen,
+and a field a ``practice.upserted`` does not carry leaves what is known alone (unknown, not
+false).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit import dates
 from pcse_kit.events import Consumer
@@ -19,7 +26,15 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.detection import service as detection_service
-from payments.models import ConsumerPosition, Inbox, PerformerMembership, PracticeDirectory
+from payments.directory import repository
+from payments.models import (
+    ConsumerPosition,
+    Inbox,
+    PerformerMembership,
+    PerformerStatusChange,
+    PracticeDirectory,
+    PracticeListSize,
+)
 
 if TYPE_CHECKING:
     from pcse_kit.events import Event
@@ -30,6 +45,14 @@ logger = logging.getLogger("payments.directory")
 
 STREAM = "performers"
 CONSUMER = "payments-directory"
+CONTRACT_TYPES: Final = frozenset({"GMS", "PMS", "APMS"})
+QUARTER_MONTHS: Final = frozenset({1, 4, 7, 10})
+# practice.upserted's optional contract facts: payload key to column.
+FLAGS: Final = {
+    "dispensing": "dispensing",
+    "trainingPractice": "training_practice",
+    "outOfHoursOptOut": "out_of_hours_opt_out",
+}
 
 
 def consumer(wiring: EventWiring) -> Consumer:
@@ -53,24 +76,34 @@ async def apply(session: AsyncSession, event: Event) -> None:
     payload = event.payload
     try:
         if event.type == "practice.upserted":
-            code = await upsert_practice(session, payload)
+            codes = [await upsert_practice(session, payload)]
+        elif event.type == "practice.list_size_recorded":
+            codes = [await record_list_size(session, payload)]
         elif event.type in {"membership.started", "membership.ended"}:
-            code = await upsert_membership(session, payload)
+            codes = [await upsert_membership(session, payload)]
+        elif event.type == "performer.status_changed":
+            codes = await record_status_change(session, payload)
         else:
             return
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, InvalidOperation):
         # A payload we cannot read must not hold the stream up forever: it is logged for a
         # person to look at, and the facts it carried come again with the next event.
         logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
         return
-    await detection_service.sync_anomalies(session, [code], today=dates.today())
+    await detection_service.sync_anomalies(session, codes, today=dates.today())
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"not a boolean: {value!r}")
+    return value
 
 
 async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str:
     code = str(payload["odsCode"])
     if not is_practice_code(code):
         raise ValueError(f"not a practice code: {code!r}")
-    values = {
+    values: dict[str, Any] = {
         "ods_code": code,
         "name": str(payload["name"])[:200],
         "lmc_code": str(payload["lmcCode"]),
@@ -78,12 +111,75 @@ async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str
         "status": str(payload.get("status") or "active")[:20],
         "updated_at": datetime.now(UTC),
     }
+    # Only what the event says: an older publisher's event without these keys must not turn
+    # a known contract type into "unknown", nor an unknown opt-out into "no".
+    if payload.get("contractType") is not None:
+        contract = str(payload["contractType"]).upper()
+        if contract not in CONTRACT_TYPES:
+            raise ValueError(f"not a contract type: {contract!r}")
+        values["contract_type"] = contract
+    for key, column in FLAGS.items():
+        if payload.get(key) is not None:
+            values[column] = _flag(payload[key])
+    if payload.get("icbCode") is not None:
+        values["icb_code"] = str(payload["icbCode"])[:5]
     await session.execute(
         pg_insert(PracticeDirectory)
         .values(values)
         .on_conflict_do_update(index_elements=["ods_code"], set_=values)
     )
     return code
+
+
+async def record_list_size(session: AsyncSession, payload: dict[str, Any]) -> str:
+    """One quarter's list: registered and weighted. A correction for the same quarter replaces
+    the figure (the last one published is the one PCSE pays on)."""
+    code = str(payload["odsCode"])
+    if not is_practice_code(code):
+        raise ValueError(f"not a practice code: {code!r}")
+    quarter = date.fromisoformat(str(payload["quarterStart"]))
+    if quarter.day != 1 or quarter.month not in QUARTER_MONTHS:
+        raise ValueError(f"not the first day of a quarter: {quarter}")
+    registered = int(payload["registeredPatients"])
+    weighted_text = payload.get("weightedPatients")
+    weighted = None if weighted_text is None else Decimal(str(weighted_text))
+    if registered < 0 or (weighted is not None and (weighted < 0 or not weighted.is_finite())):
+        raise ValueError("a list cannot be negative")
+    values = {
+        "ods_code": code,
+        "quarter_start": quarter,
+        "registered_patients": registered,
+        "weighted_patients": None if weighted is None else weighted.quantize(Decimal("0.01")),
+        "source": str(payload.get("source") or "performers: quarterly list")[:200],
+        "recorded_at": datetime.now(UTC),
+    }
+    await session.execute(
+        pg_insert(PracticeListSize)
+        .values(values)
+        .on_conflict_do_update(index_elements=["ods_code", "quarter_start"], set_=values)
+    )
+    return code
+
+
+async def record_status_change(session: AsyncSession, payload: dict[str, Any]) -> list[str]:
+    """A list decision: the practices the GP works or worked at are judged again (pay for a
+    suspended or removed GP)."""
+    gmc = str(payload["gmcNumber"])
+    if not is_gmc_number(gmc):
+        raise ValueError("not a GMC number")
+    values = {
+        "gmc_number": gmc,
+        "effective_date": date.fromisoformat(str(payload["effectiveDate"])),
+        "from_status": str(payload.get("from") or "")[:40],
+        "to_status": str(payload["to"])[:40],
+        "decision": str(payload.get("decision") or "")[:200],
+    }
+    await session.execute(
+        pg_insert(PerformerStatusChange)
+        .values(values)
+        .on_conflict_do_update(constraint="performer_status_change_natural", set_=values)
+    )
+    return await repository.practices_of_performer(session, gmc)
 
 
 async def upsert_membership(session: AsyncSession, payload: dict[str, Any]) -> str:

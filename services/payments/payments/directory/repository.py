@@ -10,17 +10,15 @@ from sqlalchemy import (
 
 from payments.models import (
     PerformerMembership,
+    PerformerStatusChange,
     PracticeDirectory,
+    PracticeListSize,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from sqlalchemy.ext.asyncio import AsyncSession
-
-
-# The statements of the request path are built once, not per call: building a select and
-# its cache key cost more than running it. Lists go in as expanding parameters.
 
 
 async def directory(session: AsyncSession, codes: Sequence[str]) -> list[PracticeDirectory]:
@@ -61,3 +59,36 @@ async def memberships(
     if gmc_numbers is not None:
         statement = statement.where(PerformerMembership.gmc_number.in_(gmc_numbers))
     return list(await session.scalars(statement))
+
+
+async def practices_of_performer(session: AsyncSession, gmc_number: str) -> list[str]:
+    """The practices a performer holds or held a post at, as far as this copy knows."""
+    result = await session.scalars(
+        select(PerformerMembership.ods_code)
+        .where(PerformerMembership.gmc_number == gmc_number)
+        .distinct()
+        .order_by(PerformerMembership.ods_code)
+    )
+    return list(result)
+
+
+async def list_sizes(session: AsyncSession, codes: Sequence[str]) -> list[PracticeListSize]:
+    return list(
+        await session.scalars(
+            select(PracticeListSize)
+            .where(PracticeListSize.ods_code.in_(codes))
+            .order_by(PracticeListSize.ods_code, PracticeListSize.quarter_start)
+        )
+    )
+
+
+async def status_changes(
+    session: AsyncSession, gmc_numbers: Sequence[str]
+) -> list[PerformerStatusChange]:
+    return list(
+        await session.scalars(
+            select(PerformerStatusChange)
+            .where(PerformerStatusChange.gmc_number.in_(gmc_numbers))
+            .order_by(PerformerStatusChange.gmc_number, PerformerStatusChange.effective_date)
+        )
+    )

@@ -12,7 +12,7 @@ from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import select
 
-from payments import policy
+from payments import policy, writes
 from payments.models import (
     Anomaly,
     AuditEvent,
@@ -26,9 +26,6 @@ from payments.models import (
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-
-from payments import writes
 
 
 def _new_reference() -> str:

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
-# The statements of the request path are built once, not per call: building a select and
-# its cache key cost more than running it. Lists go in as expanding parameters.
-
-
 async def estimates(
     session: AsyncSession,
     *,

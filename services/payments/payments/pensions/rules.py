@@ -111,8 +111,15 @@ class LocumCheck:
 
 def check_locum_form(form: LocumPensionForm) -> LocumCheck:
     """What PCSE Online makes of a Form A or B: its deadline, the 10-week rule, the BACS
-    reference (``<SD number>LOC<MMM><YYYY>``, the month of the work)."""
-    due = add_months(form.work_to, 1).replace(day=LOCUM_FORM_DUE_DAY)
+    reference (``<SD number>LOC<MMM><YYYY>``).
+
+    A Form B is for a calendar month of income received: the month the practice paid the
+    locum, not the month worked. Its deadline (the 7th of the following month) and the month
+    in its BACS reference follow that month; without it recorded, the month the work ended
+    stands in.
+    """
+    month = form.income_month if form.income_month is not None else form.work_to
+    due = add_months(month, 1).replace(day=LOCUM_FORM_DUE_DAY)
     days = (form.submitted_on - form.work_from).days
     problems = []
     if form.submitted_on > due:
@@ -126,11 +133,11 @@ def check_locum_form(form: LocumPensionForm) -> LocumCheck:
     elif days >= LOCUM_WARNING_DAYS:
         problems.append(f"day {days} of 70: submit now or the 10-week rule applies")
     match = _BACS.fullmatch(form.bacs_reference)
-    month = f"{_MONTHS[form.work_to.month - 1]}{form.work_to.year}"
+    named = f"{_MONTHS[month.month - 1]}{month.year}"
     if match is None:
         problems.append("the BACS reference must read <8-digit SD number>LOC<MMM><YYYY>")
-    elif f"{match['month']}{match['year']}" != month:
-        problems.append(f"the BACS reference names {match['month']} {match['year']}, not {month}")
+    elif f"{match['month']}{match['year']}" != named:
+        problems.append(f"the BACS reference names {match['month']} {match['year']}, not {named}")
     return LocumCheck(
         due_on=due, days_after_work=days, pensionable=pensionable, problems=tuple(problems)
     )

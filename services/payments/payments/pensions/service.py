@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pcse_kit import audit
@@ -9,6 +10,8 @@ from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput
 from sqlalchemy import select
 
+from payments import writes
+from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
     CertificateType,
@@ -18,16 +21,13 @@ from payments.models import (
     PensionEstimate,
 )
 from payments.pensions import repository
+from payments.schedule import facts
 
 if TYPE_CHECKING:
-    from datetime import date
+    from decimal import Decimal
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-
-from payments import writes
-from payments.detection import service as detection_service
 
 
 async def record_pension_estimate(
@@ -41,9 +41,12 @@ async def record_pension_estimate(
     submitted_on: date,
     idempotency_key: str,
     today: date,
+    declared_tier: Decimal | None = None,
 ) -> writes.Written:
     """A performer's estimate of pensionable pay at a practice for a year (the practice may
-    record its own GPs'); it sets the monthly deductions and, with the other posts, the tier."""
+    record its own GPs'), with the contribution tier the practice declared on it: PCSE deducts
+    at that tier, which can rightly be higher than this practice's pay alone suggests (pay in
+    other posts counts). It sets the monthly deductions."""
     writes.operator_or_practice(principal, ods_code)
     writes.financial_year_input(financial_year, today=today)
     not_future(submitted_on, today=today, field="submittedOn")
@@ -52,6 +55,16 @@ async def record_pension_estimate(
 
     async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, ods_code)
+        if declared_tier is not None:
+            book = await facts.rate_book(session)
+            tiers = {band.value for band in book.tiers(date(financial_year, 4, 1))}
+            if declared_tier not in tiers:
+                listed = ", ".join(f"{t.normalize():f}" for t in sorted(tiers))
+                raise BadUserInput(
+                    f"`declaredTier` must be a contribution tier of {financial_year}/"
+                    f"{(financial_year + 1) % 100:02d} ({listed}).",
+                    field="declaredTier",
+                )
         row = await session.scalar(
             select(PensionEstimate)
             .where(
@@ -69,6 +82,7 @@ async def record_pension_estimate(
             session.add(row)
         row.pensionable_pay_pence = pensionable_pay_pence
         row.submitted_on = submitted_on
+        row.declared_tier = declared_tier
         await session.flush()
         await audit.record(
             session, AuditEvent, actor=principal, action="record_pension_estimate",
@@ -84,7 +98,8 @@ async def record_pension_estimate(
     return await writes.idempotent(
         sessionmaker, principal, key=idempotency_key, operation="recordPensionEstimate",
         request={"gmcNumber": gmc_number, "odsCode": ods_code, "year": financial_year,
-                 "pence": pensionable_pay_pence, "submittedOn": str(submitted_on)},
+                 "pence": pensionable_pay_pence, "submittedOn": str(submitted_on),
+                 "tier": None if declared_tier is None else str(declared_tier)},
         write=write,
     )  # fmt: skip
 
@@ -167,9 +182,11 @@ async def record_locum_form(
     pensionable_pence: int,
     idempotency_key: str,
     today: date,
+    income_month: date | None = None,
 ) -> writes.Written:
     """A locum's Form A or B (the practice's Locum Approver may record its own). Kept even
-    when PCSE Online would reject it: the checks say why, which is the point."""
+    when PCSE Online would reject it: the checks say why, which is the point. A Form B is for
+    the calendar month the practice paid the locum (income received), not the month worked."""
     writes.operator_or_practice(principal, ods_code)
     if work_to < work_from:
         raise BadUserInput("`workTo` cannot be before `workFrom`.", field="workTo")
@@ -177,13 +194,22 @@ async def record_locum_form(
     if pensionable_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
     reference = writes.text_input(bacs_reference, field="bacsReference", limit=40)
+    if income_month is not None:
+        if income_month.day != 1:
+            raise BadUserInput("`incomeMonth` is the first day of a month.", field="incomeMonth")
+        if income_month < work_from.replace(day=1):
+            raise BadUserInput(
+                "`incomeMonth` cannot be before the work (income is received for work done).",
+                field="incomeMonth",
+            )
+        not_future(income_month, today=today, field="incomeMonth")
 
     async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, ods_code)
         row = LocumPensionForm(
             gmc_number=gmc_number, ods_code=ods_code, form=form, work_from=work_from,
             work_to=work_to, submitted_on=submitted_on, bacs_reference=reference,
-            pensionable_pence=pensionable_pence,
+            pensionable_pence=pensionable_pence, income_month=income_month,
         )  # fmt: skip
         session.add(row)
         await session.flush()
@@ -198,6 +224,6 @@ async def record_locum_form(
         request={"gmcNumber": gmc_number, "odsCode": ods_code, "form": form.value,
                  "workFrom": str(work_from), "workTo": str(work_to),
                  "submittedOn": str(submitted_on), "bacs": reference,
-                 "pence": pensionable_pence},
+                 "pence": pensionable_pence, "incomeMonth": str(income_month)},
         write=write,
     )  # fmt: skip

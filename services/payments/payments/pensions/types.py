@@ -30,6 +30,9 @@ class PensionPost:
     ods_code: str = strawberry.field(description="The practice.")
     pensionable_pay: Decimal = strawberry.field(description="Estimated pensionable pay, pounds.")
     submitted_on: date = strawberry.field(description="When the estimate was submitted.")
+    declared_tier: Decimal | None = strawberry.field(
+        description="The contribution % the practice declared on it: PCSE deducts at it."
+    )
 
 
 @strawberry.type(description="A performer's pension position for one financial year.")
@@ -73,7 +76,12 @@ class LocumFormCheck:
     submitted_on: date = strawberry.field(description="When it was submitted.")
     bacs_reference: str = strawberry.field(description="As given.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds.")
-    due_on: date = strawberry.field(description="The 7th of the following month.")
+    income_month: date | None = strawberry.field(
+        description="Form B: the month the practice paid the locum (income received)."
+    )
+    due_on: date = strawberry.field(
+        description="The 7th of the month after the work (Form A) or the income month (Form B)."
+    )
     days_after_work: int = strawberry.field(description="Days from the work to submission.")
     pensionable: bool = strawberry.field(description="Within the 10-week rule.")
     problems: list[str] = strawberry.field(description="Each rule it breaks; empty if none.")
@@ -142,6 +150,7 @@ async def performer_pensions(
                         ods_code=e.ods_code,
                         pensionable_pay=pounds(e.pensionable_pay_pence),
                         submitted_on=e.submitted_on,
+                        declared_tier=e.declared_tier,
                     )
                     for e in posts
                 ],
@@ -183,6 +192,7 @@ async def performer_pensions(
                 submitted_on=form.submitted_on,
                 bacs_reference=form.bacs_reference,
                 pensionable_pay=pounds(form.pensionable_pence),
+                income_month=form.income_month,
                 due_on=check.due_on,
                 days_after_work=check.days_after_work,
                 pensionable=check.pensionable,
@@ -202,6 +212,12 @@ class PensionEstimateInput:
     financial_year: int = strawberry.field(description="The year it starts.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds for the year.")
     submitted_on: date = strawberry.field(description="When it was submitted.")
+    declared_tier: Decimal | None = strawberry.field(
+        default=None,
+        description="The contribution % the practice declared (a tier of the year): PCSE deducts "
+        "at it. It can rightly be above what this practice's pay alone suggests, since the "
+        "tier follows pay across all practitioner posts.",
+    )
     idempotency_key: str = strawberry.field(description=_KEY)
 
 
@@ -228,6 +244,11 @@ class LocumFormInput:
     submitted_on: date = strawberry.field(description="When it was submitted.")
     bacs_reference: str = strawberry.field(description="<SD number>LOC<MMM><YYYY>.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds.")
+    income_month: date | None = strawberry.field(
+        default=None,
+        description="Form B: the first day of the month the practice paid the locum (income "
+        "received, not the month worked); its deadline and BACS reference follow that month.",
+    )
     idempotency_key: str = strawberry.field(description=_KEY)
 
 
@@ -251,6 +272,7 @@ class PensionsMutation:
             submitted_on=input.submitted_on,
             idempotency_key=input.idempotency_key,
             today=info.context.today,
+            declared_tier=input.declared_tier,
         )
         return performer(gmc)
 
@@ -297,5 +319,6 @@ class PensionsMutation:
             pensionable_pence=pounds_pence(input.pensionable_pay, field="pensionablePay"),
             idempotency_key=input.idempotency_key,
             today=info.context.today,
+            income_month=input.income_month,
         )
         return performer(gmc)

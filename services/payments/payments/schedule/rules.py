@@ -1,46 +1,64 @@
 """The expected schedule: what a practice should receive (or have deducted), when, and why.
 
-Derived, never stored: from the practice directory (list size, LMC), the rates in force, QOF
-declarations, trainee placements and pension estimates. Every expectation carries the steps
-of its derivation, so a practice can check it and quote it in a claim.
+Derived, never stored, from this service's copy of the directory (contract type, opt-outs, the
+list by quarter, LMC), the rates in force (and when each was decided), QOF declarations,
+contract values, trainee placements, claims, pension estimates and memberships. Every
+expectation carries the steps of its derivation, so a practice can check it and quote it in a
+claim; where a fact is missing and a fallback stands in, the derivation says so.
 
 Monthly expectations start with the first statement PCSE holds for the practice (nothing is
-known to have been due before) and run to the month of the day asked about.
+known to have been due before) and run to the month of the day asked about. Amounts are worked
+out exactly and rounded half up to the penny once, on each month's figure.
 """
 
 from __future__ import annotations
 
+import calendar
+import enum
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
 
-from payments.models import Component, DeadlineKind, DeclarationState, RateKind
+from payments.models import (
+    ChainStatus,
+    ClaimState,
+    Component,
+    DeadlineKind,
+    DeclarationState,
+    RateKind,
+)
 from payments.rates import (
-    MONTHS_A_YEAR,
     add_months,
-    divide,
     financial_year,
     month_end,
     months_between,
-    per_patient,
-    percent_of,
     pounds_text,
+    round_pence,
     year_label,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from decimal import Decimal
+    from collections.abc import Iterable, Mapping, Sequence
 
     from payments.models import (
+        ContractValue,
+        LineRow,
+        Paymaster,
         PensionEstimate,
         PerformerMembership,
+        PerformerStatusChange,
+        PracticeClaim,
+        PracticeDirectory,
+        PracticeListSize,
         QofDeclaration,
         TraineePlacement,
     )
-    from payments.rates import RateBook
+    from payments.rates import RateBook, RateValue
 
 APPROVED = frozenset({DeclarationState.APPROVED, DeclarationState.PAID})
+"""Declaration states in which the achievement balance is due (approved dated)."""
+DUE_STATES = APPROVED | {DeclarationState.NO_DECLARATION_REQUIRED}
 PENSION_COMPONENTS = frozenset(
     {
         Component.EMPLOYEE_SUPERANNUATION,
@@ -48,24 +66,55 @@ PENSION_COMPONENTS = frozenset(
         Component.PENSION_ADMIN_LEVY,
     }
 )
+MEMBER_DEDUCTIONS = PENSION_COMPONENTS | {
+    Component.ADDITIONAL_VOLUNTARY_CONTRIBUTIONS,
+    Component.ADDED_YEARS,
+    Component.ERRBO,
+}
+"""Deductions taken for one GP: they stop when the GP leaves."""
 PAYCODES = {
     Component.GLOBAL_SUM: "GSUM",
+    Component.PMS_BASELINE: "PMSBASE",
+    Component.APMS_CONTRACT: "APMSCON",
     Component.QOF_ASPIRATION: "QOFASP",
     Component.QOF_ACHIEVEMENT: "QOFACH",
     Component.TRAINEE_REIMBURSEMENT: "TRAINEE",
+    Component.TRAINING_GRANT: "TRGRANT",
     Component.LMC_STATUTORY_LEVY: "LMCSTAT",
     Component.LMC_VOLUNTARY_LEVY: "LMCVOL",
     Component.EMPLOYEE_SUPERANNUATION: "SUPEREE",
     Component.EMPLOYER_SUPERANNUATION: "SUPERER",
     Component.PENSION_ADMIN_LEVY: "SUPADMIN",
 }
+CORE_PAYCODES: Final = {"GSUM": "GMS", "PMSBASE": "PMS", "APMSCON": "APMS"}
+CORE_COMPONENT: Final = {
+    "GMS": Component.GLOBAL_SUM,
+    "PMS": Component.PMS_BASELINE,
+    "APMS": Component.APMS_CONTRACT,
+}
+MONTHS_A_YEAR: Final = 12
+APRIL: Final = 4
+JANUARY: Final = 1
+SUSPENDED: Final = "suspended"
+OFF_THE_LIST: Final = frozenset({"removed", "withdrawn", "refused"})
 
 Derivation = tuple[tuple[str, str], ...]
 
 
+class Basis(enum.StrEnum):
+    """What an expectation is: how detection reads the lines against it."""
+
+    MONTHLY = "monthly"
+    """One month of a recurring payment or deduction."""
+    BALANCE = "balance"
+    """A year's QOF achievement balance."""
+    CLAIM = "claim"
+    """A claim the commissioner approved."""
+
+
 @dataclass(frozen=True)
 class Expectation:
-    """One amount a practice should see on a statement, and by when."""
+    """One amount a practice should see on its statements, and by when."""
 
     ods_code: str
     component: Component
@@ -73,25 +122,133 @@ class Expectation:
     covers_to: date
     due_on: date
     amount_pence: int
-    """Negative for a deduction, like a line."""
+    """Negative for a deduction, like a line: what is due once every decision is made."""
     derivation: Derivation
+    counts: frozenset[Component] = frozenset()
+    """The components whose lines count towards it (the component itself if empty)."""
+    paycodes: frozenset[str] = frozenset()
+    """Only these paycodes' lines count (a claim naming its paycode); any if empty."""
     gmc_number: str | None = None
     declaration_state: DeclarationState | None = None
     pensionable_pence: int | None = None
-    """For a pension deduction: the month's pensionable pay the rate applies to."""
+    """For a pension deduction: the year's pensionable pay the rate applies to."""
     rate: Decimal | None = field(default=None, compare=False)
+    interim_pence: int | None = None
+    """What was due before a later decision (the old rate before a backdated uplift, the
+    provisional aspiration): right until ``settle_by``, when the difference is due."""
+    settle_by: date | None = None
+    claim_reference: str | None = None
+    approximate: bool = False
+    """The amount rests on a stand-in fact (no weighted list yet): a missing payment is found,
+    an amount is not judged."""
+    basis: Basis = Basis.MONTHLY
+    commissioner: Paymaster | None = None
 
     @property
     def paycode(self) -> str:
-        return PAYCODES[self.component]
+        return PAYCODES.get(self.component, "OTHER")
 
     @property
-    def key(self) -> tuple[Component, date, str | None]:
-        return (self.component, self.covers_from, self.gmc_number)
+    def key(self) -> tuple[Component, date, str | None, str | None]:
+        return (self.component, self.covers_from, self.gmc_number, self.claim_reference)
 
     @property
     def is_pension(self) -> bool:
         return self.component in PENSION_COMPONENTS
+
+    @property
+    def counted(self) -> frozenset[Component]:
+        return self.counts or frozenset({self.component})
+
+
+class NoteKind(enum.StrEnum):
+    """Something a practice should know that is not a problem with its payments."""
+
+    TIER_DIFFERS = "tier_differs"
+    """The tier declared on an estimate is not the one the pay this service knows gives."""
+    PERFORMER_SUSPENDED = "performer_suspended"
+    """Pay for a GP suspended from the performers list: can be right; check it is."""
+    FACT_MISSING = "fact_missing"
+    """An expectation rests on a stand-in, or cannot be worked out, for want of a fact."""
+
+
+@dataclass(frozen=True)
+class Note:
+    kind: NoteKind
+    component: Component
+    covers_from: date
+    summary: str
+    facts: Derivation
+    gmc_number: str | None = None
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    """What the schedule reads from the statements themselves."""
+
+    aspiration_paid: Mapping[int, int] = field(default_factory=dict)
+    """Financial year to the net of its QOF aspiration lines."""
+    aspiration_months: Mapping[int, int] = field(default_factory=dict)
+    """Financial year to how many of its months an aspiration line covers."""
+    march_aspiration: Mapping[int, int] = field(default_factory=dict)
+    """Financial year to the aspiration paid for its March: next April's provisional figure."""
+    levy_beside: bool = False
+    """Employer contributions shown as 14.30% plus a separate 0.08% levy line."""
+    ooh_lines: bool = False
+    core: frozenset[str] = frozenset()
+    """The contract types whose core paycode appears (GMS, PMS, APMS)."""
+
+
+def summarise(lines: Iterable[LineRow]) -> LineSummary:
+    aspiration: dict[int, int] = {}
+    covered: dict[int, set[date]] = {}
+    march: dict[int, int] = {}
+    levy = ooh = False
+    core: set[str] = set()
+    for line in lines:
+        if line.paycode in CORE_PAYCODES:
+            core.add(CORE_PAYCODES[line.paycode])
+        if line.paycode == "GSUMOOH":
+            ooh = True
+        if line.component is Component.PENSION_ADMIN_LEVY:
+            levy = True
+        if line.component is not Component.QOF_ASPIRATION:
+            continue
+        effect = line_effect(line)
+        months = months_between(line.covers_from, line.covers_to)
+        for month in months:
+            year = financial_year(month)
+            share = _share(effect, months, month)
+            aspiration[year] = aspiration.get(year, 0) + share
+            covered.setdefault(year, set()).add(month)
+            if month.month == 3:  # noqa: PLR2004 - March ends the year
+                march[year] = march.get(year, 0) + share
+    return LineSummary(
+        aspiration_paid=aspiration,
+        aspiration_months={year: len(months) for year, months in covered.items()},
+        march_aspiration=march,
+        levy_beside=levy,
+        ooh_lines=ooh,
+        core=frozenset(core),
+    )
+
+
+def _share(effect: int, months: list[date], month: date) -> int:
+    """A line's share of one of the months it covers: equal shares, the pennies left over
+    going to the first months."""
+    whole, left = divmod(abs(effect), len(months))
+    share = whole + (1 if months.index(month) < left else 0)
+    return share if effect >= 0 else -share
+
+
+def line_effect(line: LineRow) -> int:
+    """What a line did to the practice's bank balance, in pence: a paid line its amount, a
+    reversal minus it; authorised, entered and failed lines nothing yet."""
+    if line.status is ChainStatus.PAID:
+        return line.amount_pence
+    if line.status is ChainStatus.REVERSED:
+        return -line.amount_pence
+    return 0
 
 
 @dataclass(frozen=True)
@@ -99,285 +256,725 @@ class PracticeFacts:
     """What the schedule of one practice is derived from."""
 
     ods_code: str
-    list_size: int | None
+    directory: PracticeDirectory | None
     """None while the practice is not (yet) in this service's copy of the directory."""
-    lmc_code: str | None
     schedule_start: date | None
     """The period of the first statement PCSE holds for the practice."""
+    list_sizes: Sequence[PracticeListSize] = ()
+    contract_values: Sequence[ContractValue] = ()
     declarations: Sequence[QofDeclaration] = ()
     placements: Sequence[TraineePlacement] = ()
     estimates: Sequence[PensionEstimate] = ()
     pay_across_posts: Mapping[tuple[str, int], int] = field(default_factory=dict)
-    """(GMC number, year) to the performer's pensionable pay across all posts: sets the tier."""
+    """(GMC number, year) to the performer's pensionable pay across all posts known here."""
     memberships: Sequence[PerformerMembership] = ()
+    claims: Sequence[PracticeClaim] = ()
+    status_changes: Sequence[PerformerStatusChange] = ()
+    lines: LineSummary = field(default_factory=LineSummary)
+
+    @property
+    def lmc_code(self) -> str | None:
+        return None if self.directory is None else self.directory.lmc_code
 
 
-def expected(facts: PracticeFacts, book: RateBook, *, until: date) -> list[Expectation]:
-    """Every expectation of the practice from its first statement to ``until``'s month."""
-    if facts.schedule_start is None:
-        return []
-    months = months_between(facts.schedule_start, until)
-    found: list[Expectation] = []
-    found += _global_sum(facts, book, months)
-    found += _qof_aspiration(facts, book, months)
-    found += _lmc_levies(facts, book, months)
-    found += _qof_achievement(facts, book, start=facts.schedule_start)
-    found += _trainees(facts, months)
-    found += _pensions(facts, book, months)
-    return sorted(found, key=lambda e: (e.covers_from, e.component.value, e.gmc_number or ""))
+def expected(
+    facts: PracticeFacts, book: RateBook, *, until: date, known_on: date | None = None
+) -> list[Expectation]:
+    """Every expectation of the practice from its first statement to ``until``'s month, with
+    the rates decided by ``known_on`` (every rate on record when None)."""
+    return _Schedule(facts, book, until, known_on).expectations
 
 
-def _monthly(
-    facts: PracticeFacts,
-    component: Component,
-    month: date,
-    amount: int,
-    derivation: list[tuple[str, str]],
-    **extra: object,
-) -> Expectation:
-    due = month_end(month)
-    return Expectation(
-        ods_code=facts.ods_code,
-        component=component,
-        covers_from=month,
-        covers_to=due,
-        due_on=due,
-        amount_pence=amount,
-        derivation=(*derivation, ("Due", f"{due.isoformat()}, the month's main payment")),
-        **extra,  # type: ignore[arg-type]
-    )
+def notes(
+    facts: PracticeFacts, book: RateBook, *, until: date, known_on: date | None = None
+) -> list[Note]:
+    """What the practice should know about its schedule that is not a problem."""
+    return _Schedule(facts, book, until, known_on).notes
 
 
-def _list_size(facts: PracticeFacts) -> tuple[str, str]:
-    return ("List size", f"{facts.list_size:,} registered patients (practice directory)")
+class _Schedule:
+    def __init__(
+        self, facts: PracticeFacts, book: RateBook, until: date, known_on: date | None
+    ) -> None:
+        self.facts = facts
+        self.book = book
+        self.known_on = known_on
+        self.expectations: list[Expectation] = []
+        self.notes: list[Note] = []
+        if facts.schedule_start is None:
+            return
+        self.start = facts.schedule_start
+        self.months = months_between(facts.schedule_start, until)
+        self._core()
+        self._qof_aspiration()
+        self._qof_balances()
+        self._levies()
+        self._trainees()
+        self._training_grant()
+        self._pensions()
+        self._claims()
+        self.expectations.sort(
+            key=lambda e: (e.covers_from, e.component.value, e.gmc_number or "", e.due_on)
+        )
 
+    # -- shared pieces
 
-def _global_sum(facts: PracticeFacts, book: RateBook, months: list[date]) -> list[Expectation]:
-    if facts.list_size is None:
-        return []
-    found = []
-    for month in months:
-        rate = book.rate(RateKind.GLOBAL_SUM, month)
-        if rate is None:
-            continue
-        annual = per_patient(rate.value, facts.list_size)
-        amount = divide(annual, MONTHS_A_YEAR)
-        found.append(
-            _monthly(
-                facts,
-                Component.GLOBAL_SUM,
-                month,
-                amount,
+    def _add(
+        self,
+        component: Component,
+        month: date,
+        amount: int,
+        derivation: list[tuple[str, str]],
+        **extra: object,
+    ) -> None:
+        due_on = month_end(month)
+        commissioner = self.book.commissioner(component, month)
+        self.expectations.append(
+            Expectation(
+                ods_code=self.facts.ods_code,
+                component=component,
+                covers_from=month,
+                covers_to=month_end(month),
+                due_on=due_on,
+                amount_pence=amount,
+                derivation=(
+                    *derivation,
+                    ("Commissioner", self.book.describe_commissioner(component, month)),
+                    ("Due", f"{due_on.isoformat()}, the month's main payment"),
+                ),
+                commissioner=None if commissioner is None else commissioner.commissioner,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+
+    def _note(
+        self,
+        kind: NoteKind,
+        component: Component,
+        month: date,
+        summary: str,
+        facts: list[tuple[str, str]],
+        *,
+        gmc_number: str | None = None,
+    ) -> None:
+        self.notes.append(
+            Note(kind, component, month, summary, tuple(facts), gmc_number=gmc_number)
+        )
+
+    def _list(self, month: date) -> tuple[int | None, Decimal | None, tuple[str, str], bool]:
+        """The registered and weighted list for ``month``'s quarter, the fact that says where
+        they come from, and whether a stand-in was used."""
+        quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+        known = [row for row in self.facts.list_sizes if row.quarter_start <= quarter]
+        for row in reversed(known):
+            if row.quarter_start == quarter:
+                return (
+                    row.registered_patients,
+                    row.weighted_patients,
+                    (
+                        "List",
+                        f"quarter from {quarter}: {row.registered_patients:,} registered, "
+                        f"{_weighted(row.weighted_patients)} weighted ({row.source})",
+                    ),
+                    False,
+                )
+            return (
+                row.registered_patients,
+                row.weighted_patients,
+                (
+                    "List",
+                    f"quarter from {quarter} not recorded yet: the quarter from "
+                    f"{row.quarter_start} carried forward, {row.registered_patients:,} "
+                    f"registered, {_weighted(row.weighted_patients)} weighted ({row.source})",
+                ),
+                True,
+            )
+        directory = self.facts.directory
+        if directory is None:
+            return None, None, ("List", "not known: the practice is not in the directory"), True
+        return (
+            directory.list_size,
+            None,
+            (
+                "List",
+                f"no quarterly list recorded: the directory's current {directory.list_size:,} "
+                "registered patients stand in, and the weighted list is not known",
+            ),
+            True,
+        )
+
+    # -- the core contract payment
+
+    def _contract_type(self) -> tuple[str | None, str]:
+        directory = self.facts.directory
+        if directory is not None and directory.contract_type is not None:
+            return directory.contract_type, "practice directory"
+        seen = self.facts.lines.core
+        if len(seen) == 1:
+            [contract] = seen
+            return contract, (
+                "not in the directory yet: taken from the core payment lines on the statements"
+            )
+        return None, "not known (the directory has not said, and the statements do not show)"
+
+    def _core(self) -> None:
+        contract, said = self._contract_type()
+        if contract is None:
+            self._note(
+                NoteKind.FACT_MISSING, Component.GLOBAL_SUM, self.start,
+                "The practice's contract type is not known, so its core payment (global sum, "
+                "PMS baseline or APMS contract) is not checked.",
+                [("Contract type", said)],
+            )  # fmt: skip
+            return
+        basis = ("Contract", f"{contract} ({said})")
+        if contract == "GMS":
+            for month in self.months:
+                self._global_sum(month, basis)
+            return
+        component = CORE_COMPONENT[contract]
+        for month in self.months:
+            values = [
+                v
+                for v in self.facts.contract_values
+                if v.effective_from <= month and v.contract_type == contract
+            ]
+            if not values:
+                if month == self.months[0]:
+                    self._note(
+                        NoteKind.FACT_MISSING, component, month,
+                        f"The {contract} contract value is not recorded, so the monthly "
+                        f"{_label(component)} is not checked.",
+                        [basis],
+                    )  # fmt: skip
+                continue
+            value = max(values, key=lambda v: v.effective_from)
+            amount = round_pence(Decimal(value.annual_pence) / MONTHS_A_YEAR)
+            self._add(
+                component, month, amount,
                 [
-                    _list_size(facts),
-                    ("Global sum rate", rate.describe()),
-                    ("A year", f"{pounds_text(annual)} = list size x rate"),
+                    basis,
+                    ("Contract value", f"{pounds_text(value.annual_pence)} a year from "
+                     f"{value.effective_from} ({value.source})"),
                     ("This month", f"{pounds_text(amount)} = a year / 12"),
                 ],
-            )
-        )
-    return found
+            )  # fmt: skip
 
+    def _global_sum(self, month: date, basis: tuple[str, str]) -> None:
+        rate = self.book.rate(RateKind.GLOBAL_SUM, month, known_on=self.known_on)
+        if rate is None:
+            return
+        registered, weighted, list_fact, stand_in = self._list(month)
+        approximate = weighted is None
+        patients = weighted if weighted is not None else Decimal(registered or 0)
+        opted_out, opt_out_said = self._opted_out()
+        ooh = self.book.rate(RateKind.OOH_OPT_OUT, month) if opted_out else None
+        due = month_end(month)
 
-def _approved(facts: PracticeFacts, year: int) -> QofDeclaration | None:
-    for declaration in facts.declarations:
-        if declaration.financial_year == year and declaration.state in APPROVED:
-            return declaration
-    return None
+        def net(value: RateValue) -> tuple[int, int, int]:
+            gross = round_pence(patients * value.value / MONTHS_A_YEAR)
+            deduction = 0 if ooh is None else round_pence(Decimal(gross) * ooh.value / 100)
+            return gross, deduction, gross - deduction
 
-
-def _qof_aspiration(facts: PracticeFacts, book: RateBook, months: list[date]) -> list[Expectation]:
-    found = []
-    for month in months:
-        year = financial_year(month)
-        last_year = _approved(facts, year - 1)
-        share = book.rate(RateKind.QOF_ASPIRATION, month)
-        if last_year is None or share is None:
-            continue
-        annual = percent_of(last_year.achievement_pence, share.value)
-        amount = divide(annual, MONTHS_A_YEAR)
-        found.append(
-            _monthly(
-                facts,
-                Component.QOF_ASPIRATION,
-                month,
-                amount,
-                [
-                    (
-                        f"QOF achievement {year_label(year - 1)}",
-                        f"{pounds_text(last_year.achievement_pence)} (declaration "
-                        f"{last_year.state.value}, approved {last_year.approved_on})",
-                    ),
-                    ("Aspiration share", share.describe()),
-                    ("A year", f"{pounds_text(annual)} = achievement x share"),
-                    ("This month", f"{pounds_text(amount)} = a year / 12, paid monthly"),
-                ],
-            )
-        )
-    return found
-
-
-def _lmc_levies(facts: PracticeFacts, book: RateBook, months: list[date]) -> list[Expectation]:
-    if facts.list_size is None or facts.lmc_code is None:
-        return []
-    found = []
-    for kind, component in (
-        (RateKind.LMC_STATUTORY, Component.LMC_STATUTORY_LEVY),
-        (RateKind.LMC_VOLUNTARY, Component.LMC_VOLUNTARY_LEVY),
-    ):
-        for month in months:
-            # PCSE deducts levies only for LMCs that asked it to: no rate, no deduction.
-            rate = book.rate(kind, month, scope=facts.lmc_code)
-            if rate is None:
-                continue
-            annual = per_patient(rate.value, facts.list_size)
-            amount = -divide(annual, MONTHS_A_YEAR)
-            found.append(
-                _monthly(
-                    facts,
-                    component,
-                    month,
-                    amount,
-                    [
-                        _list_size(facts),
-                        (f"{facts.lmc_code} levy rate", rate.describe()),
-                        ("A year", f"{pounds_text(annual)} = list size x rate"),
-                        ("This month", f"{pounds_text(-amount)} deducted = a year / 12"),
-                    ],
-                )
-            )
-    return found
-
-
-def _qof_achievement(facts: PracticeFacts, book: RateBook, *, start: date) -> list[Expectation]:
-    found = []
-    for declaration in facts.declarations:
-        if declaration.state not in APPROVED or declaration.approved_on is None:
-            continue
-        year = declaration.financial_year
-        deadline = book.deadline(DeadlineKind.QOF_ACHIEVEMENT, year)
-        if deadline is None:
-            continue
-        due = deadline
+        gross, deduction, amount = net(rate)
         derivation = [
+            basis,
+            list_fact,
+            ("Global sum rate", rate.describe()),
             (
-                "Declaration",
-                f"{year_label(year)}, achievement as at 31 March {year + 1}: "
-                f"{pounds_text(declaration.achievement_pence)}",
+                "Global sum",
+                f"{pounds_text(gross)} = {_weighted(patients)} "
+                f"{'registered (standing in for weighted)' if approximate else 'weighted'} "
+                f"x rate / 12",
             ),
-            ("CQRS state", declaration.state.value),
-            ("Approved", declaration.approved_on.isoformat()),
-            ("Contractual date", f"{deadline.isoformat()} (end of June after the year)"),
         ]
-        if declaration.approved_on > deadline:
-            due = month_end(add_months(declaration.approved_on, 1))
-            derivation.append(("Approved late", f"due in the next payment run, by {due}"))
-        if due < start:
-            continue
-        found.append(
-            Expectation(
-                ods_code=facts.ods_code,
-                component=Component.QOF_ACHIEVEMENT,
-                covers_from=date(year, 4, 1),
-                covers_to=date(year + 1, 3, 31),
-                due_on=due,
-                amount_pence=declaration.achievement_pence,
-                derivation=(*derivation, ("Due", due.isoformat())),
-                declaration_state=declaration.state,
-            )
-        )
-    return found
-
-
-def _trainees(facts: PracticeFacts, months: list[date]) -> list[Expectation]:
-    found = []
-    for placement in facts.placements:
-        for month in months:
-            if not placement.starts_on <= month_end(month) or placement.ends_on < month:
-                continue
-            found.append(
-                _monthly(
-                    facts,
-                    Component.TRAINEE_REIMBURSEMENT,
-                    month,
-                    placement.monthly_pence,
-                    [
-                        (
-                            "Placement",
-                            f"GP registrar {placement.gmc_number}, "
-                            f"{placement.starts_on} to {placement.ends_on}",
-                        ),
-                        ("Monthly reimbursement", pounds_text(placement.monthly_pence)),
-                    ],
-                    gmc_number=placement.gmc_number,
+        if ooh is not None:
+            derivation.append(
+                (
+                    "Out-of-hours opt-out",
+                    f"{pounds_text(deduction)} deducted = {ooh.value.normalize():f}% of the "
+                    f"global sum ({opt_out_said}; {ooh.source})",
                 )
             )
-    return found
+        derivation.append(("This month", f"{pounds_text(amount)} net"))
+        interim = self.book.rate(RateKind.GLOBAL_SUM, month, known_on=due)
+        extra: dict[str, object] = {}
+        if interim is not None and interim != rate and rate.arrears_due is not None:
+            _, _, before = net(interim)
+            extra = {"interim_pence": before, "settle_by": rate.arrears_due}
+            derivation.append(
+                (
+                    "Decided later",
+                    f"{rate.value.normalize():f}p was decided on {rate.decided_on}, after this "
+                    f"month was due: {pounds_text(before)} at the old rate was right on "
+                    f"{due}, and the {pounds_text(amount - before)} difference is due as "
+                    f"arrears by {rate.arrears_due}",
+                )
+            )
+        if stand_in:
+            self._note(
+                NoteKind.FACT_MISSING, Component.GLOBAL_SUM, month,
+                "The global sum rests on a stand-in list: "
+                + ("a missing payment is found, but the amount is not judged."
+                   if approximate else "the last quarter's list, carried forward."),
+                [list_fact],
+            )  # fmt: skip
+        self._add(Component.GLOBAL_SUM, month, amount, derivation, approximate=approximate, **extra)
 
+    def _opted_out(self) -> tuple[bool, str]:
+        directory = self.facts.directory
+        if directory is not None and directory.out_of_hours_opt_out is not None:
+            return directory.out_of_hours_opt_out, "practice directory"
+        if self.facts.lines.ooh_lines:
+            return True, "not in the directory yet: the statements carry the deduction"
+        return False, "not in the directory yet, and no deduction on the statements"
 
-def _works_there(facts: PracticeFacts, gmc_number: str, month: date) -> bool:
-    """Whether the performer held a post at the practice in ``month``, as far as we know.
+    # -- QOF
 
-    With no membership on record (the directory copy may lag) the estimate is taken at its
-    word; once memberships are known, months after the last one ended expect nothing.
-    """
-    known = [m for m in facts.memberships if m.gmc_number == gmc_number]
-    if not known:
-        return True
-    return any(
-        m.start_date <= month_end(month) and (m.end_date is None or m.end_date >= month)
-        for m in known
-    )
+    def _declaration(self, year: int) -> QofDeclaration | None:
+        return next((d for d in self.facts.declarations if d.financial_year == year), None)
 
-
-def _pensions(facts: PracticeFacts, book: RateBook, months: list[date]) -> list[Expectation]:
-    found = []
-    for estimate in facts.estimates:
-        year = estimate.financial_year
-        year_start = date(year, 4, 1)
-        total = facts.pay_across_posts.get(
-            (estimate.gmc_number, year), estimate.pensionable_pay_pence
+    def _registered_on(self, day: date) -> int | None:
+        return next(
+            (r.registered_patients for r in self.facts.list_sizes if r.quarter_start == day),
+            None,
         )
-        tier = book.tier(total, year_start)
-        employer = book.rate(RateKind.EMPLOYER, year_start)
-        levy = book.rate(RateKind.ADMIN_LEVY, year_start)
-        monthly_pay = divide(estimate.pensionable_pay_pence, MONTHS_A_YEAR)
-        basis = [
-            (
-                "Estimate",
-                f"{year_label(year)} pensionable pay at {facts.ods_code}: "
-                f"{pounds_text(estimate.pensionable_pay_pence)} "
-                f"(submitted {estimate.submitted_on})",
-            ),
-            ("All posts", f"{pounds_text(total)} across all posts sets the tier"),
-            ("Monthly pensionable pay", f"{pounds_text(monthly_pay)} = estimate / 12"),
-        ]
-        rates = (
-            (Component.EMPLOYEE_SUPERANNUATION, tier, "Employee tier"),
-            (Component.EMPLOYER_SUPERANNUATION, employer, "Employer rate"),
-            (Component.PENSION_ADMIN_LEVY, levy, "Admin levy"),
-        )
-        for month in months:
-            if financial_year(month) != year or not _works_there(facts, estimate.gmc_number, month):
+
+    def _qof_aspiration(self) -> None:
+        for year in sorted({financial_year(m) for m in self.months}):
+            prior = self._declaration(year - 1)
+            share = self.book.rate(RateKind.QOF_ASPIRATION, date(year, APRIL, 1))
+            year_months = [m for m in self.months if financial_year(m) == year]
+            if prior is None or prior.state not in DUE_STATES or share is None:
+                self._note(
+                    NoteKind.FACT_MISSING, Component.QOF_ASPIRATION, year_months[0],
+                    f"QOF aspiration for {year_label(year)} is not checked: the "
+                    f"{year_label(year - 1)} achievement has not been approved here.",
+                    [("Declaration", "none" if prior is None else prior.state.value)],
+                )  # fmt: skip
                 continue
-            for component, rate, label in rates:
+            retired = prior.retired_pence or 0
+            basis = prior.achievement_pence - retired
+            now, then = (
+                self._registered_on(date(year, JANUARY, 1)),
+                self._registered_on(date(year - 1, JANUARY, 1)),
+            )
+            ratio = Decimal(now) / Decimal(then) if now and then else Decimal(1)
+            monthly = round_pence(share.value / 100 * Decimal(basis) * ratio / MONTHS_A_YEAR)
+            derivation = [
+                (
+                    f"QOF achievement {year_label(year - 1)}",
+                    f"{pounds_text(prior.achievement_pence)} ({prior.state.value}, approved "
+                    f"{prior.approved_on})",
+                ),
+                (
+                    "Retired indicators",
+                    f"{pounds_text(retired)} of it earned on indicators retired for "
+                    f"{year_label(year)}, left out"
+                    if retired
+                    else "none recorded",
+                ),
+                ("Aspiration share", share.describe()),
+                (
+                    "List size adjustment",
+                    f"x {now:,} / {then:,} registered on 1 January (the point value rises "
+                    "with the national average list, so uprating and the CPI change come to "
+                    "the practice's own list ratio)"
+                    if now and then
+                    else "not applied: the registered list on 1 January of both years is not "
+                    "recorded",
+                ),
+                (
+                    "This month",
+                    f"{pounds_text(monthly)} = share x {pounds_text(basis)} x adjustment / 12",
+                ),
+            ]
+            known = prior.approved_on
+            provisional = self.facts.lines.march_aspiration.get(year - 1)
+            for month in year_months:
+                extra: dict[str, object] = {}
+                steps = list(derivation)
+                if known is not None and month_end(month) < known and provisional:
+                    settle = month_end(add_months(known, 1))
+                    extra = {"interim_pence": provisional, "settle_by": settle}
+                    steps.append(
+                        (
+                            "Provisional",
+                            f"due before the {year_label(year - 1)} achievement was approved "
+                            f"({known}): last year's {pounds_text(provisional)} a month stood "
+                            f"in, to be trued up by {settle}",
+                        )
+                    )
+                self._add(Component.QOF_ASPIRATION, month, monthly, steps, **extra)
+
+    def _qof_balances(self) -> None:
+        for declaration in self.facts.declarations:
+            if declaration.state not in DUE_STATES:
+                continue
+            due = balance_due(self.book, declaration)
+            if due is None or due < self.start or due > month_end(self.months[-1]):
+                continue
+            paid, said = aspiration_paid(self.facts, declaration)
+            year = declaration.financial_year
+            amount = declaration.achievement_pence - paid
+            approved = declaration.approved_on
+            commissioner = self.book.commissioner(Component.QOF_ACHIEVEMENT, date(year, 4, 1))
+            self.expectations.append(
+                Expectation(
+                    ods_code=self.facts.ods_code,
+                    component=Component.QOF_ACHIEVEMENT,
+                    covers_from=date(year, APRIL, 1),
+                    covers_to=date(year + 1, 3, 31),
+                    due_on=due,
+                    amount_pence=amount,
+                    derivation=(
+                        (
+                            "Declaration",
+                            f"{year_label(year)}, achievement as at 31 March {year + 1}: "
+                            f"{pounds_text(declaration.achievement_pence)}",
+                        ),
+                        ("CQRS state", declaration.state.value),
+                        ("Approved", "-" if approved is None else approved.isoformat()),
+                        ("Aspiration paid", f"{pounds_text(paid)} ({said})"),
+                        (
+                            "Balance",
+                            f"{pounds_text(amount)} = achievement - aspiration paid"
+                            + (" (a recovery)" if amount < 0 else ""),
+                        ),
+                        (
+                            "Commissioner",
+                            self.book.describe_commissioner(
+                                Component.QOF_ACHIEVEMENT, date(year, 4, 1)
+                            ),
+                        ),
+                        ("Due", due.isoformat()),
+                    ),
+                    declaration_state=declaration.state,
+                    basis=Basis.BALANCE,
+                    commissioner=None if commissioner is None else commissioner.commissioner,
+                )
+            )
+
+    # -- LMC levies
+
+    def _levies(self) -> None:
+        lmc = self.facts.lmc_code
+        if lmc is None:
+            return
+        for kind, component in (
+            (RateKind.LMC_STATUTORY, Component.LMC_STATUTORY_LEVY),
+            (RateKind.LMC_VOLUNTARY, Component.LMC_VOLUNTARY_LEVY),
+        ):
+            for month in self.months:
+                # PCSE deducts levies only for LMCs that asked it to: no rate, no deduction.
+                rate = self.book.rate(kind, month, scope=lmc)
                 if rate is None:
                     continue
-                amount = -percent_of(monthly_pay, rate.value)
-                found.append(
-                    _monthly(
-                        facts,
-                        component,
-                        month,
-                        amount,
-                        [
-                            *basis,
-                            (label, rate.describe()),
-                            ("This month", f"{pounds_text(-amount)} deducted = pay x rate"),
-                        ],
-                        gmc_number=estimate.gmc_number,
-                        pensionable_pence=monthly_pay,
-                        rate=rate.value,
-                    )
+                registered, _, list_fact, _ = self._list(month)
+                if registered is None:
+                    continue
+                amount = -round_pence(Decimal(registered) * rate.value / MONTHS_A_YEAR)
+                self._add(
+                    component, month, amount,
+                    [
+                        list_fact,
+                        (f"{lmc} levy rate", rate.describe()),
+                        ("This month", f"{pounds_text(-amount)} deducted = registered x rate "
+                         "/ 12"),
+                    ],
+                )  # fmt: skip
+
+    # -- training
+
+    def _days_placed(self, placement: TraineePlacement, month: date) -> int:
+        first = max(placement.starts_on, month)
+        last = min(placement.ends_on, month_end(month))
+        return max((last - first).days + 1, 0)
+
+    def _trainees(self) -> None:
+        for placement in self.facts.placements:
+            for month in self.months:
+                days = self._days_placed(placement, month)
+                if not days:
+                    continue
+                in_month = calendar.monthrange(month.year, month.month)[1]
+                amount = round_pence(Decimal(placement.monthly_pence) * days / in_month)
+                part = (
+                    f"{pounds_text(amount)} = {pounds_text(placement.monthly_pence)} x "
+                    f"{days}/{in_month} days (a part month, pro rata)"
+                    if days < in_month
+                    else pounds_text(amount)
                 )
-    return found
+                self._add(
+                    Component.TRAINEE_REIMBURSEMENT, month, amount,
+                    [
+                        ("Placement", f"GP registrar {placement.gmc_number}, "
+                         f"{placement.starts_on} to {placement.ends_on}"),
+                        ("Monthly reimbursement", pounds_text(placement.monthly_pence)),
+                        ("This month", part),
+                    ],
+                    gmc_number=placement.gmc_number,
+                )  # fmt: skip
+
+    def _training_grant(self) -> None:
+        directory = self.facts.directory
+        if directory is not None and directory.training_practice is False:
+            return
+        for month in self.months:
+            rate = self.book.rate(RateKind.TRAINING_GRANT, month)
+            placed = [(p, self._days_placed(p, month)) for p in self.facts.placements]
+            placed = [(p, days) for p, days in placed if days]
+            if rate is None or not placed:
+                continue
+            in_month = calendar.monthrange(month.year, month.month)[1]
+            amount = round_pence(
+                sum((rate.value * days / in_month for _, days in placed), Decimal(0))
+                / MONTHS_A_YEAR
+            )
+            self._add(
+                Component.TRAINING_GRANT, month, amount,
+                [
+                    ("Trainer's grant", rate.describe()),
+                    ("Registrars placed", ", ".join(
+                        f"{p.gmc_number} ({days}/{in_month} days)" for p, days in placed)),
+                    ("This month", f"{pounds_text(amount)} = a year / 12 for each registrar, "
+                     "pro rata for part months"),
+                ],
+            )  # fmt: skip
+
+    # -- pensions
+
+    def _in_post(self, gmc_number: str, month: date) -> bool:
+        """Whether the performer held a post at the practice in ``month``, as far as we know.
+
+        With no membership on record (the directory copy may lag) the estimate is taken at its
+        word; once memberships are known, months after the last one ended expect nothing, nor
+        do months after a removal from the performers list.
+        """
+        removed = [
+            s.effective_date
+            for s in self.facts.status_changes
+            if s.gmc_number == gmc_number and s.to_status in OFF_THE_LIST
+        ]
+        restored = [
+            s.effective_date
+            for s in self.facts.status_changes
+            if s.gmc_number == gmc_number and s.to_status not in OFF_THE_LIST
+        ]
+        if removed and max(removed) < month and not any(r > max(removed) for r in restored):
+            return False
+        known = [m for m in self.facts.memberships if m.gmc_number == gmc_number]
+        if not known:
+            return True
+        return any(
+            m.start_date <= month_end(month) and (m.end_date is None or m.end_date >= month)
+            for m in known
+        )
+
+    def _suspended(self, gmc_number: str, month: date) -> PerformerStatusChange | None:
+        """The suspension in force during ``month``, if the performer was suspended."""
+        changes = sorted(
+            (s for s in self.facts.status_changes if s.gmc_number == gmc_number),
+            key=lambda s: s.effective_date,
+        )
+        current = None
+        for change in changes:
+            if change.effective_date > month_end(month):
+                break
+            current = change
+        if current is not None and current.to_status == SUSPENDED:
+            return current
+        return None
+
+    def _pensions(self) -> None:
+        beside = self.facts.lines.levy_beside
+        for estimate in self.facts.estimates:
+            year = estimate.financial_year
+            year_start = date(year, APRIL, 1)
+            pay = estimate.pensionable_pay_pence
+            known_pay = self.facts.pay_across_posts.get((estimate.gmc_number, year), pay)
+            tier = self.book.tier(known_pay, year_start)
+            declared = estimate.declared_tier
+            employer = self.book.rate(RateKind.EMPLOYER, year_start)
+            levy = self.book.rate(RateKind.ADMIN_LEVY, year_start)
+            months = [
+                m
+                for m in self.months
+                if financial_year(m) == year and self._in_post(estimate.gmc_number, m)
+            ]
+            if not months:
+                continue
+            computed = None if tier is None else tier.value
+            employee_rate = declared if declared is not None else computed
+            employee_said = (
+                f"{declared.normalize():f}%, the tier the practice declared on the estimate"
+                if declared is not None
+                else f"{tier.value.normalize():f}%, the tier for {pounds_text(known_pay)} "
+                "across the posts known here (no tier declared)"
+                if tier is not None
+                else "not known"
+            )
+            if declared is not None and tier is not None and tier.value != declared:
+                self._note(
+                    NoteKind.TIER_DIFFERS, Component.EMPLOYEE_SUPERANNUATION, months[0],
+                    f"The estimate declares {declared.normalize():f}% for performer "
+                    f"{estimate.gmc_number}; the pay this service knows, "
+                    f"{pounds_text(known_pay)}, is the {tier.value.normalize():f}% tier. "
+                    "The tier follows pay across all practitioner posts, which can be more "
+                    "than this practice sees (locum work, other posts); deductions are checked "
+                    "at the declared tier.",
+                    [("Estimate", f"{pounds_text(pay)} here, submitted "
+                      f"{estimate.submitted_on}"),
+                     ("Source", "PCSE estimates: PCSE deducts at the tier the practice "
+                      "declares; NHSBSA: tiers on actual pay across all posts")],
+                    gmc_number=estimate.gmc_number,
+                )  # fmt: skip
+            basis = [
+                (
+                    "Estimate",
+                    f"{year_label(year)} pensionable pay at {self.facts.ods_code}: "
+                    f"{pounds_text(pay)} a year (submitted {estimate.submitted_on})",
+                ),
+            ]
+            deductions: list[tuple[Component, Decimal, str, frozenset[Component]]] = []
+            if employee_rate is not None:
+                deductions.append(
+                    (Component.EMPLOYEE_SUPERANNUATION, employee_rate, employee_said, frozenset())
+                )
+            if employer is not None:
+                if beside or levy is None:
+                    deductions.append(
+                        (Component.EMPLOYER_SUPERANNUATION, employer.value, employer.describe(),
+                         frozenset())
+                    )  # fmt: skip
+                    if levy is not None:
+                        deductions.append(
+                            (Component.PENSION_ADMIN_LEVY, levy.value,
+                             f"{levy.describe()}, on its own line as this practice's "
+                             "statements show it", frozenset())
+                        )  # fmt: skip
+                else:
+                    deductions.append(
+                        (
+                            Component.EMPLOYER_SUPERANNUATION,
+                            employer.value + levy.value,
+                            f"{(employer.value + levy.value).normalize():f}%: the practice's "
+                            f"{employer.value.normalize():f}% and the "
+                            f"{levy.value.normalize():f}% levy in one line ({employer.source})",
+                            frozenset(
+                                {Component.EMPLOYER_SUPERANNUATION, Component.PENSION_ADMIN_LEVY}
+                            ),
+                        )
+                    )
+            for month in months:
+                suspension = self._suspended(estimate.gmc_number, month)
+                if suspension is not None:
+                    self._note(
+                        NoteKind.PERFORMER_SUSPENDED, Component.EMPLOYEE_SUPERANNUATION, month,
+                        f"Performer {estimate.gmc_number} is suspended from the performers "
+                        f"list (from {suspension.effective_date}). Contributions can rightly "
+                        "continue: a practice claiming locum cover for a suspended GP must "
+                        "keep paying them at least 90% of their usual income, and NHS England "
+                        "may make suspension payments. Check the practice still pays them; "
+                        "if it does not, ask PCSE to stop the deductions.",
+                        [("Suspended", f"{suspension.effective_date} "
+                          f"({suspension.decision or 'list decision'})"),
+                         ("Sources", "SI 2013/335 reg 13 and the Secretary of State's "
+                          "suspension payments determination; GMS SFE 2013 Part 4 "
+                          "(locum cover for a suspended GP, paid while the practice keeps "
+                          "paying the GP at least 90%)")],
+                        gmc_number=estimate.gmc_number,
+                    )  # fmt: skip
+                for component, rate, said, counts in deductions:
+                    amount = -round_pence(Decimal(pay) * rate / 100 / MONTHS_A_YEAR)
+                    self._add(
+                        component, month, amount,
+                        [*basis, ("Rate", said),
+                         ("This month", f"{pounds_text(-amount)} deducted = pay x "
+                          f"{rate.normalize():f}% / 12")],
+                        gmc_number=estimate.gmc_number,
+                        pensionable_pence=pay,
+                        rate=rate,
+                        counts=counts,
+                    )  # fmt: skip
+
+    # -- claims
+
+    def _claims(self) -> None:
+        for claim in self.facts.claims:
+            if claim.state not in {ClaimState.APPROVED, ClaimState.PAID}:
+                continue
+            if claim.approved_on is None:
+                continue
+            # An approved claim lands in the next payment run: by the end of the next month.
+            due = month_end(add_months(claim.approved_on, 1))
+            if due < self.start:
+                continue
+            commissioner = self.book.commissioner(
+                claim.component, claim.covers_from, claim.paycode or ""
+            )
+            self.expectations.append(
+                Expectation(
+                    ods_code=self.facts.ods_code,
+                    component=claim.component,
+                    covers_from=claim.covers_from,
+                    covers_to=claim.covers_to,
+                    due_on=due,
+                    amount_pence=claim.amount_pence,
+                    derivation=(
+                        ("Claim", f"{claim.reference}: {claim.description}"),
+                        ("Claimed", claim.claimed_on.isoformat()),
+                        ("Approved", claim.approved_on.isoformat()),
+                        ("Amount approved", pounds_text(claim.amount_pence)),
+                        (
+                            "Commissioner",
+                            self.book.describe_commissioner(
+                                claim.component, claim.covers_from, claim.paycode or ""
+                            ),
+                        ),
+                        ("Due", f"{due}, the end of the month after approval (the next run)"),
+                    ),
+                    paycodes=frozenset({claim.paycode}) if claim.paycode else frozenset(),
+                    claim_reference=claim.reference,
+                    basis=Basis.CLAIM,
+                    commissioner=None if commissioner is None else commissioner.commissioner,
+                )
+            )
+
+
+def balance_due(book: RateBook, declaration: QofDeclaration) -> date | None:
+    """The end of June after the year, or the end of the month after a later approval."""
+    deadline = book.deadline(DeadlineKind.QOF_ACHIEVEMENT, declaration.financial_year)
+    if deadline is None:
+        return None
+    approved = declaration.approved_on
+    if approved is not None and approved > deadline:
+        return month_end(add_months(approved, 1))
+    return deadline
+
+
+def aspiration_paid(facts: PracticeFacts, declaration: QofDeclaration) -> tuple[int, str]:
+    """What was paid as aspiration for the declaration's year: the statements' lines when they
+    cover the whole year, else CQRS's figure as the declaration records it."""
+    year = declaration.financial_year
+    lines = facts.lines.aspiration_paid.get(year, 0)
+    whole = facts.schedule_start is not None and facts.schedule_start <= date(year, APRIL, 1)
+    recorded = declaration.aspiration_paid_pence
+    if whole or recorded is None:
+        held = facts.lines.aspiration_months.get(year, 0)
+        return lines, (
+            f"the net of the aspiration lines on the statements, {held} of 12 months"
+            + ("" if whole else "; the statements held start later in the year")
+        )
+    return recorded, "as CQRS shows it; the statements held start later in the year"
+
+
+def _weighted(value: Decimal | None) -> str:
+    return "unknown" if value is None else f"{value:,.2f}"
+
+
+def _label(component: Component) -> str:
+    words = component.value.replace("_", " ")
+    for acronym in ("qof", "pms", "apms", "lmc", "pcn"):
+        words = words.replace(acronym, acronym.upper())
+    return words

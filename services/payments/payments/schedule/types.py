@@ -8,14 +8,16 @@ from typing import Annotated
 
 import strawberry
 from pcse_kit.errors import BadUserInput
+from pcse_kit.identifiers import practice_code
 from strawberry.types import Info
 
 from payments import models
 from payments.context import PaymentsContext
-from payments.rates import add_months, month_start
+from payments.rates import RateBook, RateValue, add_months, month_start
 from payments.schedule import repository, service
+from payments.schedule.rules import Basis, NoteKind
 from payments.statements.ingest import pounds_pence
-from payments.types import Fact, pounds
+from payments.types import Fact, PracticePaymentsRef, pounds, practice_payments
 
 
 @strawberry.type(description="One amount the practice should receive or have deducted.")
@@ -34,6 +36,37 @@ class Expectation:
         description="How it was worked out, step by step, from which facts and rates."
     )
     due: bool = strawberry.field(description="True once the due date has passed.")
+    basis: Basis = strawberry.field(description="A month's payment, a year's balance, a claim.")
+    interim_amount: Decimal | None = strawberry.field(
+        description="What was due before a later decision (the old rate before a backdated "
+        "uplift, a provisional aspiration), right until `settleBy`; null if nothing was."
+    )
+    settle_by: date | None = strawberry.field(
+        description="By when the difference from `interimAmount` is due (arrears, a true-up)."
+    )
+    claim_reference: str | None = strawberry.field(description="The practice's claim it pays.")
+    commissioner: models.Paymaster | None = strawberry.field(
+        description="Whose money it is: the ICB for delegated primary medical services since 1 "
+        "July 2022 (NHS England before), NHS England for trainee pay, the local authority for "
+        "public health; PCSE is the paying agent."
+    )
+    approximate: bool = strawberry.field(
+        description="True when it rests on a stand-in fact (no weighted list yet): a missing "
+        "payment is found, but the amount is not judged."
+    )
+
+
+@strawberry.type(
+    description="Something the practice should know about its schedule that is not a problem: "
+    "a declared tier above the pay known here, a suspended GP's contributions, a fact missing."
+)
+class PaymentNote:
+    kind: NoteKind = strawberry.field(description="What it is about.")
+    component: models.Component = strawberry.field(description="The component concerned.")
+    covers_from: date = strawberry.field(description="The month concerned.")
+    gmc_number: str | None = strawberry.field(description="The performer, if about one.")
+    summary: str = strawberry.field(description="The note, and what to do about it.")
+    facts: list[Fact] = strawberry.field(description="The facts and sources behind it.")
 
 
 def _window(from_: date | None, to: date | None, today: date) -> tuple[date, date]:
@@ -53,8 +86,18 @@ class Rate:
     effective_from: date = strawberry.field(description="In force from this day.")
     band_from: Decimal = strawberry.field(description="A tier's lower bound, pounds a year.")
     band_to: Decimal | None = strawberry.field(description="A tier's upper bound, pounds.")
-    value: Decimal = strawberry.field(description="% or pence per patient a year, by kind.")
+    value: Decimal = strawberry.field(
+        description="% (tiers, employer, levy, aspiration share, out-of-hours), pence per "
+        "patient a year (global sum, LMC levies) or pence (a QOF point, a trainer's grant a "
+        "year), by kind."
+    )
     source: str = strawberry.field(description="Where the figure comes from.")
+    decided_on: date | None = strawberry.field(
+        description="When a rate backdated to `effectiveFrom` was decided; null if known before."
+    )
+    settle_by: date | None = strawberry.field(
+        description="By when the arrears of a backdated rate are due."
+    )
 
 
 _KEY = "Unique per intended change (8-100 characters); a replay returns the first result."
@@ -71,7 +114,42 @@ class RateInput:
     )
     band_to: Decimal | None = strawberry.field(default=None, description="Its upper bound.")
     source: str = strawberry.field(description="Where the figure comes from.")
+    decided_on: date | None = strawberry.field(
+        default=None,
+        description="For a rate decided after it takes effect (a pay-review uplift backdated to "
+        "April): the day it was decided. Months due before it keep the old rate, and the "
+        "difference is owed as arrears.",
+    )
+    settle_by: date | None = strawberry.field(
+        default=None,
+        description="By when the arrears are due (default: the end of the month after the "
+        "decision).",
+    )
     idempotency_key: str = strawberry.field(description=_KEY)
+
+
+@strawberry.input(description="A PMS baseline or an APMS contract price from a date.")
+class ContractValueInput:
+    ods_code: str = strawberry.field(description="The practice.")
+    contract_type: str = strawberry.field(description="PMS or APMS.")
+    effective_from: date = strawberry.field(description="The first day of a month.")
+    annual_value: Decimal = strawberry.field(description="Pounds a year; paid in twelfths.")
+    source: str = strawberry.field(description="Where the figure comes from (the contract).")
+    idempotency_key: str = strawberry.field(description=_KEY)
+
+
+def rate_of(r: models.Rate | RateValue) -> Rate:
+    return Rate(
+        kind=r.kind,
+        scope=r.scope,
+        effective_from=r.effective_from,
+        band_from=pounds(r.band_from_pence),
+        band_to=None if r.band_to_pence is None else pounds(r.band_to_pence),
+        value=r.value,
+        source=r.source,
+        decided_on=r.decided_on,
+        settle_by=r.settle_by,
+    )
 
 
 @strawberry.type(description="A practice's expected schedule.")
@@ -105,9 +183,36 @@ class ScheduleOfPractice:
                 declaration_state=e.declaration_state,
                 derivation=Fact.many(e.derivation),
                 due=e.due_on < today,
+                basis=e.basis,
+                interim_amount=None if e.interim_pence is None else pounds(e.interim_pence),
+                settle_by=e.settle_by,
+                claim_reference=e.claim_reference,
+                commissioner=e.commissioner,
+                approximate=e.approximate,
             )
-            for e in snapshot.expected(self.ods_code, until=end)
+            for e in snapshot.expected(self.ods_code, until=end, known_on=today)
             if e.due_on >= start
+        ]
+
+    @strawberry.field(
+        description="Notes about the schedule up to today that are not problems, each with "
+        "its facts and what to do: a tier declared above the pay known here (the tier follows "
+        "pay across all posts), contributions for a suspended GP (which can rightly go on), a "
+        "fact missing that an expectation needs."
+    )
+    async def notes(self, info: Info[PaymentsContext, None]) -> list[PaymentNote]:
+        today = info.context.today
+        snapshot = await info.context.schedules.load(self.ods_code)
+        return [
+            PaymentNote(
+                kind=n.kind,
+                component=n.component,
+                covers_from=n.covers_from,
+                gmc_number=n.gmc_number,
+                summary=n.summary,
+                facts=Fact.many(n.facts),
+            )
+            for n in snapshot.notes(self.ods_code, until=today, known_on=today)
         ]
 
 
@@ -123,26 +228,16 @@ class ScheduleQuery:
         on: Annotated[date | None, strawberry.argument(description="In force on this day.")] = None,
     ) -> list[Rate]:
         async with info.context.sessionmaker() as session:
-            rows, _ = await repository.rates(session)
-        if on is not None:
-            latest: dict[tuple[models.RateKind, str], date] = {}
-            for r in rows:
-                if r.effective_from <= on:
-                    latest[(r.kind, r.scope)] = max(
-                        latest.get((r.kind, r.scope), r.effective_from), r.effective_from
-                    )
-            rows = [r for r in rows if latest.get((r.kind, r.scope)) == r.effective_from]
+            rows, deadlines, *_ = await repository.rates(session)
+        if on is None:
+            return [rate_of(r) for r in rows]
+        # In force on the day, as decided by then: before a backdated uplift was decided the
+        # old rate was the one in force.
+        book = RateBook(rows, deadlines)
         return [
-            Rate(
-                kind=r.kind,
-                scope=r.scope,
-                effective_from=r.effective_from,
-                band_from=pounds(r.band_from_pence),
-                band_to=None if r.band_to_pence is None else pounds(r.band_to_pence),
-                value=r.value,
-                source=r.source,
-            )
-            for r in rows
+            rate_of(value)
+            for kind, scope in book.scopes()
+            for value in book.in_force(kind, scope, on, known_on=on)
         ]
 
 
@@ -166,6 +261,8 @@ class ScheduleMutation:
             source=input.source,
             idempotency_key=input.idempotency_key,
             today=info.context.today,
+            decided_on=input.decided_on,
+            settle_by=input.settle_by,
         )
         return Rate(
             kind=input.kind,
@@ -175,4 +272,27 @@ class ScheduleMutation:
             band_to=input.band_to,
             value=input.value,
             source=input.source.strip(),
+            decided_on=input.decided_on,
+            settle_by=input.settle_by,
         )
+
+    @strawberry.mutation(
+        description="Record a PMS practice's baseline or an APMS practice's contract price "
+        "from a date: a twelfth is expected each month. Operators of payments only."
+    )
+    async def record_contract_value(
+        self, info: Info[PaymentsContext, None], input: ContractValueInput
+    ) -> PracticePaymentsRef:
+        code = practice_code(input.ods_code)
+        await service.record_contract_value(
+            info.context.sessionmaker,
+            info.context.principal,
+            ods_code=code,
+            contract_type=input.contract_type.strip().upper(),
+            effective_from=input.effective_from,
+            annual_pence=pounds_pence(input.annual_value, field="annualValue"),
+            source=input.source,
+            idempotency_key=input.idempotency_key,
+            today=info.context.today,
+        )
+        return practice_payments(code)

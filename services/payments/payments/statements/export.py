@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from payments.detection.rules import effect
+from payments.models import ChainStatus
 from payments.statements.ingest import COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import date
 
     from payments.models import LineRow, Statement
 
@@ -37,6 +39,34 @@ def totals(lines: Sequence[LineRow]) -> Totals:
         gross_pence=sum(effect(line) for line in lines if not line.component.is_deduction),
         deductions_pence=sum(effect(line) for line in lines if line.component.is_deduction),
     )
+
+
+@dataclass(frozen=True)
+class RemittanceGroup:
+    paid_on: date
+    reference: str | None
+    lines: tuple[LineRow, ...]
+
+    @property
+    def net_pence(self) -> int:
+        return sum(effect(line) for line in self.lines)
+
+
+def remittances(lines: Sequence[LineRow]) -> list[RemittanceGroup]:
+    """The lines that moved money, grouped into bank credits: a payment on its paid date, a
+    reversal on the date it was taken back, each with the run's remittance reference."""
+    groups: dict[tuple[date, str], list[LineRow]] = {}
+    for line in lines:
+        day = line.reversed_on if line.status is ChainStatus.REVERSED else line.paid_on
+        if effect(line) == 0 and line.status is not ChainStatus.PAID:
+            continue
+        if day is None:
+            continue
+        groups.setdefault((day, line.remittance_ref or ""), []).append(line)
+    return [
+        RemittanceGroup(paid_on=day, reference=reference or None, lines=tuple(found))
+        for (day, reference), found in sorted(groups.items())
+    ]
 
 
 def _pounds(pence: int) -> str:
@@ -68,6 +98,7 @@ def _row(statement: Statement, line: LineRow) -> dict[str, str]:
         "failed_on": day(line.failed_on),
         "reversed_on": day(line.reversed_on),
         "gmc_number": line.gmc_number or "",
+        "remittance_ref": line.remittance_ref or "",
     }
 
 

@@ -10,7 +10,11 @@ ods_code           yes       the practice, ``A81001``; it must be in the practic
 period             yes       the statement's month, ``2026-06`` or ``2026-06-01``
 paycode            yes       a PCSE paycode known to the service (``GSUM``, ``QOFACH``...)
 component          yes       the paycode's component (``global_sum``, ``qof_achievement``...)
-amount             yes       pounds with at most two decimals; deductions negative or zero
+amount             yes       pounds with at most two decimals, signed as it moved the bank
+                             balance: a payment positive, a deduction negative; an adjustment
+                             under a payment heading may be negative, a refund under a
+                             deduction heading positive; the paycode says which signs it
+                             carries (``paycodes``)
 description        no        the line's text; the paycode's description if empty
 covers_from        no        first day the line pays for; the period's first day if empty
 covers_to          no        last day it pays for; the period's last day if empty
@@ -26,6 +30,7 @@ paid_on            no
 failed_on          no
 reversed_on        no
 gmc_number         no        the performer a pension line is for (seven digits)
+remittance_ref     no        the remittance (bank credit) the line was paid in
 =================  ========  ===============================================================
 
 A run is all or nothing: every row is checked before anything is written, and a file with any
@@ -47,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
 
-from payments.models import ChainStatus, Component, Paymaster
+from payments.models import ChainStatus, Component, Paycode, PaycodeSign, Paymaster
 from payments.rates import month_end
 
 if TYPE_CHECKING:
@@ -68,6 +73,7 @@ OPTIONAL: Final = (
     "failed_on",
     "reversed_on",
     "gmc_number",
+    "remittance_ref",
 )
 COLUMNS: Final = REQUIRED + OPTIONAL
 DEFAULT_SOURCE = "PCSE Online"
@@ -105,6 +111,7 @@ LINE_COLUMNS: Final = (
     "reversed_on",
     "gmc_number",
     "run_id",
+    "remittance_ref",
 )
 """The statement_line columns a run fills, in the order of :attr:`ParsedLine.record`."""
 
@@ -155,6 +162,7 @@ class ParsedLine:
     status: ChainStatus
     dates: tuple[date | None, date | None, date | None, date | None, date | None]
     gmc_number: str | None
+    remittance_ref: str | None = None
 
     def record(self, statement_id: int, run_id: str) -> tuple[Any, ...]:
         # The enums go in as they are: a StrEnum member is the str of its value, which is
@@ -175,6 +183,7 @@ class ParsedLine:
             *self.dates,
             self.gmc_number,
             run_id,
+            self.remittance_ref,
         )
 
 
@@ -229,10 +238,20 @@ def _month(value: str) -> date:
     return parsed
 
 
+SIGN_RULE: Final = {
+    PaycodeSign.CREDIT: (1, "carries only payments (zero or more)"),
+    PaycodeSign.DEBIT: (
+        -1,
+        "carries only deductions (zero or less); a correction is a reversal of the line",
+    ),
+}
+"""The sign a paycode's amounts must have (or be zero), and what to say when one has not."""
+
+
 def parse(
     text: str,
     *,
-    paycodes: Mapping[str, tuple[Component, str]],
+    paycodes: Mapping[str, Paycode],
     known_practices: set[str],
 ) -> ParsedRun:
     """Every row checked; :class:`RunRejected` with the whole report if any is wrong."""
@@ -277,7 +296,7 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     number: int,
     fail: Any,
     *,
-    paycodes: Mapping[str, tuple[Component, str]],
+    paycodes: Mapping[str, Paycode],
     known_practices: set[str],
 ) -> ParsedLine | None:
     def cell(name: str) -> str:
@@ -310,19 +329,17 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     component = _COMPONENTS.get(cell("component"))
     if component is None:
         bad("component", f"unknown component {cell('component')!r}")
-    if known is not None and component is not None and known[0] is not component:
-        bad("component", f"paycode {paycode} pays {known[0].value}, not {component.value}")
+    if known is not None and component is not None and known.component is not component:
+        bad("component", f"paycode {paycode} pays {known.component.value}, not {component.value}")
 
     amount = None
     try:
         amount = amount_pence(cell("amount"))
     except BadUserInput as error:
         bad("amount", error.message.replace("`amount` ", ""))
-    if amount is not None and component is not None:
-        if component.is_deduction and amount > 0:
-            bad("amount", "a deduction must be negative or zero")
-        if not component.is_deduction and amount < 0:
-            bad("amount", "a payment cannot be negative; report a recovery as a reversal")
+    rule = None if known is None else SIGN_RULE.get(known.sign)
+    if amount is not None and rule is not None and amount * rule[0] < 0:
+        bad("amount", f"paycode {paycode} {rule[1]}")
 
     dates: dict[str, date | None] = {}
     for name in ("covers_from", "covers_to", *STATUS_DATE.values()):
@@ -350,12 +367,15 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
     authoriser = cell("authoriser") or None
     if authoriser is not None and len(authoriser) > 200:  # noqa: PLR2004 - the column's width
         bad("authoriser", "at most 200 characters")
-    description = cell("description") or (known[1] if known else "")
+    description = cell("description") or (known.description if known else "")
     if len(description) > 200:  # noqa: PLR2004 - the column's width
         bad("description", "at most 200 characters")
     gmc_number = cell("gmc_number") or None
     if gmc_number is not None and not is_gmc_number(gmc_number):
         bad("gmc_number", "not a GMC number (seven digits)")
+    remittance = cell("remittance_ref") or None
+    if remittance is not None and len(remittance) > 40:  # noqa: PLR2004 - the column's width
+        bad("remittance_ref", "at most 40 characters")
 
     if (
         failures
@@ -389,4 +409,5 @@ def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
             dates.get("reversed_on"),
         ),
         gmc_number=gmc_number,
+        remittance_ref=remittance,
     )

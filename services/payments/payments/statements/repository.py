@@ -14,12 +14,14 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.models import (
+    Component,
     LineRow,
     Paycode,
     PaymentRun,
@@ -121,6 +123,29 @@ async def lines_of_practices(
         select(Statement.ods_code, *_LINE_COLUMNS)
         .join(Statement, Statement.id == StatementLine.statement_id)
         .where(Statement.ods_code.in_(codes))
+        .order_by(StatementLine.id)
+    )
+    return [(row[0], LineRow(*row[1:])) for row in result]
+
+
+async def schedule_lines_of_practices(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[str, LineRow]]:
+    """The lines the schedule itself reads, without the rest: QOF aspiration (the balance and
+    the provisional figure), the pension levy's presentation, the out-of-hours deduction and
+    the core contract payments (which contract a practice is on, until the directory says)."""
+    result = await session.execute(
+        select(Statement.ods_code, *_LINE_COLUMNS)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(
+            Statement.ods_code.in_(codes),
+            or_(
+                StatementLine.component.in_(
+                    [Component.QOF_ASPIRATION, Component.PENSION_ADMIN_LEVY]
+                ),
+                StatementLine.paycode.in_(["GSUMOOH", "GSUM", "PMSBASE", "APMSCON"]),
+            ),
+        )
         .order_by(StatementLine.id)
     )
     return [(row[0], LineRow(*row[1:])) for row in result]

@@ -8,8 +8,11 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from pcse_kit import audit
+from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput, Conflict
 
+from payments import policy, writes
+from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
     IdempotencyKey,
@@ -20,10 +23,6 @@ from payments.statements import ingest, repository
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-
-from payments import writes
-from payments.detection import service as detection_service
 
 _RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
@@ -64,9 +63,7 @@ async def parse_run(
 ) -> ingest.ParsedRun:
     """Validate a whole run against the paycodes and the directory, before any write."""
     async with sessionmaker() as session:
-        paycodes = {
-            p.code: (p.component, p.description) for p in await repository.paycodes(session)
-        }
+        paycodes = {p.code: p for p in await repository.paycodes(session)}
         known = await repository.all_practice_codes(session)
     return ingest.parse(csv_text, paycodes=paycodes, known_practices=known)
 
@@ -106,6 +103,10 @@ async def load_run(
     return run, False
 
 
+OWN_RUN_ID = 57
+"""A practice's own run id, with its ODS code and a colon before it, fits the 64 of a run id."""
+
+
 async def import_run(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: Principal,
@@ -116,10 +117,33 @@ async def import_run(
     today: date,
     detect: bool = True,
 ) -> RunResult:
-    """Import a payment run, all or nothing; importing its id again returns the first result."""
-    writes.operator(principal)
+    """Import a payment run, all or nothing; importing its id again returns the first result.
+
+    Payments operators import PCSE's runs. A practice (or an accountant it consented to)
+    imports its own statements: one practice a file, the run id kept under the practice's
+    code (``A81001:2025-06``) so no other caller's runs are seen or touched.
+    """
+    operator = principal.operates(policy.DOMAIN)
+    if not operator and principal.role not in {Role.PRACTICE, Role.ACCOUNTANT}:
+        raise Forbidden
     parsed = await parse_run(sessionmaker, csv_text)
+    codes = sorted({line.ods_code for line in parsed.lines})
+    if not operator:
+        if len(codes) != 1:
+            raise BadUserInput(
+                f"A practice's own run covers one practice; this one covers {len(codes)}.",
+                field="csv",
+            )
+        if len(run_id) > OWN_RUN_ID:
+            raise BadUserInput(
+                f"`runId` of a practice's own run is at most {OWN_RUN_ID} characters.",
+                field="runId",
+            )
+        if principal.role is Role.PRACTICE and not principal.is_practice_of(codes[0]):
+            raise Forbidden
+        run_id = f"{codes[0]}:{run_id}"
     async with sessionmaker.begin() as session:
+        await writes.practice_or_consented(session, principal, codes)
         if idempotency_key is not None:
             replay = await audit.claim(
                 session,

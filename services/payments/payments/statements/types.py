@@ -51,6 +51,9 @@ class StatementLine:
     reversed_on: date | None = strawberry.field(description="When a payment was reversed.")
     gmc_number: str | None = strawberry.field(description="The performer of a pension line.")
     run_id: str | None = strawberry.field(description="The payment run that brought it.")
+    remittance_ref: str | None = strawberry.field(
+        description="The remittance (bank credit) it was paid in, where the run named one."
+    )
 
     @strawberry.field(description="True for deductions: superannuation, levies, charges.")
     def is_deduction(self) -> bool:
@@ -77,6 +80,7 @@ class StatementLine:
             reversed_on=row.reversed_on,
             gmc_number=row.gmc_number,
             run_id=row.run_id,
+            remittance_ref=row.remittance_ref,
         )
 
 
@@ -138,6 +142,37 @@ class Statement:
     async def net(self, info: Info[PaymentsContext, None]) -> Decimal:
         return pounds((await self._totals(info)).net_pence)
 
+    @strawberry.field(
+        description="The statement's lines grouped into bank credits, by payment date and (where "
+        "the run names one) remittance reference, earliest first: what to reconcile against the "
+        "bank statement. A reversal is taken back on its own date."
+    )
+    async def remittances(self, info: Info[PaymentsContext, None]) -> list[Remittance]:
+        lines = await info.context.lines.load(self.statement_id)
+        return [
+            Remittance(
+                paid_on=group.paid_on,
+                reference=group.reference,
+                amount=pounds(group.net_pence),
+                line_ids=[strawberry.ID(str(line.id)) for line in group.lines],
+                rows=list(group.lines),
+            )
+            for group in export.remittances(lines)
+        ]
+
+
+@strawberry.type(description="One bank credit: the lines paid (or taken back) together.")
+class Remittance:
+    paid_on: date = strawberry.field(description="When the money moved.")
+    reference: str | None = strawberry.field(description="The run's remittance reference.")
+    amount: Decimal = strawberry.field(description="The credit, pounds: what reached the bank.")
+    line_ids: list[strawberry.ID] = strawberry.field(description="The lines in it.")
+    rows: strawberry.Private[list[models.LineRow]]
+
+    @strawberry.field(description="The lines in it.")
+    def lines(self) -> list[StatementLine]:
+        return [StatementLine.from_row(row) for row in self.rows]
+
 
 @strawberry.type(description="A statement written out for an accountant's tools.")
 class StatementExport:
@@ -186,6 +221,12 @@ class Paycode:
     code: str = strawberry.field(description="The paycode.")
     component: models.Component = strawberry.field(description="What it pays or deducts.")
     description: str = strawberry.field(description="Its usual text.")
+    sign: models.PaycodeSign = strawberry.field(
+        description="The signs its lines can carry (an adjustment or a refund can go either way)."
+    )
+    treatment: models.LineTreatment = strawberry.field(
+        description="How its lines are read: regular, arrears, or pension year-end balancing."
+    )
 
 
 @strawberry.input(description="A payment run to import.")
@@ -256,7 +297,14 @@ class StatementsQuery:
         async with info.context.sessionmaker() as session:
             rows = await repository.paycodes(session)
         return [
-            Paycode(code=r.code, component=r.component, description=r.description) for r in rows
+            Paycode(
+                code=r.code,
+                component=r.component,
+                description=r.description,
+                sign=r.sign,
+                treatment=r.treatment,
+            )
+            for r in rows
         ]
 
 
@@ -266,7 +314,9 @@ class StatementsMutation:
         description="Import a payment run given as CSV text in the documented line format (at "
         "most 2 MB here; larger runs through `python -m payments import-run`). All or nothing: "
         "a bad row refuses the whole file with a row-by-row report in extensions.rows. The run "
-        "id makes a replay a no-op that returns the first result. Operators of payments only."
+        "id makes a replay a no-op that returns the first result. Payments operators import "
+        "PCSE's runs; a practice (or an accountant it consented to) imports its own statements, "
+        "one practice a file, kept under the practice's code (`A81001:<runId>`)."
     )
     async def import_payment_run(
         self, info: Info[PaymentsContext, None], input: ImportRunInput

@@ -18,10 +18,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
-# The statements of the request path are built once, not per call: building a select and
-# its cache key cost more than running it. Lists go in as expanding parameters.
-
-
 async def placements(session: AsyncSession, codes: Sequence[str]) -> list[TraineePlacement]:
     return list(
         await session.scalars(

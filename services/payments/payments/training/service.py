@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING
 
 from pcse_kit import audit
 from pcse_kit.errors import BadUserInput
+from sqlalchemy import select
 
+from payments import writes
+from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
     TraineePlacement,
@@ -17,10 +20,6 @@ if TYPE_CHECKING:
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-
-from payments import writes
-from payments.detection import service as detection_service
 
 
 async def record_trainee_placement(
@@ -35,24 +34,41 @@ async def record_trainee_placement(
     idempotency_key: str,
     today: date,
 ) -> writes.Written:
-    """A registrar placed at a training practice: reimbursement is due monthly while it lasts."""
-    writes.operator(principal)
+    """A registrar placed at a training practice (the practice, an accountant it consented to,
+    or payments operators): reimbursement is due monthly while it lasts, pro rata for part
+    months, and the trainer's grant with it. The same registrar from the same day is one
+    placement: recording it again corrects it."""
+    writes.may_enter_facts(principal, ods_code)
     if ends_on < starts_on:
         raise BadUserInput("`endsOn` cannot be before `startsOn`.", field="endsOn")
+    if (ends_on - starts_on).days > 366 * 4:
+        raise BadUserInput("A placement lasts at most four years.", field="endsOn")
     if monthly_pence <= 0:
         raise BadUserInput("`monthlyAmount` must be more than zero.", field="monthlyAmount")
 
     async def write(session: AsyncSession) -> writes.Written:
+        await writes.practice_or_consented(session, principal, [ods_code])
         await writes.known_practice(session, ods_code)
-        row = TraineePlacement(
-            ods_code=ods_code, gmc_number=gmc_number, starts_on=starts_on, ends_on=ends_on,
-            monthly_pence=monthly_pence,
-        )  # fmt: skip
-        session.add(row)
+        row = await session.scalar(
+            select(TraineePlacement)
+            .where(
+                TraineePlacement.ods_code == ods_code,
+                TraineePlacement.gmc_number == gmc_number,
+                TraineePlacement.starts_on == starts_on,
+            )
+            .with_for_update()
+        )
+        before = None if row is None else writes.row_values(row)
+        if row is None:
+            row = TraineePlacement(ods_code=ods_code, gmc_number=gmc_number, starts_on=starts_on)
+            session.add(row)
+        row.ends_on = ends_on
+        row.monthly_pence = monthly_pence
         await session.flush()
         await audit.record(
             session, AuditEvent, actor=principal, action="record_trainee_placement",
-            entity="trainee_placement", key=str(row.id), before=None, after=writes.row_values(row),
+            entity="trainee_placement", key=str(row.id), before=before,
+            after=writes.row_values(row),
         )  # fmt: skip
         await detection_service.sync_anomalies(session, [ods_code], today=today)
         return writes.Written("trainee_placement", str(row.id))

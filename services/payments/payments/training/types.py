@@ -33,8 +33,10 @@ class TraineePlacementInput:
 @strawberry.type
 class TrainingMutation:
     @strawberry.mutation(
-        description="Record a GP registrar's placement: reimbursement is expected monthly "
-        "while it lasts. Operators of payments only."
+        description="Record a GP registrar's placement (the training practice, an accountant it "
+        "consented to, or payments operators): reimbursement is expected monthly while it "
+        "lasts, pro rata for part months, with the trainer's grant. The same registrar from "
+        "the same day again corrects it."
     )
     async def record_trainee_placement(
         self, info: Info[PaymentsContext, None], input: TraineePlacementInput
