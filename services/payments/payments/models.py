@@ -477,13 +477,29 @@ class PracticeListSize(Base):
 
 class ContractValue(Base):
     """The annual value of a PMS agreement (its baseline) or an APMS contract (its price), from
-    a date: what a practice not on the global sum is paid in twelfths."""
+    a date: what a practice not on the global sum is paid in twelfths.
+
+    A variation decided after the date it applies from (the pay-review uplift reaching a PMS
+    contract in September, backdated to April) is a second row from the same date with the day
+    it was decided: months due before then keep the old value, and the difference is arrears.
+    """
 
     __tablename__ = "contract_value"
-    __table_args__ = (CheckConstraint("annual_pence >= 0", name="contract_value_amount"),)
+    __table_args__ = (
+        CheckConstraint("annual_pence >= 0", name="contract_value_amount"),
+        UniqueConstraint(
+            "ods_code",
+            "effective_from",
+            "decided_on",
+            name="contract_value_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
 
-    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    effective_from: Mapped[date] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    effective_from: Mapped[date]
+    decided_on: Mapped[date | None]
     contract_type: Mapped[str] = mapped_column(String(4))
     annual_pence: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(200))
@@ -580,6 +596,33 @@ class QofDeclaration(Base):
     """The aspiration paid for the year as CQRS shows it, when the statements held here do not
     cover the whole year: the balance due is the achievement less it."""
     appealed_on: Mapped[date | None]
+
+
+class TraineePay(Base):
+    """A change to what PCSE reimburses for a placement a month (the practice's revised set-up
+    form), from a day, with the day it was decided: a pay award backdated to April and applied
+    from August pay keeps the old amount right for the months due before the decision, and the
+    difference is arrears."""
+
+    __tablename__ = "trainee_pay"
+    __table_args__ = (
+        CheckConstraint("monthly_pence > 0", name="trainee_pay_amount"),
+        UniqueConstraint(
+            "placement_id",
+            "applies_from",
+            "decided_on",
+            name="trainee_pay_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("trainee_placement.id", ondelete="CASCADE")
+    )
+    applies_from: Mapped[date]
+    decided_on: Mapped[date | None]
+    monthly_pence: Mapped[int] = mapped_column(BigInteger)
 
 
 class TraineePlacement(Base):

@@ -232,21 +232,24 @@ class Loader:
         facts = self.practice.facts
         await self.directory(facts)
         await self.levies(facts)
-        for value in facts.get("contract_value", []):
-            await schedule_service.record_contract_value(
-                self.sessionmaker, OPERATOR, ods_code=self.practice.ods_code,
-                contract_type=value["contract_type"], effective_from=value["from"],
-                annual_pence=_pence(value["annual"]), source=value.get("source", "corpus"),
-                idempotency_key=self.key(), today=self.today,
-            )  # fmt: skip
+        await self.contract(facts)
         await self.pensions(facts)
         await self.qof(facts)
         for placement in facts.get("placement", []):
+            pay = placement.get("reimbursement", [])
             await training_service.record_trainee_placement(
                 self.sessionmaker, self.manager, ods_code=self.practice.ods_code,
-                gmc_number=placement["gmc_number"], starts_on=placement["starts_on"],
-                ends_on=placement["ends_on"], monthly_pence=_pence(placement["monthly"]),
+                gmc_number=placement["gmc_number"], starts_on=placement["start"],
+                ends_on=placement["end"], monthly_pence=_pence(pay[0]["monthly"]),
                 idempotency_key=self.key(), today=self.today,
+                pay_changes=[
+                    training_service.PayChange(
+                        applies_from=change["applies_from"],
+                        decided_on=change.get("decided_on"),
+                        monthly_pence=_pence(change["monthly"]),
+                    )
+                    for change in pay
+                ],
             )  # fmt: skip
         await self.claims(facts)
         await self.statements()
@@ -306,6 +309,28 @@ class Loader:
                   "decision": change.get("decision", ""), "source": "corpus"})
             )  # fmt: skip
         await self.events(*events)
+
+    async def contract(self, facts: dict[str, Any]) -> None:
+        """A PMS baseline or APMS contract price for the year, and any variation decided
+        later (operators record contract values)."""
+        practice = facts["practice"]
+        year_start = date(_year(facts["financial_year"]), 4, 1)
+        values = [
+            (practice["contract_type"], year_start, None, practice[key])
+            for key in ("pms_baseline_annual", "apms_contract_annual")
+            if key in practice
+        ]
+        values += [
+            ("PMS", change["applies_from"], change["decided_on"], change["annual"])
+            for change in facts.get("pms_baseline_change", [])
+        ]
+        for contract, since, decided, annual in values:
+            await schedule_service.record_contract_value(
+                self.sessionmaker, OPERATOR, ods_code=self.practice.ods_code,
+                contract_type=contract, effective_from=since, annual_pence=_pence(annual),
+                source="corpus: the practice's contract", idempotency_key=self.key(),
+                today=self.today, decided_on=decided,
+            )  # fmt: skip
 
     async def levies(self, facts: dict[str, Any]) -> None:
         levy = facts.get("lmc_levy")

@@ -347,13 +347,40 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_table(
         "contract_value",
+        sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("ods_code", sa.String(length=6), nullable=False),
         sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("decided_on", sa.Date(), nullable=True),
         sa.Column("contract_type", sa.String(length=4), nullable=False),
         sa.Column("annual_pence", sa.BigInteger(), nullable=False),
         sa.Column("source", sa.String(length=200), nullable=False),
         sa.CheckConstraint("annual_pence >= 0", name="contract_value_amount"),
-        sa.PrimaryKeyConstraint("ods_code", "effective_from"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "ods_code",
+            "effective_from",
+            "decided_on",
+            name="contract_value_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+    op.create_table(
+        "trainee_pay",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("placement_id", sa.BigInteger(), nullable=False),
+        sa.Column("applies_from", sa.Date(), nullable=False),
+        sa.Column("decided_on", sa.Date(), nullable=True),
+        sa.Column("monthly_pence", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("monthly_pence > 0", name="trainee_pay_amount"),
+        sa.ForeignKeyConstraint(["placement_id"], ["trainee_placement.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "placement_id",
+            "applies_from",
+            "decided_on",
+            name="trainee_pay_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
     )
     op.create_table(
         "performer_status_change",
@@ -442,6 +469,7 @@ def downgrade() -> None:
         op.drop_column("qof_declaration", column)
     op.drop_index("ix_performer_status_change_performer", table_name="performer_status_change")
     op.drop_table("performer_status_change")
+    op.drop_table("trainee_pay")
     op.drop_table("contract_value")
     op.drop_table("practice_list_size")
     for column in ("icb_code", "out_of_hours_opt_out", "training_practice", "dispensing",

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from payments import writes
 from payments.detection import service as detection_service
 from payments.models import AuditEvent, ClaimState, Component, Paycode, PracticeClaim
-from payments.rates import add_months, month_end
+from payments.schedule.rules import claim_due
 
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
@@ -33,10 +33,14 @@ CLAIMABLE: Final = frozenset(
         Component.LOCUM_ALLOWANCE,
         Component.DRUGS,
         Component.DISPENSING_FEES,
+        Component.PRESCRIPTION_CHARGE_INCOME,
         Component.OTHER,
     }
 )
-"""What a practice claims, rather than being paid on a schedule."""
+"""What a practice claims, rather than being paid on a schedule. A dispensing practice's
+monthly submission prices its drugs and fees and deducts the prescription charges it
+collected: the charges are a claim of the other sign."""
+
 APPROVED: Final = frozenset({ClaimState.APPROVED, ClaimState.PAID})
 MAX_REFERENCE: Final = 40
 MAX_AMOUNT_PENCE: Final = 10_000_000_00
@@ -61,9 +65,9 @@ class ClaimFacts:
     state: ClaimState
 
 
-def due_on(approved_on: date) -> date:
-    """An approved claim lands in the next payment run: by the end of the following month."""
-    return month_end(add_months(approved_on, 1))
+def due_on(component: Component, approved_on: date) -> date:
+    """When an approved claim should be paid (see :func:`payments.schedule.rules.claim_due`)."""
+    return claim_due(component, approved_on)
 
 
 def _validate(facts: ClaimFacts, *, today: date) -> ClaimFacts:
@@ -77,8 +81,13 @@ def _validate(facts: ClaimFacts, *, today: date) -> ClaimFacts:
         )
     if facts.covers_to < facts.covers_from:
         raise BadUserInput("`coversTo` cannot be before `coversFrom`.", field="coversTo")
-    if not 0 < facts.amount_pence <= MAX_AMOUNT_PENCE:
-        raise BadUserInput("`amount` must be more than zero (and under £10m).", field="amount")
+    sign = -1 if facts.component.is_deduction else 1
+    if not 0 < facts.amount_pence * sign <= MAX_AMOUNT_PENCE:
+        raise BadUserInput(
+            "`amount` must be more than zero (less, for prescription charges deducted), and "
+            "under £10m.",
+            field="amount",
+        )
     not_future(facts.claimed_on, today=today, field="claimedOn")
     if (facts.state in APPROVED) != (facts.approved_on is not None):
         raise BadUserInput(

@@ -31,7 +31,8 @@ class PracticeClaim:
     approved_on: date | None = strawberry.field(description="When it was approved.")
     state: models.ClaimState = strawberry.field(description="Where it is.")
     due_on: date | None = strawberry.field(
-        description="Once approved, the end of the following month: when it should be paid by."
+        description="Once approved, when it should be paid by: the end of the following month "
+        "(dispensing: the end of the month NHSBSA priced it)."
     )
 
     @classmethod
@@ -47,7 +48,9 @@ class PracticeClaim:
             claimed_on=row.claimed_on,
             approved_on=row.approved_on,
             state=row.state,
-            due_on=None if row.approved_on is None else service.due_on(row.approved_on),
+            due_on=None
+            if row.approved_on is None
+            else service.due_on(row.component, row.approved_on),
         )
 
 

@@ -104,6 +104,10 @@ async def snapshot(
     sizes = _by_practice(await directory_repository.list_sizes(session, codes))
     values = _by_practice(await repository.contract_values(session, codes))
     claims = _by_practice(await claims_repository.claims(session, codes))
+    pay_changes: dict[int, list[Any]] = defaultdict(list)
+    placement_ids = [p.id for rows in placements.values() for p in rows]
+    for pay_change in await training_repository.pay_changes(session, placement_ids):
+        pay_changes[pay_change.placement_id].append(pay_change)
     facts = {
         code: schedule.PracticeFacts(
             ods_code=code,
@@ -124,6 +128,7 @@ async def snapshot(
                 for change in changes_of[m]
             ],
             lines=schedule.summarise(lines[code]),
+            trainee_pay={p.id: pay_changes[p.id] for p in placements[code]},
         )
         for code in codes
     }

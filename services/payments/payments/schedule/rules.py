@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         PracticeDirectory,
         PracticeListSize,
         QofDeclaration,
+        TraineePay,
         TraineePlacement,
     )
     from payments.rates import RateBook, RateValue
@@ -271,6 +272,8 @@ class PracticeFacts:
     claims: Sequence[PracticeClaim] = ()
     status_changes: Sequence[PerformerStatusChange] = ()
     lines: LineSummary = field(default_factory=LineSummary)
+    trainee_pay: Mapping[int, Sequence[TraineePay]] = field(default_factory=dict)
+    """A placement's id to its pay changes (revised set-up forms)."""
 
     @property
     def lmc_code(self) -> str | None:
@@ -325,10 +328,15 @@ class _Schedule:
         month: date,
         amount: int,
         derivation: list[tuple[str, str]],
+        *,
+        due: tuple[date, str] | None = None,
+        interim: tuple[int, date] | None = None,
         **extra: object,
     ) -> None:
-        due_on = month_end(month)
+        due_on, why = due or (month_end(month), "the month's main payment")
         commissioner = self.book.commissioner(component, month)
+        if interim is not None:
+            extra = {**extra, "interim_pence": interim[0], "settle_by": interim[1]}
         self.expectations.append(
             Expectation(
                 ods_code=self.facts.ods_code,
@@ -340,7 +348,7 @@ class _Schedule:
                 derivation=(
                     *derivation,
                     ("Commissioner", self.book.describe_commissioner(component, month)),
-                    ("Due", f"{due_on.isoformat()}, the month's main payment"),
+                    ("Due", f"{due_on.isoformat()}, {why}"),
                 ),
                 commissioner=None if commissioner is None else commissioner.commissioner,
                 **extra,  # type: ignore[arg-type]
@@ -437,7 +445,9 @@ class _Schedule:
             values = [
                 v
                 for v in self.facts.contract_values
-                if v.effective_from <= month and v.contract_type == contract
+                if v.effective_from <= month
+                and v.contract_type == contract
+                and _known(v.decided_on, self.known_on)
             ]
             if not values:
                 if month == self.months[0]:
@@ -448,17 +458,28 @@ class _Schedule:
                         [basis],
                     )  # fmt: skip
                 continue
-            value = max(values, key=lambda v: v.effective_from)
+            value = _latest_value(values)
             amount = round_pence(Decimal(value.annual_pence) / MONTHS_A_YEAR)
-            self._add(
-                component, month, amount,
-                [
-                    basis,
-                    ("Contract value", f"{pounds_text(value.annual_pence)} a year from "
-                     f"{value.effective_from} ({value.source})"),
-                    ("This month", f"{pounds_text(amount)} = a year / 12"),
-                ],
-            )  # fmt: skip
+            steps = [
+                basis,
+                ("Contract value", f"{pounds_text(value.annual_pence)} a year from "
+                 f"{value.effective_from} ({value.source})"),
+                ("This month", f"{pounds_text(amount)} = a year / 12"),
+            ]  # fmt: skip
+            due = month_end(month)
+            known = [v for v in values if _known(v.decided_on, due)]
+            before = _latest_value(known) if known else None
+            interim = None
+            if before is not None and before is not value and value.decided_on is not None:
+                old = round_pence(Decimal(before.annual_pence) / MONTHS_A_YEAR)
+                settle = month_end(add_months(value.decided_on, 1))
+                interim = (old, settle)
+                steps.append(
+                    ("Decided later", f"the variation of {value.decided_on} came after this "
+                     f"month was due: {pounds_text(old)} was right on {due}, and the "
+                     f"{pounds_text(amount - old)} difference is due as arrears by {settle}")
+                )  # fmt: skip
+            self._add(component, month, amount, steps, interim=interim)
 
     def _global_sum(self, month: date, basis: tuple[str, str]) -> None:
         rate = self.book.rate(RateKind.GLOBAL_SUM, month, known_on=self.known_on)
@@ -497,11 +518,11 @@ class _Schedule:
                 )
             )
         derivation.append(("This month", f"{pounds_text(amount)} net"))
-        interim = self.book.rate(RateKind.GLOBAL_SUM, month, known_on=due)
-        extra: dict[str, object] = {}
-        if interim is not None and interim != rate and rate.arrears_due is not None:
-            _, _, before = net(interim)
-            extra = {"interim_pence": before, "settle_by": rate.arrears_due}
+        old_rate = self.book.rate(RateKind.GLOBAL_SUM, month, known_on=due)
+        interim = None
+        if old_rate is not None and old_rate != rate and rate.arrears_due is not None:
+            _, _, before = net(old_rate)
+            interim = (before, rate.arrears_due)
             derivation.append(
                 (
                     "Decided later",
@@ -519,7 +540,10 @@ class _Schedule:
                    if approximate else "the last quarter's list, carried forward."),
                 [list_fact],
             )  # fmt: skip
-        self._add(Component.GLOBAL_SUM, month, amount, derivation, approximate=approximate, **extra)
+        self._add(
+            Component.GLOBAL_SUM, month, amount, derivation, approximate=approximate,
+            interim=interim,
+        )  # fmt: skip
 
     def _opted_out(self) -> tuple[bool, str]:
         directory = self.facts.directory
@@ -592,11 +616,11 @@ class _Schedule:
             known = prior.approved_on
             provisional = self.facts.lines.march_aspiration.get(year - 1)
             for month in year_months:
-                extra: dict[str, object] = {}
+                interim = None
                 steps = list(derivation)
                 if known is not None and month_end(month) < known and provisional:
                     settle = month_end(add_months(known, 1))
-                    extra = {"interim_pence": provisional, "settle_by": settle}
+                    interim = (provisional, settle)
                     steps.append(
                         (
                             "Provisional",
@@ -605,7 +629,7 @@ class _Schedule:
                             f"in, to be trued up by {settle}",
                         )
                     )
-                self._add(Component.QOF_ASPIRATION, month, monthly, steps, **extra)
+                self._add(Component.QOF_ASPIRATION, month, monthly, steps, interim=interim)
 
     def _qof_balances(self) -> None:
         for declaration in self.facts.declarations:
@@ -691,56 +715,87 @@ class _Schedule:
         last = min(placement.ends_on, month_end(month))
         return max((last - first).days + 1, 0)
 
+    def _trainee_pay(
+        self, placement: TraineePlacement, on: date, known_on: date | None
+    ) -> TraineePay | None:
+        changes = [
+            c
+            for c in self.facts.trainee_pay.get(placement.id, ())
+            if c.applies_from <= on and _known(c.decided_on, known_on)
+        ]
+        if not changes:
+            return None
+        return max(changes, key=lambda c: (c.applies_from, c.decided_on or c.applies_from))
+
     def _trainees(self) -> None:
         for placement in self.facts.placements:
             for month in self.months:
                 days = self._days_placed(placement, month)
                 if not days:
                     continue
+                on = max(month, placement.starts_on)
+                change = self._trainee_pay(placement, on, self.known_on)
+                monthly = placement.monthly_pence if change is None else change.monthly_pence
                 in_month = calendar.monthrange(month.year, month.month)[1]
-                amount = round_pence(Decimal(placement.monthly_pence) * days / in_month)
+                amount = round_pence(Decimal(monthly) * days / in_month)
                 part = (
-                    f"{pounds_text(amount)} = {pounds_text(placement.monthly_pence)} x "
-                    f"{days}/{in_month} days (a part month, pro rata)"
+                    f"{pounds_text(amount)} = {pounds_text(monthly)} x {days}/{in_month} days "
+                    "(a part month, pro rata)"
                     if days < in_month
                     else pounds_text(amount)
                 )
+                steps = [
+                    ("Placement", f"GP registrar {placement.gmc_number}, "
+                     f"{placement.starts_on} to {placement.ends_on}"),
+                    ("Monthly reimbursement", pounds_text(monthly)
+                     + ("" if change is None else f" from {change.applies_from}")),
+                    ("This month", part),
+                ]  # fmt: skip
+                due = month_end(month)
+                before = self._trainee_pay(placement, on, due)
+                interim = None
+                if change is not None and change is not before and change.decided_on is not None:
+                    earlier = placement.monthly_pence if before is None else before.monthly_pence
+                    old = round_pence(Decimal(earlier) * days / in_month)
+                    settle = month_end(add_months(change.decided_on, 1))
+                    interim = (old, settle)
+                    steps.append(
+                        ("Decided later", f"the revised set-up of {change.decided_on} came "
+                         f"after this month was due: {pounds_text(old)} was right on {due}, "
+                         f"and the difference is due as arrears by {settle}")
+                    )  # fmt: skip
                 self._add(
-                    Component.TRAINEE_REIMBURSEMENT, month, amount,
-                    [
-                        ("Placement", f"GP registrar {placement.gmc_number}, "
-                         f"{placement.starts_on} to {placement.ends_on}"),
-                        ("Monthly reimbursement", pounds_text(placement.monthly_pence)),
-                        ("This month", part),
-                    ],
-                    gmc_number=placement.gmc_number,
+                    Component.TRAINEE_REIMBURSEMENT, month, amount, steps,
+                    gmc_number=placement.gmc_number, interim=interim,
                 )  # fmt: skip
 
     def _training_grant(self) -> None:
+        """The trainer's grant: a year's rate / 12 for each registrar placed, pro rata by days,
+        paid a month in arrears (the North West's published practice; other regions pay by
+        rotation)."""
         directory = self.facts.directory
         if directory is not None and directory.training_practice is False:
             return
-        for month in self.months:
-            rate = self.book.rate(RateKind.TRAINING_GRANT, month)
-            placed = [(p, self._days_placed(p, month)) for p in self.facts.placements]
-            placed = [(p, days) for p, days in placed if days]
-            if rate is None or not placed:
-                continue
-            in_month = calendar.monthrange(month.year, month.month)[1]
-            amount = round_pence(
-                sum((rate.value * days / in_month for _, days in placed), Decimal(0))
-                / MONTHS_A_YEAR
-            )
-            self._add(
-                Component.TRAINING_GRANT, month, amount,
-                [
-                    ("Trainer's grant", rate.describe()),
-                    ("Registrars placed", ", ".join(
-                        f"{p.gmc_number} ({days}/{in_month} days)" for p, days in placed)),
-                    ("This month", f"{pounds_text(amount)} = a year / 12 for each registrar, "
-                     "pro rata for part months"),
-                ],
-            )  # fmt: skip
+        for placement in self.facts.placements:
+            for month in self.months:
+                days = self._days_placed(placement, month)
+                rate = self.book.rate(RateKind.TRAINING_GRANT, month)
+                if not days or rate is None:
+                    continue
+                in_month = calendar.monthrange(month.year, month.month)[1]
+                amount = round_pence(rate.value * days / in_month / MONTHS_A_YEAR)
+                due = month_end(add_months(month, 1))
+                self._add(
+                    Component.TRAINING_GRANT, month, amount,
+                    [
+                        ("Trainer's grant", rate.describe()),
+                        ("Registrar placed", f"{placement.gmc_number}, {days}/{in_month} days"),
+                        ("This month", f"{pounds_text(amount)} = a year / 12"
+                         + (", pro rata for a part month" if days < in_month else "")),
+                    ],
+                    gmc_number=placement.gmc_number,
+                    due=(due, "a month in arrears, in the next month's main payment"),
+                )  # fmt: skip
 
     # -- pensions
 
@@ -906,8 +961,7 @@ class _Schedule:
                 continue
             if claim.approved_on is None:
                 continue
-            # An approved claim lands in the next payment run: by the end of the next month.
-            due = month_end(add_months(claim.approved_on, 1))
+            due = claim_due(claim.component, claim.approved_on)
             if due < self.start:
                 continue
             commissioner = self.book.commissioner(
@@ -932,7 +986,7 @@ class _Schedule:
                                 claim.component, claim.covers_from, claim.paycode or ""
                             ),
                         ),
-                        ("Due", f"{due}, the end of the month after approval (the next run)"),
+                        ("Due", f"{due}, {claim_due_said(claim.component)}"),
                     ),
                     paycodes=frozenset({claim.paycode}) if claim.paycode else frozenset(),
                     claim_reference=claim.reference,
@@ -967,6 +1021,36 @@ def aspiration_paid(facts: PracticeFacts, declaration: QofDeclaration) -> tuple[
             + ("" if whole else "; the statements held start later in the year")
         )
     return recorded, "as CQRS shows it; the statements held start later in the year"
+
+
+PRICED_BY_NHSBSA: Final = frozenset(
+    {Component.DRUGS, Component.DISPENSING_FEES, Component.PRESCRIPTION_CHARGE_INCOME}
+)
+
+
+def claim_due(component: Component, approved_on: date) -> date:
+    """When an approved claim should be paid. Dispensing is priced by NHSBSA and paid in that
+    month's run (NHSBSA "dispensing doctor payments": data dispatched by the 15th of the month
+    it is priced); any other claim lands in the next payment run, by the end of the month after
+    its approval (PCSE; no published service level)."""
+    if component in PRICED_BY_NHSBSA:
+        return month_end(approved_on)
+    return month_end(add_months(approved_on, 1))
+
+
+def claim_due_said(component: Component) -> str:
+    if component in PRICED_BY_NHSBSA:
+        return "the end of the month NHSBSA priced it (that month's run)"
+    return "the end of the month after approval (the next run)"
+
+
+def _known(decided_on: date | None, known_on: date | None) -> bool:
+    return known_on is None or decided_on is None or decided_on <= known_on
+
+
+def _latest_value(rows: Sequence[ContractValue]) -> ContractValue:
+    """The contract value in force: the latest to apply, and of those the latest decided."""
+    return max(rows, key=lambda v: (v.effective_from, v.decided_on or v.effective_from))
 
 
 def _weighted(value: Decimal | None) -> str:

@@ -122,10 +122,13 @@ async def record_contract_value(
     source: str,
     idempotency_key: str,
     today: date,
+    decided_on: date | None = None,
 ) -> writes.Written:
     """A PMS agreement's baseline or an APMS contract's price from a date (payments
-    operators): the practice is expected a twelfth of it each month. The same date again
-    corrects it."""
+    operators): the practice is expected a twelfth of it each month. A variation decided
+    after the date it applies from names the day it was decided: months due before then keep
+    the old value, and the difference is arrears by the end of the month after the decision.
+    The same date and decision again corrects it."""
     writes.operator(principal)
     if contract_type not in CONTRACT_TYPES:
         raise BadUserInput(
@@ -136,16 +139,25 @@ async def record_contract_value(
     if effective_from.day != 1:
         raise BadUserInput("`effectiveFrom` is the first day of a month.", field="effectiveFrom")
     text = writes.text_input(source, field="source", limit=200)
+    if decided_on is not None:
+        not_future(decided_on, today=today, field="decidedOn")
 
     async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, ods_code)
-        row = await session.get(
-            ContractValue, {"ods_code": ods_code, "effective_from": effective_from},
-            with_for_update=True,
-        )  # fmt: skip
+        row = await session.scalar(
+            select(ContractValue)
+            .where(
+                ContractValue.ods_code == ods_code,
+                ContractValue.effective_from == effective_from,
+                ContractValue.decided_on.is_not_distinct_from(decided_on),
+            )
+            .with_for_update()
+        )
         before = None if row is None else writes.row_values(row)
         if row is None:
-            row = ContractValue(ods_code=ods_code, effective_from=effective_from)
+            row = ContractValue(
+                ods_code=ods_code, effective_from=effective_from, decided_on=decided_on
+            )
             session.add(row)
         row.contract_type = contract_type
         row.annual_pence = annual_pence
@@ -162,6 +174,6 @@ async def record_contract_value(
     return await writes.idempotent(
         sessionmaker, principal, key=idempotency_key, operation="recordContractValue",
         request={"odsCode": ods_code, "type": contract_type, "from": str(effective_from),
-                 "pence": annual_pence, "source": text},
+                 "pence": annual_pence, "source": text, "decided": str(decided_on)},
         write=write,
     )  # fmt: skip

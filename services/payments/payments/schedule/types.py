@@ -134,6 +134,12 @@ class ContractValueInput:
     contract_type: str = strawberry.field(description="PMS or APMS.")
     effective_from: date = strawberry.field(description="The first day of a month.")
     annual_value: Decimal = strawberry.field(description="Pounds a year; paid in twelfths.")
+    decided_on: date | None = strawberry.field(
+        default=None,
+        description="For a variation decided after the date it applies from (the pay-review "
+        "uplift reaching a PMS contract): when it was decided. Months due before then keep the "
+        "old value; the difference is arrears by the end of the following month.",
+    )
     source: str = strawberry.field(description="Where the figure comes from (the contract).")
     idempotency_key: str = strawberry.field(description=_KEY)
 
@@ -292,6 +298,7 @@ class ScheduleMutation:
             effective_from=input.effective_from,
             annual_pence=pounds_pence(input.annual_value, field="annualValue"),
             source=input.source,
+            decided_on=input.decided_on,
             idempotency_key=input.idempotency_key,
             today=info.context.today,
         )

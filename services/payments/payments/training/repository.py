@@ -8,9 +8,7 @@ from sqlalchemy import (
     select,
 )
 
-from payments.models import (
-    TraineePlacement,
-)
+from payments.models import TraineePay, TraineePlacement
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,5 +22,15 @@ async def placements(session: AsyncSession, codes: Sequence[str]) -> list[Traine
             select(TraineePlacement)
             .where(TraineePlacement.ods_code.in_(codes))
             .order_by(TraineePlacement.starts_on, TraineePlacement.id)
+        )
+    )
+
+
+async def pay_changes(session: AsyncSession, placement_ids: Sequence[int]) -> list[TraineePay]:
+    return list(
+        await session.scalars(
+            select(TraineePay)
+            .where(TraineePay.placement_id.in_(placement_ids))
+            .order_by(TraineePay.placement_id, TraineePay.applies_from, TraineePay.id)
         )
     )

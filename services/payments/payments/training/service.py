@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pcse_kit import audit
+from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from payments import writes
 from payments.detection import service as detection_service
-from payments.models import (
-    AuditEvent,
-    TraineePlacement,
-)
+from payments.models import AuditEvent, TraineePay, TraineePlacement
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import date
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass(frozen=True)
+class PayChange:
+    """What is reimbursed a month from ``applies_from``, decided on ``decided_on`` (None: known
+    in advance)."""
+
+    applies_from: date
+    decided_on: date | None
+    monthly_pence: int
 
 
 async def record_trainee_placement(
@@ -33,6 +43,7 @@ async def record_trainee_placement(
     monthly_pence: int,
     idempotency_key: str,
     today: date,
+    pay_changes: Sequence[PayChange] = (),
 ) -> writes.Written:
     """A registrar placed at a training practice (the practice, an accountant it consented to,
     or payments operators): reimbursement is due monthly while it lasts, pro rata for part
@@ -45,6 +56,18 @@ async def record_trainee_placement(
         raise BadUserInput("A placement lasts at most four years.", field="endsOn")
     if monthly_pence <= 0:
         raise BadUserInput("`monthlyAmount` must be more than zero.", field="monthlyAmount")
+    for change in pay_changes:
+        if change.monthly_pence <= 0:
+            raise BadUserInput("A pay change's `monthlyAmount` must be more than zero.",
+                               field="payChanges")  # fmt: skip
+        if not starts_on <= change.applies_from <= ends_on:
+            raise BadUserInput(
+                "A pay change applies from a day of the placement.", field="payChanges"
+            )
+        if change.decided_on is not None:
+            not_future(change.decided_on, today=today, field="payChanges")
+    if len({(c.applies_from, c.decided_on) for c in pay_changes}) < len(pay_changes):
+        raise BadUserInput("Two pay changes from the same day and decision.", field="payChanges")
 
     async def write(session: AsyncSession) -> writes.Written:
         await writes.practice_or_consented(session, principal, [ods_code])
@@ -65,6 +88,16 @@ async def record_trainee_placement(
         row.ends_on = ends_on
         row.monthly_pence = monthly_pence
         await session.flush()
+        # The placement's pay changes are recorded whole: what is sent replaces what was.
+        await session.execute(delete(TraineePay).where(TraineePay.placement_id == row.id))
+        session.add_all(
+            TraineePay(
+                placement_id=row.id, applies_from=c.applies_from, decided_on=c.decided_on,
+                monthly_pence=c.monthly_pence,
+            )
+            for c in pay_changes
+        )  # fmt: skip
+        await session.flush()
         await audit.record(
             session, AuditEvent, actor=principal, action="record_trainee_placement",
             entity="trainee_placement", key=str(row.id), before=before,
@@ -76,6 +109,8 @@ async def record_trainee_placement(
     return await writes.idempotent(
         sessionmaker, principal, key=idempotency_key, operation="recordTraineePlacement",
         request={"odsCode": ods_code, "gmcNumber": gmc_number, "startsOn": str(starts_on),
-                 "endsOn": str(ends_on), "pence": monthly_pence},
+                 "endsOn": str(ends_on), "pence": monthly_pence,
+                 "payChanges": [[str(c.applies_from), str(c.decided_on), c.monthly_pence]
+                                for c in pay_changes]},
         write=write,
     )  # fmt: skip

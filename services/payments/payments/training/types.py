@@ -20,6 +20,17 @@ from payments.types import (
 _KEY = "Unique per intended change (8-100 characters); a replay returns the first result."
 
 
+@strawberry.input(description="A change to a placement's reimbursement a month.")
+class TraineePayInput:
+    applies_from: date = strawberry.field(description="The day it applies from.")
+    decided_on: date | None = strawberry.field(
+        default=None,
+        description="When it was decided, if after it applies (a pay award backdated to April): "
+        "months due before then keep the old amount, and the difference is arrears.",
+    )
+    monthly_amount: Decimal = strawberry.field(description="Reimbursement a month, pounds.")
+
+
 @strawberry.input(description="A GP registrar's placement at a training practice.")
 class TraineePlacementInput:
     ods_code: str = strawberry.field(description="The training practice.")
@@ -27,6 +38,11 @@ class TraineePlacementInput:
     starts_on: date = strawberry.field(description="First day.")
     ends_on: date = strawberry.field(description="Last day.")
     monthly_amount: Decimal = strawberry.field(description="Reimbursement a month, pounds.")
+    pay_changes: list[TraineePayInput] = strawberry.field(
+        default_factory=list,
+        description="Changes to the reimbursement (revised set-up forms), each from a day and "
+        "with the day it was decided; recorded whole, replacing any before.",
+    )
     idempotency_key: str = strawberry.field(description=_KEY)
 
 
@@ -50,6 +66,14 @@ class TrainingMutation:
             starts_on=input.starts_on,
             ends_on=input.ends_on,
             monthly_pence=pounds_pence(input.monthly_amount, field="monthlyAmount"),
+            pay_changes=[
+                service.PayChange(
+                    applies_from=change.applies_from,
+                    decided_on=change.decided_on,
+                    monthly_pence=pounds_pence(change.monthly_amount, field="payChanges"),
+                )
+                for change in input.pay_changes
+            ],
             idempotency_key=input.idempotency_key,
             today=info.context.today,
         )
