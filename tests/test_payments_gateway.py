@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pcse_kit import dates
 
 if TYPE_CHECKING:
     from stack import Stack
@@ -23,7 +25,16 @@ ALL_KINDS = {
     "PENSION_CATCH_UP",
     "WRONG_TIER",
     "LEAVER_SUPERANNUATION",
+    "STUCK",
+    "STUCK_DECLARATION",
 }
+
+
+def last_month_paid() -> date:
+    """The demo pays the twelve months before today's."""
+    return (dates.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 # A GMC number or an NHS number: neither belongs in an LMC's aggregates.
 PERSON_NUMBER = re.compile(r"(?<![\d.])\d{7}(?![\d.])|(?<!\d)\d{10}(?!\d)")
 
@@ -169,11 +180,12 @@ def test_an_accountant_with_consent_exports_statements_that_match_the_api_to_the
     assert granted == {"data": {"grantAccountantConsent": {"active": True}}}
     accountant = stack.token("accountant", subject="acct-e2e-payments")
 
-    body = ask(stack, accountant, EXPORT, {"period": "2026-10-01"})
+    period = last_month_paid()
+    body = ask(stack, accountant, EXPORT, {"period": period.isoformat()})
 
     payments = body["data"]["practicePayments"]
     [statement] = payments["statements"]["nodes"]
-    assert statement["period"] == "2026-10-01"
+    assert statement["period"] == period.isoformat()
     rows = list(csv.DictReader(io.StringIO(payments["csv"]["content"])))
     assert len(rows) == len(statement["lines"])
     counted = {"paid": 1, "reversed": -1}
@@ -184,7 +196,7 @@ def test_an_accountant_with_consent_exports_statements_that_match_the_api_to_the
         statement["deductions"],
         statement["net"],
     )
-    assert payments["csv"]["filename"] == "statement-A81001-2026-10.csv"
+    assert payments["csv"]["filename"] == f"statement-A81001-{period:%Y-%m}.csv"
     # Anomalies are payments data, and the accountant sees them; disputes are not.
     assert payments["anomalies"]["nodes"]
     assert payments["disputes"] is None

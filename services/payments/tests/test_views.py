@@ -361,6 +361,36 @@ async def test_directory_events_keep_the_copy_and_a_leaver_is_flagged_at_once(
 
 
 @pytest.mark.usefixtures("client")
+async def test_an_event_that_changes_nothing_judges_nothing_again(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole directory published again (a replay, a new consumer) costs a write an event.
+    judged: list[list[str]] = []
+
+    async def sync(_session: Any, codes: list[str], **_: Any) -> None:
+        judged.append(list(codes))
+
+    monkeypatch.setattr(service, "sync_anomalies", sync)
+    practice = {"odsCode": "A81001", "name": "Abbey Fields", "lmcCode": "kernow",
+                "listSize": 9000, "contractType": "GMS"}  # fmt: skip
+    quarter = {"odsCode": "A81001", "quarterStart": "2026-01-01", "registeredPatients": 9000,
+               "weightedPatients": "9450.25"}  # fmt: skip
+    status = {"gmcNumber": GP, "effectiveDate": "2026-02-01", "from": "included",
+              "to": "suspended"}  # fmt: skip
+    async with app.state.sessionmaker.begin() as session:
+        session.add(PracticeDirectory(ods_code="A81001", name="Abbey Fields", lmc_code="kernow",
+                                      list_size=9000, status="active"))  # fmt: skip
+    for _ in range(2):
+        async with app.state.sessionmaker.begin() as session:
+            await directory.apply(session, event("practice.upserted", practice))
+            await directory.apply(session, event("practice.list_size_recorded", quarter))
+            await directory.apply(session, event("membership.started", MEMBERSHIP))
+            await directory.apply(session, event("performer.status_changed", status))
+    # The contract type is new, the rest was not known: judged once each, then not again.
+    assert judged == [["A81001"]] * 4
+
+
+@pytest.mark.usefixtures("client")
 async def test_a_membership_loaded_from_the_demo_converges_with_its_events(app: FastAPI) -> None:
     async with app.state.sessionmaker.begin() as session:
         session.add(

@@ -750,7 +750,10 @@ class _Detection:
                 covers_to=line.covers_to if after[1:] else None,
                 way=Direction.OWED_TO_PRACTICE,
                 facts=[
-                    ("Left the practice" if "left" in why else "Removed", f"{left} ({why})"),
+                    (
+                        "Left the practice" if "left" in why else "Removed",
+                        f"{left} (performers list)",
+                    ),
                     ("Covers", f"{line.covers_from} to {line.covers_to}"),
                 ],
                 lines=[line],

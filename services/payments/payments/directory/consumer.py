@@ -5,7 +5,9 @@ it dispenses, trains registrars or opted out of out-of-hours care) and list size
 (for the core payment, levies and QOF), who worked where and when (superannuation must stop
 when a GP leaves), and list decisions (a suspended or removed GP). The consumer applies each
 event exactly once, in the same transaction as the re-detection of the practice's anomalies,
-so a leaver's superannuation is flagged as soon as the leaving is known.
+so a leaver's superannuation is flagged as soon as the leaving is known. An event that changes
+nothing here (the directory published again, or facts this copy already holds) judges nothing
+again: a replay of the whole stream costs a write per event, not a detection.
 
 Each side tolerates the other's absence: an event type not yet published is simply never seen,
 and a field a ``practice.upserted`` does not carry leaves what is known alone (unknown, not
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pcse_kit import dates
 from pcse_kit.events import Consumer
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
-from sqlalchemy import update
+from sqlalchemy import literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.detection import service as detection_service
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from pcse_kit.events import Event
     from pcse_kit.service import EventWiring
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from payments.models import Base
 
 logger = logging.getLogger("payments.directory")
 
@@ -76,11 +80,11 @@ async def apply(session: AsyncSession, event: Event) -> None:
     payload = event.payload
     try:
         if event.type == "practice.upserted":
-            codes = [await upsert_practice(session, payload)]
+            codes = await upsert_practice(session, payload)
         elif event.type == "practice.list_size_recorded":
-            codes = [await record_list_size(session, payload)]
+            codes = await record_list_size(session, payload)
         elif event.type in {"membership.started", "membership.ended"}:
-            codes = [await upsert_membership(session, payload)]
+            codes = await upsert_membership(session, payload)
         elif event.type == "performer.status_changed":
             codes = await record_status_change(session, payload)
         else:
@@ -90,7 +94,28 @@ async def apply(session: AsyncSession, event: Event) -> None:
         # person to look at, and the facts it carried come again with the next event.
         logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
         return
-    await detection_service.sync_anomalies(session, codes, today=dates.today())
+    if codes:
+        await detection_service.sync_anomalies(session, codes, today=dates.today())
+
+
+async def _upsert(
+    session: AsyncSession,
+    model: type[Base],
+    values: dict[str, Any],
+    *,
+    unchanged_if_equal: tuple[str, ...],
+    **conflict: Any,
+) -> bool:
+    """Insert or update one row; whether anything in ``unchanged_if_equal`` changed (a new
+    row always has)."""
+    insert = pg_insert(model).values(values)
+    table = model.__table__
+    statement: Any = insert.on_conflict_do_update(
+        set_=values,
+        where=or_(*(table.c[k].is_distinct_from(insert.excluded[k]) for k in unchanged_if_equal)),
+        **conflict,
+    ).returning(literal_column("1"))
+    return (await session.execute(statement)).first() is not None
 
 
 def _flag(value: Any) -> bool:
@@ -99,7 +124,7 @@ def _flag(value: Any) -> bool:
     return value
 
 
-async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str:
+async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> list[str]:
     code = str(payload["odsCode"])
     if not is_practice_code(code):
         raise ValueError(f"not a practice code: {code!r}")
@@ -123,15 +148,14 @@ async def upsert_practice(session: AsyncSession, payload: dict[str, Any]) -> str
             values[column] = _flag(payload[key])
     if payload.get("icbCode") is not None:
         values["icb_code"] = str(payload["icbCode"])[:5]
-    await session.execute(
-        pg_insert(PracticeDirectory)
-        .values(values)
-        .on_conflict_do_update(index_elements=["ods_code"], set_=values)
-    )
-    return code
+    changed = await _upsert(
+        session, PracticeDirectory, values, index_elements=["ods_code"],
+        unchanged_if_equal=tuple(k for k in values if k != "updated_at"),
+    )  # fmt: skip
+    return [code] if changed else []
 
 
-async def record_list_size(session: AsyncSession, payload: dict[str, Any]) -> str:
+async def record_list_size(session: AsyncSession, payload: dict[str, Any]) -> list[str]:
     """One quarter's list: registered and weighted. A correction for the same quarter replaces
     the figure (the last one published is the one PCSE pays on)."""
     code = str(payload["odsCode"])
@@ -153,12 +177,11 @@ async def record_list_size(session: AsyncSession, payload: dict[str, Any]) -> st
         "source": str(payload.get("source") or "performers: quarterly list")[:200],
         "recorded_at": datetime.now(UTC),
     }
-    await session.execute(
-        pg_insert(PracticeListSize)
-        .values(values)
-        .on_conflict_do_update(index_elements=["ods_code", "quarter_start"], set_=values)
-    )
-    return code
+    changed = await _upsert(
+        session, PracticeListSize, values, index_elements=["ods_code", "quarter_start"],
+        unchanged_if_equal=("registered_patients", "weighted_patients"),
+    )  # fmt: skip
+    return [code] if changed else []
 
 
 async def record_status_change(session: AsyncSession, payload: dict[str, Any]) -> list[str]:
@@ -174,15 +197,16 @@ async def record_status_change(session: AsyncSession, payload: dict[str, Any]) -
         "to_status": str(payload["to"])[:40],
         "decision": str(payload.get("decision") or "")[:200],
     }
-    await session.execute(
-        pg_insert(PerformerStatusChange)
-        .values(values)
-        .on_conflict_do_update(constraint="performer_status_change_natural", set_=values)
-    )
-    return await repository.practices_of_performer(session, gmc)
+    changed = await _upsert(
+        session, PerformerStatusChange, values, constraint="performer_status_change_natural",
+        unchanged_if_equal=tuple(values),
+    )  # fmt: skip
+    return await repository.practices_of_performer(session, gmc) if changed else []
 
 
-async def upsert_membership(session: AsyncSession, payload: dict[str, Any]) -> str:
+async def upsert_membership(session: AsyncSession, payload: dict[str, Any]) -> list[str]:
+    """A post started or ended: the practices whose facts changed (a corrected post that moved
+    practice changes both)."""
     code, gmc = str(payload["odsCode"]), str(payload["gmcNumber"])
     if not is_practice_code(code) or not is_gmc_number(gmc):
         raise ValueError("not a practice code or GMC number")
@@ -195,18 +219,29 @@ async def upsert_membership(session: AsyncSession, payload: dict[str, Any]) -> s
         "start_date": _day(payload["startDate"]),
         "end_date": _day(payload.get("endDate")),
     }
+    known = None
     if values["membership_id"] is not None:
-        updated = await session.execute(
-            update(PerformerMembership)
-            .where(PerformerMembership.membership_id == values["membership_id"])
-            .values(values)
-            .returning(PerformerMembership.id)
+        known = await session.scalar(
+            select(PerformerMembership).where(
+                PerformerMembership.membership_id == values["membership_id"]
+            )
         )
-        if updated.first() is not None:
-            return code
-    await session.execute(
-        pg_insert(PerformerMembership)
-        .values(values)
-        .on_conflict_do_update(constraint="performer_membership_natural", set_=values)
-    )
-    return code
+    if known is None:
+        known = await session.scalar(
+            select(PerformerMembership).where(
+                PerformerMembership.gmc_number == gmc,
+                PerformerMembership.ods_code == code,
+                PerformerMembership.start_date == values["start_date"],
+            )
+        )
+    if known is None:
+        session.add(PerformerMembership(**values))
+        await session.flush()
+        return [code]
+    before = known.ods_code
+    changed = any(getattr(known, k) != v for k, v in values.items() if k != "membership_id")
+    for key, value in values.items():
+        if key != "membership_id" or value is not None:
+            setattr(known, key, value)
+    await session.flush()
+    return sorted({before, code}) if changed else []

@@ -144,10 +144,20 @@ class Expectation:
     an amount is not judged."""
     basis: Basis = Basis.MONTHLY
     commissioner: Paymaster | None = None
+    parts: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    """The lines it is paid as, by paycode (a global sum and its out-of-hours deduction); the
+    one paycode and amount if empty. What a statement shows, not how it is judged."""
 
     @property
     def paycode(self) -> str:
+        if self.paycodes:
+            return min(self.paycodes)
         return PAYCODES.get(self.component, "OTHER")
+
+    @property
+    def lines(self) -> tuple[tuple[str, int], ...]:
+        """(paycode, pence) of each line that pays it."""
+        return self.parts or ((self.paycode, self.amount_pence),)
 
     @property
     def key(self) -> tuple[Component, date, str | None, str | None]:
@@ -540,9 +550,10 @@ class _Schedule:
                    if approximate else "the last quarter's list, carried forward."),
                 [list_fact],
             )  # fmt: skip
+        parts = (("GSUM", gross), ("GSUMOOH", -deduction)) if ooh is not None else ()
         self._add(
             Component.GLOBAL_SUM, month, amount, derivation, approximate=approximate,
-            interim=interim,
+            interim=interim, parts=parts,
         )  # fmt: skip
 
     def _opted_out(self) -> tuple[bool, str]:
@@ -921,9 +932,11 @@ class _Schedule:
                             ),
                         )
                     )
+            noted = False
             for month in months:
                 suspension = self._suspended(estimate.gmc_number, month)
-                if suspension is not None:
+                if suspension is not None and not noted:
+                    noted = True  # once for the suspension, from its first month here
                     self._note(
                         NoteKind.PERFORMER_SUSPENDED, Component.EMPLOYEE_SUPERANNUATION, month,
                         f"Performer {estimate.gmc_number} is suspended from the performers "

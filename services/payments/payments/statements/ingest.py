@@ -248,6 +248,12 @@ SIGN_RULE: Final = {
 """The sign a paycode's amounts must have (or be zero), and what to say when one has not."""
 
 
+def practice_codes(text: str) -> list[str]:
+    """The practices a run's rows name, read before anything else is checked."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return sorted({(row.get("ods_code") or "").strip() for row in reader} - {""})
+
+
 def parse(
     text: str,
     *,

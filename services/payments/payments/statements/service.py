@@ -126,9 +126,10 @@ async def import_run(
     operator = principal.operates(policy.DOMAIN)
     if not operator and principal.role not in {Role.PRACTICE, Role.ACCOUNTANT}:
         raise Forbidden
-    parsed = await parse_run(sessionmaker, csv_text)
-    codes = sorted({line.ods_code for line in parsed.lines})
     if not operator:
+        # Whose statements these are is settled before the file is checked, so a caller who
+        # may not enter them learns nothing from the validation report.
+        codes = ingest.practice_codes(csv_text)
         if len(codes) != 1:
             raise BadUserInput(
                 f"A practice's own run covers one practice; this one covers {len(codes)}.",
@@ -139,9 +140,11 @@ async def import_run(
                 f"`runId` of a practice's own run is at most {OWN_RUN_ID} characters.",
                 field="runId",
             )
-        if principal.role is Role.PRACTICE and not principal.is_practice_of(codes[0]):
-            raise Forbidden
+        async with sessionmaker() as session:
+            await writes.practice_or_consented(session, principal, codes)
         run_id = f"{codes[0]}:{run_id}"
+    parsed = await parse_run(sessionmaker, csv_text)
+    codes = sorted({line.ods_code for line in parsed.lines})
     async with sessionmaker.begin() as session:
         await writes.practice_or_consented(session, principal, codes)
         if idempotency_key is not None:
