@@ -11,10 +11,12 @@ ages look as they would on that day.
 
 - ``bench.national.performers``: practices, LMCs and their ICBs, branch sites, performers,
   memberships, status histories and change requests, with a sprinkling of each finding.
-- ``bench.national.payments``: the directory copies, rates, QOF declarations, trainee
-  placements and pension estimates, and every month's statements built from the service's own
-  expected schedule; then faults planted in a few practices' lines, found by the service's own
-  detection, and disputes about some of them.
+- ``bench.national.payments``: the directory copies with each practice's contract (GMS, PMS or
+  APMS), quarterly lists, contract values, rates, QOF declarations, trainee placements, pension
+  estimates with declared tiers and claims, and every month's statements issued from the
+  service's own expected schedule as PCSE issues them (the demo's mechanics); then faults
+  planted in a few practices' lines, found by the service's own detection, and disputes about
+  some of them.
 - ``bench.national.records``: movements between practices over two years in every status,
   with incidents and harm reviews.
 - ``bench.national.load``: all of it into running databases, timed part by part.

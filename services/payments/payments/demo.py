@@ -405,49 +405,22 @@ async def _statements(session: AsyncSession, plan: _Plan) -> list[ingest.ParsedL
             schedule_start=plan.start(code),
             lines=schedule.LineSummary(levy_beside=code in split),
         )
-        # A quarter's levy is deducted in its first month: the schedule runs to the quarter's end.
-        until = month_end(add_months(plan.last, 2))
-        expected = schedule.expected(known, snapshot.book, until=until, known_on=plan.today)
-        problems = _Problems(plan, code, built, expected, snapshot.book)
-        built.pay(
-            [e for e in expected if e.basis is not schedule.Basis.BALANCE],
-            skip=problems.skipped,
-        )
-        # The June balances are worked out on the aspiration actually paid: read it back.
-        paid = schedule.summarise(_rows(built.lines))
-        settled = replace(known, lines=replace(paid, levy_beside=code in split))
-        balances = [
-            e
-            for e in schedule.expected(settled, snapshot.book, until=until, known_on=plan.today)
-            if e.basis is schedule.Basis.BALANCE
-        ]
-        built.pay(balances, skip=problems.skipped)
+        problems = _Problems(plan, code, built, snapshot.book)
+        expected = synthetic.issue(
+            built, known, snapshot.book,
+            # A quarter's levy is deducted in its first month: the schedule runs to its end.
+            until=month_end(add_months(plan.last, 2)), known_on=plan.today,
+            skip=problems.skip,
+        )  # fmt: skip
         for month in months_between(plan.start(code), plan.last):
             built.add(
                 Component.PREMISES, "PREMRENT", plan.rng.randint(150_000, 600_000),
                 covers_from=month, covers_to=month_end(month),
                 paid_on=synthetic.run_day(month_end(month)), description="Premises: notional rent",
             )  # fmt: skip
-        problems.apply(balances)
+        problems.apply(expected)
         out += [_parsed(line) for line in built.lines]
     return out
-
-
-def _rows(lines: list[synthetic.Line]) -> list[Any]:
-    """Synthetic lines as the rows detection reads, for what the schedule reads back."""
-    from payments.models import LineRow, Paymaster  # noqa: PLC0415 - only here
-
-    return [
-        LineRow(
-            id=index, statement_id=0, component=line.component, paycode=line.paycode,
-            description=line.text, amount_pence=line.amount_pence, covers_from=line.covers_from,
-            covers_to=line.covers_to, paymaster=Paymaster(line.paymaster), source_system="",
-            authoriser=None, status=line.status, authorised_on=None, entered_on=None,
-            paid_on=line.paid_on, failed_on=None, reversed_on=None, gmc_number=line.gmc_number,
-            run_id=None, remittance_ref=None,
-        )
-        for index, line in enumerate(lines)
-    ]  # fmt: skip
 
 
 def _parsed(line: synthetic.Line) -> ingest.ParsedLine:
@@ -477,20 +450,19 @@ class _Problems:
         plan: _Plan,
         code: str,
         built: synthetic.Statements,
-        expected: list[schedule.Expectation],
         book: RateBook,
     ) -> None:
         self.plan, self.code, self.built, self.book = plan, code, built, book
-        self.by_key = {e.key: e for e in expected}
+        self.by_key: dict[object, schedule.Expectation] = {}
         last = plan.last
         self.late = add_months(last, -8)
         self.wrong_share = add_months(last, -2)
         self.caught_up = [add_months(last, -n) for n in (5, 4, 3, 2)]
         self.stopped = add_months(last, -1)
         self.tier_from = date(financial_year(last), 4, 1)
-        self.skipped: list[schedule.Expectation] = [e for e in expected if self._skip(e)]
 
-    def _skip(self, e: schedule.Expectation) -> bool:  # noqa: PLR0911 - one story a branch
+    def skip(self, e: schedule.Expectation) -> bool:  # noqa: PLR0911 - one story a branch
+        """Whether the story leaves ``e`` unpaid (or pays it otherwise, in :meth:`apply`)."""
         month, plan = e.covers_from, self.plan
         if e.component is Component.QOF_ACHIEVEMENT and e.covers_from.year == 2020:  # noqa: PLR2004
             return self.code in plan.story  # the 2021 story: paid otherwise, below
@@ -513,7 +485,10 @@ class _Problems:
             return None
         return f"ES-CHILD-{add_months(self.plan.last, -4):%Y-%m}"
 
-    def apply(self, balances: list[schedule.Expectation]) -> None:
+    def apply(self, expected: list[schedule.Expectation]) -> None:
+        """The stories' lines, once the schedule is paid."""
+        self.by_key = {e.key: e for e in expected}
+        balances = [e for e in expected if e.basis is schedule.Basis.BALANCE]
         built, code, plan = self.built, self.code, self.plan
         if code == STORY:
             self._story(built)

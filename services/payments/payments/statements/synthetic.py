@@ -14,18 +14,20 @@ the schedule says; year-end balancing lines for salaried GPs.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Final
 
-from payments.models import ChainStatus, Component, Paymaster
+from payments.models import ChainStatus, Component, LineRow, Paymaster
 from payments.rates import add_months, is_working_day, month_end, month_start
+from payments.schedule import rules as schedule
 from payments.schedule.rules import Basis
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
-    from payments.schedule.rules import Expectation
+    from payments.rates import RateBook
+    from payments.schedule.rules import Expectation, PracticeFacts
 
 CQRS_DAY: Final = 17
 ARREARS: Final = {Component.GLOBAL_SUM: "GSUMARR"}
@@ -232,3 +234,47 @@ class Statements:
             covers_to=e.covers_to, paid_on=day,
             description=f"Claim {e.claim_reference}",
         )  # fmt: skip
+
+
+def issue(
+    built: Statements,
+    facts: PracticeFacts,
+    book: RateBook,
+    *,
+    until: date,
+    known_on: date,
+    skip: Callable[[Expectation], bool] = lambda _: False,
+) -> list[Expectation]:
+    """Pay the practice's schedule into ``built`` as PCSE pays it, but what ``skip`` says: the
+    regular items and claims first, then each June's QOF balance on the aspiration those lines
+    actually paid (as PCSE works it out). Every expectation, the balances included."""
+    regular = [
+        e
+        for e in schedule.expected(facts, book, until=until, known_on=known_on)
+        if e.basis is not Basis.BALANCE
+    ]
+    built.pay(regular, skip=[e for e in regular if skip(e)])
+    paid = schedule.summarise(rows(built.lines))
+    settled = replace(facts, lines=replace(paid, levy_beside=facts.lines.levy_beside))
+    balances = [
+        e
+        for e in schedule.expected(settled, book, until=until, known_on=known_on)
+        if e.basis is Basis.BALANCE
+    ]
+    built.pay(balances, skip=[e for e in balances if skip(e)])
+    return regular + balances
+
+
+def rows(lines: Iterable[Line]) -> list[LineRow]:
+    """Lines as the rows the schedule reads back."""
+    return [
+        LineRow(
+            id=index, statement_id=0, component=line.component, paycode=line.paycode,
+            description=line.text, amount_pence=line.amount_pence, covers_from=line.covers_from,
+            covers_to=line.covers_to, paymaster=line.paymaster, source_system="",
+            authoriser=None, status=line.status, authorised_on=None, entered_on=None,
+            paid_on=line.paid_on, failed_on=None, reversed_on=None, gmc_number=line.gmc_number,
+            run_id=None, remittance_ref=None,
+        )
+        for index, line in enumerate(lines)
+    ]  # fmt: skip
