@@ -1,3 +1,5 @@
+# mypy: disallow-untyped-decorators=False
+# (strawberry.field(description=...) as a decorator is typed to return Any, as in the services.)
 """A service made with kit, served as GraphQL over HTTP recommends, with its statement timeout.
 
 The service here is a probe of two fields, built with the same ``create_app`` as the real
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import strawberry
 from pcse_kit.auth import Role
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    import httpx
     from fastapi import FastAPI
     from pcse_kit.postgres import EmbeddedPostgres
     from pcse_kit.testing import Token
