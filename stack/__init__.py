@@ -6,6 +6,11 @@ own copy on free ports with their own data directory, through the same code.
 
 from __future__ import annotations
 
+# isort: off
+# First of all: a stop signal must work while the rest imports (see early_signals).
+from stack import early_signals
+# isort: on
+
 import asyncio
 import os
 import signal
@@ -36,7 +41,7 @@ SHUTDOWN_GRACE_SECONDS: Final = 2
 unless the environment sets it): on one machine, a quick stop matters more."""
 STOP_TIMEOUT_SECONDS: Final = SHUTDOWN_GRACE_SECONDS + 3.0
 """How long the parts get, together, to stop on SIGTERM before they are killed."""
-STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+STOP_SIGNALS: Final = early_signals.STOP_SIGNALS
 EVENTS_DATABASE: Final = "events"
 """The event bus: a database of its own, standing in for a broker on one machine."""
 TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret

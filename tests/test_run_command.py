@@ -201,6 +201,36 @@ def free_ports_env() -> dict[str, str]:
     return {**ports, "PCSE_POSTGRES_PORT": str(free_port())}
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler for ``signum`` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def test_ctrl_c_while_the_run_command_is_still_importing_stops_it(data_dir: Path) -> None:
+    """The first moment a Ctrl-C can be caught: before the package has finished importing,
+    which takes seconds on a busy machine, and although SIGINT was inherited as ignored."""
+    run_dir = data_dir / "importing"
+    marker = f"PCSE_DATA_DIR={run_dir}"
+    with launched(run_dir, free_ports_env()) as (process, output):
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not catches(process.pid, signal.SIGINT):
+            assert process.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        # Caught before the heavy imports: asyncpg's extension is not loaded yet.
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "/asyncpg/" not in maps
+        process.send_signal(signal.SIGINT)
+        assert process.wait(EXIT_TIMEOUT_SECONDS) == 128 + signal.SIGINT, output.read_text()
+        assert wait_gone(members(marker), 5) == set()
+        assert "PCSE status is up" not in output.read_text()
+
+
 def test_ctrl_c_while_postgres_is_being_set_up_stops_everything(data_dir: Path) -> None:
     run_dir = data_dir / "fresh"
     marker = f"PCSE_DATA_DIR={run_dir}"
