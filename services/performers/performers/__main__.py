@@ -18,7 +18,12 @@ from performers.settings import PerformersSettings
 ACTOR = Principal(subject="performers-cli", role=Role.OPERATOR, scope=frozenset({"performers"}))
 
 
-async def _import_directory(path: Path, successors: Path | None) -> int:
+async def _import_directory(path: Path, successors: Path | None, lmcs: list[str]) -> int:
+    try:
+        lmc_for_icb = dict(item.split("=", 1) for item in lmcs)
+    except ValueError:
+        sys.stderr.write("--lmc takes ICB=LMC, e.g. --lmc QH8=essex\n")
+        return 2
     engine = create_engine(PerformersSettings().database_url, application_name="performers-import")
     try:
         report = await directory.load_directory(
@@ -28,7 +33,11 @@ async def _import_directory(path: Path, successors: Path | None) -> int:
             successors=None
             if successors is None
             else await asyncio.to_thread(successors.read_text, encoding="utf-8-sig"),
+            lmc_for_icb=lmc_for_icb,
         )
+    except ValueError as error:
+        sys.stderr.write(f"nothing loaded: {error}\n")
+        return 1
     finally:
         await engine.dispose()
     sys.stdout.write(
@@ -61,7 +70,7 @@ async def _import_list_sizes(path: Path, source: str) -> int:
         await engine.dispose()
     sys.stdout.write(
         f"{report.rows} rows: {report.recorded} recorded, {report.unchanged} unchanged, "
-        f"{report.practices_resized} practices' list sizes changed\n"
+        f"list size changed for {report.practices_resized} practices\n"
     )
     return 0
 
@@ -71,8 +80,15 @@ def _main(argv: list[str]) -> int:
         parser = argparse.ArgumentParser(prog="python -m performers import-directory")
         parser.add_argument("file", type=Path, help="epraccur.csv (headerless, 27 columns)")
         parser.add_argument("--successors", type=Path, help="succ.csv: mergers")
+        parser.add_argument(
+            "--lmc",
+            action="append",
+            default=[],
+            metavar="ICB=LMC",
+            help="the LMC of new practices in an ICB that no single LMC covers",
+        )
         args = parser.parse_args(argv[1:])
-        return asyncio.run(_import_directory(args.file, args.successors))
+        return asyncio.run(_import_directory(args.file, args.successors, args.lmc))
     if argv[:1] == ["import-list-sizes"]:
         parser = argparse.ArgumentParser(prog="python -m performers import-list-sizes")
         parser.add_argument("file", type=Path)

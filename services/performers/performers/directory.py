@@ -54,6 +54,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from performers.models import (
     AuditEvent,
+    Lmc,
     LmcIcb,
     Outbox,
     Practice,
@@ -169,9 +170,11 @@ async def load_directory(
     *,
     epraccur: str,
     successors: str | None = None,
+    lmc_for_icb: dict[str, str] | None = None,
 ) -> LoadReport:
     """Load an ``epraccur.csv`` (and optionally ``succ.csv``) into the directory, in one
-    transaction; only changes are written, audited and published."""
+    transaction; only changes are written, audited and published. ``lmc_for_icb`` names the
+    LMC for new practices of an ICB that no single LMC covers."""
     report = LoadReport()
     merged_into = parse_successors(successors) if successors else {}
     wanted: dict[str, dict[str, Any]] = {}
@@ -202,11 +205,12 @@ async def load_directory(
                 select(Practice).where(Practice.ods_code.in_(list(wanted))).with_for_update()
             )
         }
-        inserts = _new_practices(
-            report,
-            [v for c, v in wanted.items() if c not in held],
-            await _single_lmc_by_icb(session),
-        )
+        named = set((lmc_for_icb or {}).values())
+        known = set(await session.scalars(select(Lmc.code).where(Lmc.code.in_(named))))
+        if named - known:
+            raise ValueError(f"no LMC has the code {', '.join(sorted(named - known))}")
+        lmcs = await _single_lmc_by_icb(session) | (lmc_for_icb or {})
+        inserts = _new_practices(report, [v for c, v in wanted.items() if c not in held], lmcs)
         audits: list[dict[str, Any]] = []
         updated: list[str] = []
         for code, practice in held.items():
@@ -242,7 +246,8 @@ def _new_practices(
         if lmc is None:
             report.skipped["no single LMC covers the ICB"] += 1
             report.problems.append(
-                f"{values['ods_code']}: no single LMC covers ICB {values['icb_code']}; set its LMC"
+                f"{values['ods_code']}: no single LMC covers ICB {values['icb_code']}; name one "
+                f"with --lmc {values['icb_code']}=CODE"
             )
             continue
         inserts.append({**values, "lmc_code": lmc, "list_size": 0})

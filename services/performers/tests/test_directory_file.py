@@ -220,3 +220,20 @@ async def test_a_bad_list_size_file_changes_nothing(app: FastAPI, text: str, pro
     assert rejected.value.problems[0].startswith(problem)
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(PracticeListSize)) == 0
+
+
+@pytest.mark.usefixtures("area")
+async def test_an_operator_names_the_lmc_for_an_icb_no_single_lmc_covers(app: FastAPI) -> None:
+    with pytest.raises(ValueError, match="no LMC has the code nowhere"):
+        await load_directory(
+            app.state.sessionmaker, OPERATOR, epraccur=FILE, lmc_for_icb={"QH8": "nowhere"}
+        )
+    assert await rows(app) == (0, 0, 0)
+    report = await load_directory(
+        app.state.sessionmaker, OPERATOR, epraccur=FILE, lmc_for_icb={"QH8": "essex"}
+    )
+    assert report.inserted == 4
+    async with app.state.sessionmaker() as session:
+        elsewhere = await session.get(Practice, "B82001")
+    assert elsewhere is not None
+    assert elsewhere.lmc_code == "essex"
