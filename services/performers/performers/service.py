@@ -116,6 +116,8 @@ def _not_future(value: date, *, field: str) -> None:
 def _text(value: str, *, field: str, limit: int = TEXT_MAX) -> str:
     if not value.strip() or len(value) > limit:
         raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
+    if any(ord(character) < 32 and character not in "\t\n\r" for character in value):  # noqa: PLR2004 - control characters
+        raise BadUserInput(f"`{field}` cannot hold control characters.", field=field)
     return value.strip()
 
 
