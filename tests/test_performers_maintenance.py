@@ -210,6 +210,11 @@ def test_a_practice_cannot_back_date_a_request(operator: Caller, practice: Calle
     dated_by_server = practice(JOIN, gmc=gmc, key="e2e-back-3", start=str(TODAY))
     assert dated_by_server["data"]["openChangeRequest"]["submittedOn"] == str(TODAY)
     assert dated_by_server["data"]["openChangeRequest"]["completeOn"] == str(TODAY)
+    # What the practice acts on: not included yet, and its joining request is today's.
+    answer = practice(CAN_START, gmc=gmc)["data"]["canStart"]
+    assert answer["canStart"] is False
+    joining = next(r for r in answer["reasons"] if "joining request" in r["detail"])
+    assert f"complete on {TODAY}, 0 days open" in joining["detail"]
 
 
 ADD = """
