@@ -1,17 +1,20 @@
 """``python -m performers serve | migrate | seed-demo | print-schema``, and the file loads:
 ``import-directory EPRACCUR.csv [--successors succ.csv]`` (the ODS GP practice file) and
-``import-list-sizes FILE [--source TEXT]`` (list sizes by quarter, layout in directory.py)."""
+``import-list-sizes FILE [--source TEXT]`` (list sizes by quarter, layout in directory.py) and
+``import-published-list FILE [--checked-on DATE]`` (an export of the published list)."""
 
 import argparse
 import asyncio
 import sys
+from datetime import date
 from pathlib import Path
 
+from pcse_kit import dates
 from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.service import main
 
-from performers import directory
+from performers import directory, published
 from performers.definition import SERVICE
 from performers.settings import PerformersSettings
 
@@ -49,6 +52,29 @@ async def _import_directory(path: Path, successors: Path | None, lmcs: list[str]
         sys.stdout.write(f"  skipped {count}: {reason}\n")
     for problem in report.problems[:50]:
         sys.stderr.write(f"  {problem}\n")
+    return 0
+
+
+async def _import_published(path: Path, checked_on: date) -> int:
+    engine = create_engine(PerformersSettings().database_url, application_name="performers-import")
+    try:
+        report = await published.load_published_list(
+            create_sessionmaker(engine),
+            ACTOR,
+            text=await asyncio.to_thread(path.read_text, encoding="utf-8-sig"),
+            checked_on=checked_on,
+        )
+    except published.ExportRejected as error:
+        sys.stderr.write(f"nothing loaded: {error}\n")
+        return 1
+    finally:
+        await engine.dispose()
+    sys.stdout.write(
+        f"{report.entries} entries under {report.numbers} GMC numbers ({report.malformed} rows "
+        f"without one): {report.changed} performers changed; {report.not_visible} held but "
+        f"not shown, {report.listed_twice} shown more than once, {report.not_held} shown but "
+        "not held\n"
+    )
     return 0
 
 
@@ -95,6 +121,16 @@ def _main(argv: list[str]) -> int:
         parser.add_argument("--source", help="where the figures come from (the file name)")
         args = parser.parse_args(argv[1:])
         return asyncio.run(_import_list_sizes(args.file, args.source or args.file.name))
+    if argv[:1] == ["import-published-list"]:
+        parser = argparse.ArgumentParser(prog="python -m performers import-published-list")
+        parser.add_argument("file", type=Path, help="an export of the published list (CSV)")
+        parser.add_argument(
+            "--checked-on",
+            type=date.fromisoformat,
+            help="the day the export was taken (today when left out)",
+        )
+        args = parser.parse_args(argv[1:])
+        return asyncio.run(_import_published(args.file, args.checked_on or dates.today()))
     return main(SERVICE, argv)
 
 

@@ -230,7 +230,7 @@ async def load_directory(
                 _audit_row(principal, v["ods_code"], None, payloads[v["ods_code"]]) for v in inserts
             ]
             await session.execute(insert(AuditEvent), audits)
-            await _publish_many(
+            await publish_many(
                 session, [("practice.upserted", code, payloads[code]) for code in changed]
             )
     return report
@@ -293,9 +293,7 @@ async def _single_lmc_by_icb(session: AsyncSession) -> dict[str, str]:
     return {icb: lmc for icb, lmc in rows.all()}  # noqa: C416 - rows, not pairs, to mypy
 
 
-async def _publish_many(
-    session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]
-) -> None:
+async def publish_many(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Many events in one statement, in order; one wake-up for the relay on commit."""
     if not items:
         return
@@ -473,5 +471,5 @@ async def load_list_sizes(
                 report.practices_resized += 1
             await session.flush()
             await session.execute(insert(AuditEvent), audits)
-            await _publish_many(session, events)
+            await publish_many(session, events)
     return report

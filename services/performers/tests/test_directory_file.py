@@ -5,12 +5,22 @@ The rows are written by hand in the ``epraccur.csv`` layout: 27 columns, no head
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pcse_kit.auth import Principal, Role
 from performers.directory import ListSizesRejected, load_directory, load_list_sizes
-from performers.models import AuditEvent, Lmc, LmcIcb, Outbox, Practice, PracticeListSize
+from performers.models import (
+    AuditEvent,
+    Lmc,
+    LmcIcb,
+    Outbox,
+    Performer,
+    Practice,
+    PracticeListSize,
+)
+from performers.published import ExportRejected, load_published_list
 from sqlalchemy import func, insert, select
 
 if TYPE_CHECKING:
@@ -237,3 +247,60 @@ async def test_an_operator_names_the_lmc_for_an_icb_no_single_lmc_covers(app: Fa
         elsewhere = await session.get(Practice, "B82001")
     assert elsewhere is not None
     assert elsewhere.lmc_code == "essex"
+
+
+EXPORT = """gmc_number,name,status
+{shown},Dr A Shown,Included
+{twice},Dr B Twice,Included
+{twice},Dr B Twice,Included
+7999999,Dr Not Held,Included
+12345,Malformed,Included
+"""
+
+
+async def test_an_export_of_the_published_list_finds_the_hidden_and_the_doubled(
+    app: FastAPI, make_lmc: Any, make_practice: Any, make_performer: Any
+) -> None:
+    await make_lmc()
+    await make_practice()
+    shown = await make_performer()
+    twice = await make_performer(family_name="Twice")
+    hidden = await make_performer(family_name="Hidden")
+    text = EXPORT.format(shown=shown, twice=twice)
+
+    report = await load_published_list(
+        app.state.sessionmaker, OPERATOR, text=text, checked_on=date(2026, 1, 5)
+    )
+    assert (report.entries, report.numbers, report.malformed) == (4, 3, 1)
+    assert (report.changed, report.not_visible, report.listed_twice, report.not_held) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    async with app.state.sessionmaker() as session:
+        held = {
+            p.gmc_number: (
+                p.public_list_entries,
+                p.public_list_visible,
+                str(p.public_list_checked_on),
+            )
+            for p in await session.scalars(select(Performer))
+        }
+    assert held == {
+        shown: (1, True, "2026-01-05"),
+        twice: (2, True, "2026-01-05"),
+        hidden: (0, False, "2026-01-05"),
+    }
+
+    again = await load_published_list(
+        app.state.sessionmaker, OPERATOR, text=text, checked_on=date(2026, 1, 5)
+    )
+    assert again.changed == 0
+    # One practice; three audit rows and three events, all from the first load.
+    assert await rows(app) == (1, 3, 3)
+
+    with pytest.raises(ExportRejected):
+        await load_published_list(
+            app.state.sessionmaker, OPERATOR, text="name\nDr A\n", checked_on=date(2026, 1, 5)
+        )
