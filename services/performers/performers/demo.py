@@ -34,8 +34,8 @@ from performers.models import (
     Role,
     StatusChange,
 )
-from performers.service import STREAM, membership_values, practice_payload
 from performers.settings import PerformersSettings
+from performers.writes import STREAM, membership_values, practice_payload
 
 if TYPE_CHECKING:
     from pathlib import Path

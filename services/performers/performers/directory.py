@@ -61,7 +61,7 @@ from performers.models import (
     PracticeListSize,
     PracticeStatus,
 )
-from performers.service import STREAM, practice_payload
+from performers.writes import STREAM, practice_payload
 
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal

@@ -12,7 +12,7 @@ from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
-from performers import models, policy, repository, service, start
+from performers import change_requests, models, policy, repository, service, start
 from performers.context import PerformersContext
 from performers.types import (
     ChangeRequest,
@@ -392,10 +392,10 @@ class Mutation:
     async def apply_for_inclusion(
         self, info: Info[PerformersContext, None], input: ApplyForInclusionInput
     ) -> ChangeRequest:
-        written = await service.apply_for_inclusion(
+        written = await change_requests.apply_for_inclusion(
             info.context.sessionmaker,
             info.context.principal,
-            entrant=service.NewEntrant(
+            entrant=change_requests.NewEntrant(
                 gmc_number=gmc_number(input.gmc_number),
                 given_name=input.given_name,
                 family_name=input.family_name,
@@ -444,10 +444,10 @@ class Mutation:
     async def open_change_request(
         self, info: Info[PerformersContext, None], input: OpenChangeRequestInput
     ) -> ChangeRequest:
-        written = await service.open_change_request(
+        written = await change_requests.open_change_request(
             info.context.sessionmaker,
             info.context.principal,
-            request=service.RequestInput(
+            request=change_requests.RequestInput(
                 kind=input.kind,
                 gmc_number=gmc_number(input.gmc_number),
                 ods_code=None if input.ods_code is None else practice_code(input.ods_code),
@@ -468,7 +468,7 @@ class Mutation:
     async def correct_change_request_dates(
         self, info: Info[PerformersContext, None], input: CorrectChangeRequestDatesInput
     ) -> ChangeRequest:
-        written = await service.correct_request_dates(
+        written = await change_requests.correct_request_dates(
             info.context.sessionmaker,
             info.context.principal,
             reference=input.reference,
@@ -529,7 +529,7 @@ class Mutation:
     async def decide_change_request(
         self, info: Info[PerformersContext, None], input: DecideChangeRequestInput
     ) -> ChangeRequest:
-        written = await service.decide_change_request(
+        written = await change_requests.decide_change_request(
             info.context.sessionmaker,
             info.context.principal,
             reference=input.reference,
