@@ -467,6 +467,8 @@ async def decide_change_request(
         request.decided_on = decided_on
         if outcome is ChangeOutcome.APPROVED:
             await _take_effect(session, principal, request)
+        elif request.kind is ChangeKind.INCLUSION:
+            await _close_application(session, principal, request, outcome, decided_on)
         after = request_values(request)
         await audit.record(
             session,
@@ -511,6 +513,30 @@ async def decide_change_request(
         },
         write=write,
     )
+
+
+async def _close_application(
+    session: AsyncSession,
+    principal: Principal,
+    request: ChangeRequest,
+    outcome: ChangeOutcome,
+    decided_on: date,
+) -> None:
+    """An application refused (reg 7) or withdrawn ends the pending entry with it; a performer
+    no longer pending (decided by a list decision meanwhile) stays as they are."""
+    performer = await locked_performer(session, request.gmc_number)
+    target = ListStatus.REFUSED if outcome is ChangeOutcome.REJECTED else ListStatus.WITHDRAWN
+    if performer.status in {ListStatus.PENDING, ListStatus.DEFERRED}:
+        await apply_status(
+            session,
+            principal,
+            performer,
+            to_status=target,
+            effective_date=decided_on,
+            decision=f"request {request.reference} {outcome.value}",
+            source="NHS England",
+            field="outcome",
+        )
 
 
 async def _take_effect(session: AsyncSession, principal: Principal, request: ChangeRequest) -> None:

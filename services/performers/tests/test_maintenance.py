@@ -392,3 +392,23 @@ async def test_can_start_through_the_service(
         ],
     }
     assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"), [("REJECTED", "REFUSED"), ("WITHDRAWN", "WITHDRAWN")]
+)
+async def test_an_application_refused_or_withdrawn_ends_the_pending_entry(
+    practice: str, client: httpx.AsyncClient, outcome: str, status: str
+) -> None:
+    applied = await graphql(client, APPLY, {"gmc": "7000010", "key": "apply-0010"})
+    reference = applied["data"]["applyForInclusion"]["reference"]
+    decided = await graphql(
+        client,
+        """mutation ($ref: String!, $outcome: ChangeOutcome!, $on: Date!) {
+          decideChangeRequest(input: {reference: $ref, outcome: $outcome, decidedOn: $on,
+                                      idempotencyKey: "dec-000010"}) { outcome } }""",
+        {"ref": reference, "outcome": outcome, "on": str(TODAY)},
+    )
+    assert decided["data"]["decideChangeRequest"] == {"outcome": outcome}
+    body = await graphql(client, PERFORMER, {"gmc": "7000010"})
+    assert body["data"]["performer"]["status"] == status
