@@ -81,11 +81,12 @@ def _received_and_complete(
     complete_on: date | None,
     evidence: str | None,
     today: date,
+    received_field: str = "submittedOn",
 ) -> tuple[date, date, str | None]:
     """The server's dates for a new request: today, unless an operator gives earlier ones
     with evidence (a paper application received last week, say). A practice gives none."""
     operator = principal.operates(policy.DOMAIN)
-    for value, name in ((received_on, "submittedOn"), (complete_on, "completeOn")):
+    for value, name in ((received_on, received_field), (complete_on, "completeOn")):
         if value is None:
             continue
         not_future(value, field=name)
@@ -123,7 +124,12 @@ async def apply_for_inclusion(
     operator_only(principal)
     today = dates.today()
     received, complete, evidence = _received_and_complete(
-        principal, received_on=received_on, complete_on=complete_on, evidence=evidence, today=today
+        principal,
+        received_on=received_on,
+        complete_on=complete_on,
+        evidence=evidence,
+        today=today,
+        received_field="receivedOn",
     )
     given = clean_text(entrant.given_name, field="givenName", limit=100)
     family = clean_text(entrant.family_name, field="familyName", limit=100)
