@@ -206,18 +206,20 @@ async def list_sizes_of_practices(
 
 
 async def requests_about(
-    session: AsyncSession, gmc_number: str, *, ods_code: str | None
+    session: AsyncSession, gmc_number: str, *, ods_code: str, unattached: bool
 ) -> list[ChangeRequest]:
-    """Open requests about a performer: at ``ods_code`` or naming no practice (all when None)."""
+    """Open requests about a performer at ``ods_code``, and with ``unattached`` those naming no
+    practice (an application made before the GP chose one)."""
+    at = ChangeRequest.ods_code == ods_code
     statement = (
         select(ChangeRequest)
-        .where(ChangeRequest.gmc_number == gmc_number, ChangeRequest.outcome.is_(None))
+        .where(
+            ChangeRequest.gmc_number == gmc_number,
+            ChangeRequest.outcome.is_(None),
+            or_(at, ChangeRequest.ods_code.is_(None)) if unattached else at,
+        )
         .order_by(ChangeRequest.complete_on, ChangeRequest.id)
     )
-    if ods_code is not None:
-        statement = statement.where(
-            or_(ChangeRequest.ods_code == ods_code, ChangeRequest.ods_code.is_(None))
-        )
     return list(await session.scalars(statement))
 
 

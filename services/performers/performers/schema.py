@@ -167,7 +167,14 @@ class Query:
             return None
         performer = await info.context.performers.load(number)
         async with info.context.sessionmaker() as session:
-            requests = await repository.requests_about(session, number, ods_code=code)
+            # A practice sees the requests made at it, never another practice's or the GP's
+            # own application to the list unless it names this practice.
+            requests = await repository.requests_about(
+                session,
+                number,
+                ods_code=code,
+                unattached=info.context.principal.operates(policy.DOMAIN),
+            )
         result = start.answer(performer, requests, on=day, today=today)
         return StartAnswer(
             ods_code=code,

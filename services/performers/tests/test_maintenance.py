@@ -412,3 +412,39 @@ async def test_an_application_refused_or_withdrawn_ends_the_pending_entry(
     assert decided["data"]["decideChangeRequest"] == {"outcome": outcome}
     body = await graphql(client, PERFORMER, {"gmc": "7000010"})
     assert body["data"]["performer"]["status"] == status
+
+
+async def test_can_start_shows_a_practice_only_the_requests_made_at_it(
+    practice: str,
+    make_practice: Any,
+    make_performer: Any,
+    make_change_request: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+) -> None:
+    await make_practice(ods_code="B82002")
+    gmc = await make_performer(at="B82002")
+    here = await make_change_request(
+        gmc_number=gmc, ods_code="A81001", kind=ChangeKind.JOINING, submitted_on=TODAY
+    )
+    await make_change_request(
+        gmc_number=gmc, ods_code="B82002", kind=ChangeKind.LEAVING, submitted_on=TODAY
+    )
+    await make_change_request(
+        gmc_number=gmc, ods_code=None, kind=ChangeKind.CCT, submitted_on=TODAY
+    )
+    query = """query ($gmc: String!) { canStart(odsCode: "A81001", gmcNumber: $gmc) {
+        reasons { code detail } } }"""
+
+    as_practice = await graphql(client, query, {"gmc": gmc}, token=token("practice", ["A81001"]))
+    as_operator = await graphql(client, query, {"gmc": gmc})
+
+    def requests(body: dict[str, Any]) -> list[str]:
+        return [
+            r["detail"].split(" request ")[1].split(":")[0]
+            for r in body["data"]["canStart"]["reasons"]
+            if r["code"] == "OPEN_REQUEST"
+        ]
+
+    assert requests(as_practice) == [here]
+    assert len(requests(as_operator)) == 2  # here, and the one naming no practice
