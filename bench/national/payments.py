@@ -57,14 +57,14 @@ from payments.rates import RateBook, add_months, financial_year, month_end, mont
 from payments.schedule import rules as schedule
 from payments.statements import synthetic
 
-from bench.national import continue_ids, pool_of, practice_rng
+from bench.national import continue_ids, pool_of, practice_rng, quarterly_list, quarters_before
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import asyncpg
 
-    from bench.national import MembershipSpec, Nation, PracticeSpec
+    from bench.national import MembershipSpec, Nation
 
 FAULT_SHARE = {"national": 0.05, "small": 0.5}
 FAULTS = (
@@ -131,6 +131,12 @@ class Window:
         return f"national-{period:%Y-%m}"
 
 
+def span_quarters(span: Window) -> int:
+    """The quarters from five before the first statement's to the last one's."""
+    months = (span.last.year - span.first.year) * 12 + span.last.month - span.first.month
+    return months // 3 + 7
+
+
 def window(nation: Nation) -> Window:
     last = add_months(nation.as_of.replace(day=1), -1)
     return Window(nation.seed, nation.as_of, add_months(last, -(nation.size.months - 1)), last)
@@ -144,33 +150,15 @@ class PracticeTask:
     lmc_code: str
     contract_type: str
     icb_code: str
+    dispensing: bool
+    training_practice: bool
+    out_of_hours_opt_out: bool
     memberships: tuple[MembershipSpec, ...]
 
 
-@dataclass(frozen=True)
-class ContractFacts:
-    """What the directory says of a practice's contract, beyond its type."""
-
-    dispensing: bool
-    out_of_hours_opt_out: bool
-    training: bool
-    quarterly_levies: bool
-    """The LMC collects its levy by the quarter."""
-
-
-def contract_facts(
-    seed: int, practice: PracticeSpec | PracticeTask, *, training: bool
-) -> ContractFacts:
-    """The same for the directory copy and for the worker that issues the statements."""
-    rng = practice_rng(seed, f"payments-contract:{practice.ods_code}")
-    lmc = practice_rng(seed, f"payments-lmc:{practice.lmc_code}")
-    return ContractFacts(
-        dispensing=rng.random() < 0.15,
-        # Nearly every GMS practice gave up out-of-hours care in 2004.
-        out_of_hours_opt_out=practice.contract_type == "GMS" and rng.random() < 0.9,
-        training=training,
-        quarterly_levies=lmc.random() < 0.2,
-    )
+def quarterly_levies(seed: int, lmc_code: str) -> bool:
+    """Whether the LMC collects its levy by the quarter (one in five)."""
+    return practice_rng(seed, f"payments-lmc:{lmc_code}").random() < 0.2
 
 
 @dataclass
@@ -240,7 +228,7 @@ def make_chunk(
         fault = rng.choice(FAULTS) if rng.random() < fault_share else None
         made = _Practice(span, practice, rng, book, chunk, fault=fault)
         built = synthetic.Statements(
-            practice.ods_code, span.last, quarterly_levies=made.contract.quarterly_levies,
+            practice.ods_code, span.last, quarterly_levies=made.quarterly_levies,
             first=span.first,
         )  # fmt: skip
         # A quarter's levy is deducted in its first month: the schedule runs to its end.
@@ -297,13 +285,12 @@ class _Practice:
     ) -> None:
         self.span, self.practice, self.rng, self.book, self.chunk = span, practice, rng, book, chunk
         code = practice.ods_code
-        training = any(m.role == "registrar" for m in practice.memberships)
-        self.contract = contract_facts(span.seed, practice, training=training)
+        self.quarterly_levies = quarterly_levies(span.seed, practice.lmc_code)
         directory = PracticeDirectory(
             ods_code=code, name="", lmc_code=practice.lmc_code, list_size=practice.list_size,
             status="active", contract_type=practice.contract_type,
-            dispensing=self.contract.dispensing, training_practice=training,
-            out_of_hours_opt_out=self.contract.out_of_hours_opt_out, icb_code=practice.icb_code,
+            dispensing=practice.dispensing, training_practice=practice.training_practice,
+            out_of_hours_opt_out=practice.out_of_hours_opt_out, icb_code=practice.icb_code,
         )  # fmt: skip
         sizes = self._list_sizes()
         self.facts = schedule.PracticeFacts(
@@ -322,22 +309,18 @@ class _Practice:
 
     def _list_sizes(self) -> list[PracticeListSize]:
         """A registered and a weighted list each quarter, from a year and a quarter before the
-        first statement (last year's January list sets this year's QOF aspiration)."""
-        rng, span, code = self.rng, self.span, self.practice.ods_code
-        weighting = Decimal(rng.randint(90, 112)) / 100
-        registered = int(self.practice.list_size * 0.97)
+        first statement (last year's January list sets this year's QOF aspiration), as the
+        performers stream brought them."""
+        span, p = self.span, self.practice
         found = []
-        for month in months_between(add_months(span.first, -15), add_months(span.last, 2)):
-            if month.month not in {1, 4, 7, 10}:
-                continue
-            registered = max(registered + rng.randint(-40, 60), 500)
-            weighted = (registered * weighting).quantize(Decimal("0.01"))
+        for quarter in reversed(quarters_before(add_months(span.last, 2), span_quarters(span))):
+            registered, weighted = quarterly_list(p.index, p.list_size, quarter, as_of=span.as_of)
             found.append(
-                PracticeListSize(ods_code=code, quarter_start=month,
+                PracticeListSize(ods_code=p.ods_code, quarter_start=quarter,
                                  registered_patients=registered, weighted_patients=weighted,
                                  source=SOURCE)
             )  # fmt: skip
-            self.chunk.list_sizes.append((code, month, registered, weighted, SOURCE))
+            self.chunk.list_sizes.append((p.ods_code, quarter, registered, weighted, SOURCE))
         return found
 
     def _contract_values(self, sizes: list[PracticeListSize]) -> list[ContractValue]:
@@ -463,7 +446,7 @@ def _unscheduled(
         found = [(c, code, rng.randint(low, high)) for c, code, low, high in UNSCHEDULED]
         if month.month in FLU_MONTHS:
             found.append((Component.ENHANCED_SERVICE, "ESFLU", rng.randint(20_000, 400_000)))
-        if made.contract.dispensing:
+        if made.practice.dispensing:
             found += [(c, code, rng.randint(low, high)) for c, code, low, high in DISPENSING]
         if rng.random() < 0.03:
             found.append((Component.LOCUM_ALLOWANCE, "LOCSICK", rng.randint(50_000, 200_000)))
@@ -639,18 +622,13 @@ async def load_reference(connection: asyncpg.Connection[Any], nation: Nation) ->
     """The directory copies (with each practice's contract facts) and the rates: the global
     sum for the years the migrations have no figure for, and most LMCs' levies."""
     rng = random.Random(f"{nation.seed}:payments-rates")
-    members = nation.memberships_of
-    directory = []
-    for p in nation.practices:
-        training = any(m.role == "registrar" for m in members[p.ods_code])
-        contract = contract_facts(nation.seed, p, training=training)
-        directory.append(
-            (p.ods_code, p.name, p.lmc_code, p.list_size, p.status, p.contract_type,
-             contract.dispensing, training, contract.out_of_hours_opt_out, p.icb_code)
-        )  # fmt: skip
     await connection.copy_records_to_table(
         "practice_directory",
-        records=directory,
+        records=[
+            (p.ods_code, p.name, p.lmc_code, p.list_size, p.status, p.contract_type,
+             p.dispensing, p.training_practice, p.out_of_hours_opt_out, p.icb_code)
+            for p in nation.practices
+        ],
         columns=["ods_code", "name", "lmc_code", "list_size", "status", "contract_type",
                  "dispensing", "training_practice", "out_of_hours_opt_out", "icb_code"],
     )  # fmt: skip
@@ -683,6 +661,7 @@ def practice_tasks(nation: Nation) -> list[PracticeTask]:
     members = nation.memberships_of
     return [
         PracticeTask(p.index, p.ods_code, p.list_size, p.lmc_code, p.contract_type, p.icb_code,
+                     p.dispensing, p.training_practice, p.out_of_hours_opt_out,
                      tuple(members[p.ods_code]))
         for p in nation.practices
         if p.status == "active"

@@ -383,7 +383,10 @@ class _Schedule:
         """The registered and weighted list for ``month``'s quarter, the fact that says where
         they come from, and whether a stand-in was used."""
         quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
-        known = [row for row in self.facts.list_sizes if row.quarter_start <= quarter]
+        known = sorted(
+            (row for row in self.facts.list_sizes if row.quarter_start <= quarter),
+            key=lambda row: row.quarter_start,
+        )
         for row in reversed(known):
             if row.quarter_start == quarter:
                 return (
