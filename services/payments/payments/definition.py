@@ -7,6 +7,7 @@ from payments.demo import seed_demo
 from payments.directory import consumer as directory
 from payments.schema import schema
 from payments.settings import SERVICE_DIR, PaymentsSettings
+from payments.statements import exports
 
 SERVICE = ServiceDefinition(
     name="payments",
@@ -16,4 +17,5 @@ SERVICE = ServiceDefinition(
     context_factory=PaymentsContext,
     seed_demo=seed_demo,
     event_workers=lambda wiring: [directory.consumer(wiring)],
+    routers=(exports.router,),
 )
