@@ -24,6 +24,7 @@ PRACTICE = "A81001"  # in kernow
 OTHER_PRACTICE = "F83424"  # in essex
 PERFORMER = "9071747"  # a partner at A81001
 ACCOUNTANT = "acct-matrix"
+PENSIONS_ACCOUNTANT = "acct-matrix-pensions"  # consent scope PAYMENTS_AND_PENSIONS
 
 CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     # name: (role, scope, subject)
@@ -34,6 +35,7 @@ CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     "other lmc": ("lmc", ["essex"], None),
     "accountant": ("accountant", [], ACCOUNTANT),
     "other accountant": ("accountant", [], "acct-stranger"),
+    "pensions accountant": ("accountant", [], PENSIONS_ACCOUNTANT),
     "payments operator": ("operator", ["payments"], None),
     "records operator": ("operator", ["records"], None),
     "performers operator": ("operator", ["performers"], None),
@@ -115,6 +117,17 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
         ("canStart",),
     ),
+    "paymentsExport": (
+        '{ paymentsExport(format: XERO, from: "2025-04-01", to: "2026-03-31", '
+        f'odsCode: "{PRACTICE}") {{ net downloadPath }} }}',
+        ("paymentsExport",),
+    ),
+    "nominalCodes": ("{ nominalCodes { component code } }", ("nominalCodes",)),
+    "practicePayments.pensions": (
+        f'{{ practicePayments(odsCode: "{PRACTICE}") {{ pensions {{ gmcNumber '
+        "pensions { firstMissingYear years { financialYear certificateStatus blockedBy } } } } }",
+        ("practicePayments", "pensions"),
+    ),
 }
 
 Y, N = True, False
@@ -124,17 +137,18 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # canStart.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y),
+    # canStart, paymentsExport, nominalCodes, practicePayments.pensions.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, Y, N),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, Y, Y, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N),
+    "pensions accountant":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, Y, Y, Y),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, Y, Y, Y),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, Y, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, Y, N),
 }  # fmt: skip
 
 CELLS = [
@@ -165,6 +179,16 @@ def consent(stack: Stack) -> None:
     )
     body = ask(stack, "practice", mutation).json()
     assert body == {"data": {"grantAccountantConsent": {"active": True}}}
+    # Another accountant, with pensions too: it sees the GP's pension at the practice.
+    wider = (
+        "mutation { grantAccountantConsent(input: "
+        f'{{odsCode: "{PRACTICE}", accountantId: "{PENSIONS_ACCOUNTANT}", '
+        'scope: PAYMENTS_AND_PENSIONS, idempotencyKey: "matrix-consent-2"}) { active scope } }'
+    )
+    body = ask(stack, "practice", wider).json()
+    assert body == {
+        "data": {"grantAccountantConsent": {"active": True, "scope": "PAYMENTS_AND_PENSIONS"}}
+    }
 
 
 def value_at(data: Any, path: tuple[str, ...]) -> Any:
@@ -297,6 +321,7 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "correctChangeRequestDates",
     "recordPublicListCheck",
     "setPracticeDetails",
+    "setNominalCode",
 }
 # The facts a practice enters about itself, and the contract values operators record, through
 # the gateway with a caller that may not write them: each is refused, and nothing is written
@@ -407,6 +432,25 @@ def test_a_caller_who_may_not_is_refused_each_performers_write(stack: Stack, mut
     body = ask(stack, caller, text).json()
     assert body.get("data") is None, body
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+
+
+SET_NOMINAL_CODE = (
+    'mutation { setNominalCode(input: {component: GLOBAL_SUM, code: "4000", name: "Global sum", '
+    'idempotencyKey: "matrix-chart-KEY"}) { code } }'
+)
+
+
+@pytest.mark.parametrize("caller", ["lmc", "payments operator", "records operator"])
+def test_only_accountants_and_practices_keep_a_chart_of_accounts(stack: Stack, caller: str) -> None:
+    body = ask(stack, caller, SET_NOMINAL_CODE.replace("KEY", caller.replace(" ", "-"))).json()
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+
+
+@pytest.mark.parametrize("caller", ["practice", "accountant"])
+def test_a_practice_or_an_accountant_keeps_its_own_chart(stack: Stack, caller: str) -> None:
+    body = ask(stack, caller, SET_NOMINAL_CODE.replace("KEY", caller)).json()
+    assert body == {"data": {"setNominalCode": body["data"]["setNominalCode"]}}, body
 
 
 # Fields on the performers service's entities added by the other services: each needs its own
