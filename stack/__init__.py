@@ -1,4 +1,4 @@
-"""The whole PCSE status stack on one machine: PostgreSQL, the three subgraphs and the gateway.
+"""The whole PCSE status stack on one machine: PostgreSQL, NATS, the subgraphs and the gateway.
 
 ``make up`` runs it in the foreground (``python -m stack up``); the end-to-end tests start their
 own copy on free ports with their own data directory, through the same code.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 from pcse_kit.auth import SigningKey
+from pcse_kit.broker import EmbeddedNats
+from pcse_kit.events import Bus
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.processes import die_with_parent
 
@@ -31,9 +34,12 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 SERVICES: Final = ("payments", "records", "performers")
 DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
 DEFAULT_POSTGRES_PORT: Final = 54329
+DEFAULT_NATS_PORT: Final = 54229
+NATS_CONFIG: Final = ROOT / "deploy" / "nats" / "nats.conf"
+"""The broker's users and permissions, the same file docker-compose.yml mounts."""
+NATS_READER: Final = "reader"
+"""The broker user that may read every stream and publish nothing (operators, tests)."""
 STOP_TIMEOUT_SECONDS: Final = 10.0
-EVENTS_DATABASE: Final = "events"
-"""The event bus: a database of its own, standing in for a broker on one machine."""
 TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
 TOKEN_AUDIENCE: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
 LOG_TAIL_LINES: Final = 30
@@ -102,6 +108,10 @@ class StackConfig:
     postgres_port: int | None = DEFAULT_POSTGRES_PORT
     server_url: str | None = None
     """An external PostgreSQL server (``DATABASE_URL``); None runs the embedded one."""
+    nats_port: int | None = DEFAULT_NATS_PORT
+    nats_url: str | None = None
+    """An external NATS server (``NATS_URL``); None runs the embedded one. The services then
+    take their credentials from ``*_NATS_USER`` and ``*_NATS_PASSWORD`` if set."""
     database_urls: dict[str, str] = field(default_factory=dict)
     """Per-service overrides (``PAYMENTS_DATABASE_URL``, ...)."""
     seed_demo: bool = True
@@ -120,6 +130,7 @@ class StackConfig:
             data_dir=data_dir,
             ports={name: free_port() for name in DEFAULT_PORTS},
             postgres_port=None,
+            nats_port=None,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -135,6 +146,8 @@ class StackConfig:
             ports=ports,
             postgres_port=int(env.get("PCSE_POSTGRES_PORT", DEFAULT_POSTGRES_PORT)),
             server_url=env.get("DATABASE_URL") or None,
+            nats_port=int(env.get("PCSE_NATS_PORT", DEFAULT_NATS_PORT)),
+            nats_url=env.get("NATS_URL") or None,
             database_urls={
                 name: env[f"{name.upper()}_DATABASE_URL"]
                 for name in SERVICES
@@ -158,9 +171,13 @@ class Stack:
         self.config = config
         self.log_dir = config.data_dir / "logs"
         self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
         self.children: list[_Child] = []
         self.database_urls: dict[str, str] = {}
-        self.events_url: str | None = None
+        self.nats_url: str | None = config.nats_url
+        # Each broker user's password (the services' and the read-only reader's), new for
+        # every start of the stack.
+        self.nats_passwords = {name: secrets.token_urlsafe(24) for name in [*SERVICES, NATS_READER]}
         self.signing_key = SigningKey.load_or_create(config.keys_dir)
 
     def token(
@@ -209,6 +226,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_databases()
+            self._start_broker()
             for name in SERVICES:
                 self._spawn_service(name)
             self._spawn_gateway()
@@ -228,16 +246,51 @@ class Stack:
                     durable=self.config.durable,
                 )
                 self.postgres.start()
-                for name in [*missing, EVENTS_DATABASE]:
+                for name in missing:
                     self.postgres.create_database(name)
             server_urls = {n: self.postgres.dsn(n) for n in missing if self.postgres}
-            self.events_url = self.postgres.dsn(EVENTS_DATABASE) if self.postgres else None
         else:
-            names = [f"pcse_{name}" for name in [*missing, EVENTS_DATABASE]]
+            names = [f"pcse_{name}" for name in missing]
             asyncio.run(ensure_databases(self.config.server_url, names))
             server_urls = {n: with_database(self.config.server_url, f"pcse_{n}") for n in missing}
-            self.events_url = with_database(self.config.server_url, f"pcse_{EVENTS_DATABASE}")
         self.database_urls = {**server_urls, **self.config.database_urls}
+
+    def _start_broker(self) -> None:
+        if self.config.nats_url is not None:
+            return
+        self.nats = EmbeddedNats(
+            self.config.data_dir / "nats",
+            port=self.config.nats_port,
+            log_file=self.log_dir / "nats.log",
+            config_file=NATS_CONFIG,
+            environment={
+                f"{name.upper()}_NATS_PASSWORD": password
+                for name, password in self.nats_passwords.items()
+            },
+        )
+        self.nats.start()
+        self.nats_url = self.nats.url
+
+    def bus(self, user: str) -> Bus:
+        """A connection to this stack's embedded broker as ``user`` (a service, or reader)."""
+        if self.nats_url is None or self.nats is None:
+            raise StackError("this stack runs no broker of its own")
+        return Bus(
+            self.nats_url, name=f"stack-{user}", user=user, password=self.nats_passwords[user]
+        )
+
+    def _nats_env(self, name: str) -> dict[str, str]:
+        prefix = name.upper()
+        if self.nats_url is None:
+            return {}
+        if self.nats is None:
+            # An outside broker: its credentials, if any, come from our own environment.
+            return {f"{prefix}_NATS_URL": self.nats_url}
+        return {
+            f"{prefix}_NATS_URL": self.nats_url,
+            f"{prefix}_NATS_USER": name,
+            f"{prefix}_NATS_PASSWORD": self.nats_passwords[name],
+        }
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -265,7 +318,7 @@ class Stack:
                 f"{prefix}_HOST": "127.0.0.1",
                 f"{prefix}_PORT": str(self.config.ports[name]),
                 f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
-                **({f"{prefix}_EVENTS_DATABASE_URL": self.events_url} if self.events_url else {}),
+                **self._nats_env(name),
                 **self._auth_env(prefix),
             },
         )
@@ -342,7 +395,7 @@ class Stack:
         return [c.name for c in self.children if c.process.poll() is not None]
 
     def stop(self) -> None:
-        """Gateway first, then the services, then PostgreSQL; each waited for."""
+        """Gateway first, then the services, then NATS and PostgreSQL; each waited for."""
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -354,6 +407,9 @@ class Stack:
                 child.process.wait()
             child.log.close()
         self.children.clear()
+        if self.nats is not None:
+            self.nats.stop()
+            self.nats = None
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None

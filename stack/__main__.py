@@ -44,7 +44,7 @@ def up() -> int:
         # During start-up, unwind through Stack.start's clean-up rather than die mid-spawn.
         signal.signal(signum, _exit_on_signal)
     stack = Stack(StackConfig.from_environment())
-    print("Starting PostgreSQL, payments, records, performers and the gateway...", flush=True)
+    print("Starting PostgreSQL, NATS, payments, records, performers and the gateway...", flush=True)
     try:
         stack.start()
     except StackError as error:

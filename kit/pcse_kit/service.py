@@ -10,24 +10,27 @@ import argparse
 import asyncio
 import logging
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from pcse_kit import metrics, telemetry
 from pcse_kit.auth import TokenVerifier, Unauthenticated
 from pcse_kit.db import create_engine, create_sessionmaker
-from pcse_kit.events import Consumer, Relay, running
+from pcse_kit.events import Bus, Consumer, Relay, running
 from pcse_kit.graphql import create_router
 from pcse_kit.migrations import upgrade
+from pcse_kit.observe import RequestMetrics
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
 
+    from opentelemetry.sdk.trace import TracerProvider
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from pcse_kit.auth import Principal
@@ -61,7 +64,7 @@ class EventWiring:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    bus: AsyncEngine
+    bus: Bus
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
@@ -74,9 +77,23 @@ def token_verifier(settings: ServiceSettings) -> TokenVerifier:
     )
 
 
-def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
-    verifier = token_verifier(settings)
+def event_bus(service: str, settings: ServiceSettings) -> Bus | None:
+    """The service's connection to the broker, or None when ``*_NATS_URL`` is unset."""
+    if settings.nats_url is None:
+        return None
+    return Bus(
+        settings.nats_url,
+        name=service,
+        user=settings.nats_user,
+        password=None
+        if settings.nats_password is None
+        else settings.nats_password.get_secret_value(),
+    )
 
+
+def _lifespan(
+    service: ServiceDefinition, settings: ServiceSettings, tracing: TracerProvider | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
@@ -87,51 +104,95 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
+        if tracing is not None:
+            telemetry.instrument_engine(engine, tracing)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.bus = bus = event_bus(service.name, settings)
         if settings.seed_demo and service.seed_demo is not None:
             loaded = await service.seed_demo(app.state.sessionmaker)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
-            if settings.events_database_url and service.event_workers is not None:
-                bus = create_engine(
-                    settings.events_database_url, application_name=f"{service.name}-events"
-                )
-                try:
-                    wiring = EventWiring(
-                        engine=engine, sessionmaker=app.state.sessionmaker, bus=bus
+            with metrics.watch_pool(service.name, engine):
+                if bus is not None and service.event_workers is not None:
+                    workers = service.event_workers(
+                        EventWiring(engine=engine, sessionmaker=app.state.sessionmaker, bus=bus)
                     )
-                    async with running(*service.event_workers(wiring)):
-                        yield
-                finally:
-                    await bus.dispose()
-            else:
-                yield
-        finally:
-            await engine.dispose()
+                    relays = [w for w in workers if isinstance(w, Relay)]
 
+                    async def count_backlog() -> None:
+                        for relay in relays:
+                            metrics.OUTBOX_BACKLOG.labels(relay.stream).set(await relay.backlog())
+
+                    with metrics.before_scrape(count_backlog):
+                        async with running(*workers):
+                            yield
+                else:
+                    yield
+        finally:
+            if bus is not None:
+                await bus.close()
+            await engine.dispose()
+            if tracing is not None:
+                tracing.force_flush()
+
+    return lifespan
+
+
+async def readiness(request: Request) -> JSONResponse:
+    """Ready when the database answers and, with events configured, the broker does."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        logger.warning("readiness: the database does not answer", exc_info=True)
+        checks["database"] = "unavailable"
+    bus: Bus | None = request.app.state.bus
+    if bus is not None:
+        try:
+            await bus.ping(READINESS_TIMEOUT_SECONDS)
+            checks["broker"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness: the broker does not answer: %r", error)
+            checks["broker"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    verifier = token_verifier(settings)
+    tracing = telemetry.configure_tracing(
+        service=service.name,
+        otlp_endpoint=settings.otlp_endpoint,
+        traces_file=settings.traces_file,
+        sample_ratio=settings.trace_sample_ratio,
+    )
     app = FastAPI(
         title=f"PCSE status: {service.name}",
-        lifespan=lifespan,
+        lifespan=_lifespan(service, settings, tracing),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RequestMetrics)
+    if tracing is not None:
+        telemetry.instrument_app(app, tracing)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        try:
-            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-                async with request.app.state.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-        except Exception:
-            logger.warning("readiness check failed", exc_info=True)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+    app.add_api_route("/readyz", readiness, methods=["GET"], include_in_schema=False)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_request: Request, error: Unauthenticated) -> JSONResponse:
@@ -179,9 +240,8 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
 
     settings = service.settings_factory()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
+    telemetry.configure_logging(
+        service=service.name, level=settings.log_level, format=settings.log_format
     )
     if args.command == "migrate":
         upgrade(service.service_dir, settings.database_url)
@@ -195,7 +255,13 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
 
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
-    uvicorn_kwargs: dict[str, Any] = {"log_level": settings.log_level, "access_log": False}
+    # log_config=None: uvicorn keeps the logging configured above (JSON with trace ids);
+    # RequestMetrics writes one line per request in place of its access log.
+    uvicorn_kwargs: dict[str, Any] = {
+        "log_level": settings.log_level,
+        "access_log": False,
+        "log_config": None,
+    }
     uvicorn.run(
         create_app(service, settings), host=settings.host, port=settings.port, **uvicorn_kwargs
     )
