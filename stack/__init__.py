@@ -7,6 +7,8 @@ own copy on free ports with their own data directory, through the same code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import secrets
 import signal
@@ -16,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -32,7 +34,14 @@ if TYPE_CHECKING:
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SERVICES: Final = ("payments", "records", "performers")
-DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
+DEFAULT_PORTS: Final = {
+    "gateway": 4000,
+    "payments": 4001,
+    "records": 4002,
+    "performers": 4003,
+    "gateway_metrics": 9464,
+}
+"""Each read from ``<NAME>_PORT`` by ``make up`` (``GATEWAY_METRICS_PORT`` for the last)."""
 DEFAULT_POSTGRES_PORT: Final = 54329
 DEFAULT_NATS_PORT: Final = 54229
 NATS_CONFIG: Final = ROOT / "deploy" / "nats" / "nats.conf"
@@ -116,6 +125,9 @@ class StackConfig:
     """Per-service overrides (``PAYMENTS_DATABASE_URL``, ...)."""
     seed_demo: bool = True
     durable: bool = True
+    traces_dir: Path | None = None
+    """Each part appends its spans to ``<part>.jsonl`` here (``PCSE_TRACES_DIR``); None: no
+    tracing, unless the parts' own variables say otherwise."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +159,7 @@ class StackConfig:
             postgres_port=int(env.get("PCSE_POSTGRES_PORT", DEFAULT_POSTGRES_PORT)),
             server_url=env.get("DATABASE_URL") or None,
             nats_port=int(env.get("PCSE_NATS_PORT", DEFAULT_NATS_PORT)),
+            traces_dir=Path(env["PCSE_TRACES_DIR"]) if env.get("PCSE_TRACES_DIR") else None,
             nats_url=env.get("NATS_URL") or None,
             database_urls={
                 name: env[f"{name.upper()}_DATABASE_URL"]
@@ -206,6 +219,11 @@ class Stack:
 
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.config.ports[name]}/graphql"
+
+    def metrics_url(self, name: str) -> str:
+        """Where a part answers Prometheus: a service's own port, the gateway's metrics port."""
+        port = self.config.ports["gateway_metrics" if name == "gateway" else name]
+        return f"http://127.0.0.1:{port}/metrics"
 
     def __enter__(self) -> Self:
         self.start()
@@ -279,6 +297,24 @@ class Stack:
             self.nats_url, name=f"stack-{user}", user=user, password=self.nats_passwords[user]
         )
 
+    def _traces_env(self, prefix: str, name: str) -> dict[str, str]:
+        if self.config.traces_dir is None:
+            return {}
+        return {f"{prefix}_TRACES_FILE": str(self.config.traces_dir.absolute() / f"{name}.jsonl")}
+
+    def traces(self, name: str) -> list[dict[str, Any]]:
+        """The spans ``name`` has written so far (the stack must have a traces_dir)."""
+        if self.config.traces_dir is None:
+            raise StackError("this stack records no traces")
+        path = self.config.traces_dir / f"{name}.jsonl"
+        if not path.exists():
+            return []
+        spans: list[dict[str, Any]] = []
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line being written as we read
+                spans.append(json.loads(line))
+        return spans
+
     def _nats_env(self, name: str) -> dict[str, str]:
         prefix = name.upper()
         if self.nats_url is None:
@@ -319,6 +355,7 @@ class Stack:
                 f"{prefix}_PORT": str(self.config.ports[name]),
                 f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
                 **self._nats_env(name),
+                **self._traces_env(prefix, name),
                 **self._auth_env(prefix),
             },
         )
@@ -327,6 +364,12 @@ class Stack:
         env = {
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.config.ports["gateway"]),
+            "GATEWAY_METRICS_PORT": str(self.config.ports["gateway_metrics"]),
+            # One line per request, with its trace id, as the services write.
+            "GATEWAY_LOG_LEVEL": {**os.environ, **self.config.extra_env}.get(
+                "GATEWAY_LOG_LEVEL", "info"
+            ),
+            **self._traces_env("GATEWAY", "gateway"),
             "GATEWAY_SUPERGRAPH": str(ROOT / "schema" / "supergraph.graphql"),
             **self._auth_env("GATEWAY"),
         }

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack")
     config = StackConfig.free_ports(
-        tmp_path_factory.mktemp("stack"), server_url=postgres.dsn(), seed_demo=True
+        data_dir, server_url=postgres.dsn(), seed_demo=True, traces_dir=data_dir / "traces"
     )
     with Stack(config) as running:
         yield running

@@ -83,6 +83,12 @@ class ServiceSettings(BaseSettings):
             raise ValueError("database_url must be a postgresql:// URL")
         return value
 
+    @field_validator("otlp_endpoint", "traces_file", "nats_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable as an empty string.
+        return None if value == "" else value
+
     @field_validator("nats_url")
     @classmethod
     def _nats_only(cls, value: str | None) -> str | None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
@@ -165,6 +166,38 @@ def _span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+def _NoLoneQueries(ratio: Sampler) -> Sampler:  # noqa: N802 - a sampler's factory
+    """Drops a trace that would start with a SQL statement: the relay's idle polls and start-up
+    work would otherwise each make a one-span trace, burying the requests and events."""
+    from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+        Decision,
+        Sampler,
+        SamplingResult,
+    )
+
+    class NoLoneQueries(Sampler):
+        def should_sample(  # noqa: PLR0917 - the Sampler interface
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: trace.SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if kind is trace.SpanKind.CLIENT:
+                return SamplingResult(Decision.DROP)
+            return ratio.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"NoLoneQueries{{{ratio.get_description()}}}"
+
+    return NoLoneQueries()
+
+
 _provider_lock = threading.Lock()
 _provider: TracerProvider | None = None
 
@@ -198,7 +231,7 @@ def configure_tracing(
 
         provider = TracerProvider(
             resource=Resource.create({"service.name": service}),
-            sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+            sampler=ParentBased(_NoLoneQueries(TraceIdRatioBased(sample_ratio))),
         )
         if otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
