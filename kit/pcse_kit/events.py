@@ -390,6 +390,7 @@ class Bus:
         self._js: JetStreamContext | None = None
         self._lock = asyncio.Lock()
         self._connecting = False
+        self._closing = False
         self.generation = 0
         """Counts connections made, so that workers redeclare what a new connection needs."""
         self.last_error: str | None = None
@@ -448,8 +449,12 @@ class Bus:
         async with self._lock:
             client, self._client, self._js = self._client, None, None
         if client is not None and not client.is_closed:
-            with contextlib.suppress(Exception):
-                await client.close()
+            self._closing = True
+            try:
+                with contextlib.suppress(Exception):
+                    await client.close()
+            finally:
+                self._closing = False
 
     async def _error(self, error: Exception) -> None:
         self.last_error = repr(error)
@@ -460,7 +465,8 @@ class Bus:
         logger.log(level, "broker connection %s: %s", self.name, error)
 
     async def _disconnected(self) -> None:
-        logger.warning("broker connection %s lost; reconnecting", self.name)
+        if not self._closing:
+            logger.warning("broker connection %s lost; reconnecting", self.name)
 
     async def _reconnected(self) -> None:
         logger.info("broker connection %s restored", self.name)
