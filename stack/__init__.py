@@ -73,6 +73,12 @@ def sign_token(
     )
 
 
+def nats_password() -> str:
+    """A new broker password. The server reads a password given in the environment as a
+    config value, so it must read as a string: a letter first, then letters and digits."""
+    return "p" + secrets.token_hex(24)
+
+
 class StackError(RuntimeError):
     """A part of the stack failed to start; the message carries its log tail."""
 
@@ -190,7 +196,7 @@ class Stack:
         self.nats_url: str | None = config.nats_url
         # Each broker user's password (the services' and the read-only reader's), new for
         # every start of the stack.
-        self.nats_passwords = {name: secrets.token_urlsafe(24) for name in [*SERVICES, NATS_READER]}
+        self.nats_passwords = {name: nats_password() for name in [*SERVICES, NATS_READER]}
         self.signing_key = SigningKey.load_or_create(config.keys_dir)
 
     def token(
