@@ -4,13 +4,14 @@ Starts its own PostgreSQL and stack on free ports (NATS included, no demo data) 
 nation (``bench.national``; its load time is printed part by part). Then, with the services'
 own relay and consumers running as they do in production:
 
-- a burst: one ``practice.upserted`` for every practice in the directory, committed to the
-  performers outbox in one transaction, as a directory import would. The relay's throughput is
-  the burst's size over the time from the commit to the last event acknowledged by the broker;
-  each consumer's lag (events the broker holds that it has not had, sampled every 0.2 s) is
-  followed until it drains, or until ``--max-wait``.
 - a steady flow: ``--rate`` events a second for ``--seconds``, each in a transaction of its own,
-  as mutations would make them; the lag and the delay from commit to application.
+  as mutations would make them; each consumer's lag (events the broker holds that it has not
+  had, sampled every 0.2 s) and the delay from commit to application;
+- then a burst: one ``practice.upserted`` for every practice in the directory, committed to the
+  performers outbox in one transaction, as a directory import would. The relay's throughput is
+  the burst's size over the time from the commit to the broker's storing the last event (the
+  broker's own timestamps); each consumer's lag is followed until it drains, or until
+  ``--max-wait``.
 
 Payments re-detects a practice's anomalies with every directory event (five years of its
 lines), so its consumer is the slow one by design; records only updates its copy.
@@ -311,7 +312,8 @@ def main() -> None:
             with Stack(config) as stack:
                 report = asyncio.run(load(stack.database_urls, nation, workers=args.workers))
                 print("\n".join(report.lines()))
-                asyncio.run(burst(stack, nation.practices, max_wait=args.max_wait))
+                # The steady flow first, while every consumer is idle: after the burst,
+                # a slow consumer would still be working through it.
                 asyncio.run(
                     steady(
                         stack,
@@ -321,6 +323,7 @@ def main() -> None:
                         max_wait=args.max_wait,
                     )
                 )
+                asyncio.run(burst(stack, nation.practices, max_wait=args.max_wait))
         finally:
             server.stop()
 
