@@ -73,18 +73,14 @@ INSERT = (
 
 
 async def publish(
-    url: str, rows: list[tuple[uuid.UUID, str, str, str, str]]
+    connection: asyncpg.Connection[Any], rows: list[tuple[uuid.UUID, str, str, str, str]]
 ) -> tuple[float, datetime]:
     """Commit ``rows`` to the performers outbox in one transaction, notifying the relay as
     ``pcse_kit.events.publish`` does; the commit's time, monotonic and wall-clock."""
-    connection = await asyncpg.connect(url)
-    try:
-        async with connection.transaction():
-            await connection.execute(INSERT, *(list(column) for column in zip(*rows, strict=True)))
-            await connection.execute("SELECT pg_notify('pcse_outbox', $1)", STREAM)
-        return time.monotonic(), datetime.now(UTC)
-    finally:
-        await connection.close()
+    async with connection.transaction():
+        await connection.execute(INSERT, *(list(column) for column in zip(*rows, strict=True)))
+        await connection.execute("SELECT pg_notify('pcse_outbox', $1)", STREAM)
+    return time.monotonic(), datetime.now(UTC)
 
 
 @dataclass
@@ -212,8 +208,12 @@ async def burst(stack: Stack, practices: list[PracticeSpec], *, max_wait: float)
     cpu = {child.name: cpu_seconds(child.process.pid) for child in stack.children}
     lag, done = Lag(), asyncio.Event()
     before = await _last_seq(stack)
-    started = time.monotonic()
-    committed, committed_at = await publish(stack.database_urls["performers"], rows)
+    connection = await asyncpg.connect(stack.database_urls["performers"])
+    try:
+        started = time.monotonic()
+        committed, committed_at = await publish(connection, rows)
+    finally:
+        await connection.close()
     done.set()
     await follow(stack, committed, done, lag, max_wait=max_wait)
     print(
@@ -261,11 +261,15 @@ async def steady(
     started = time.monotonic()
     follower = asyncio.create_task(follow(stack, started, done, lag, max_wait=seconds + max_wait))
     events = []
-    for index, practice in enumerate(chosen):
-        row = upserted(practice)
-        events.append(row[0])
-        await publish(stack.database_urls["performers"], [row])
-        await asyncio.sleep(max(0.0, started + (index + 1) / rate - time.monotonic()))
+    connection = await asyncpg.connect(stack.database_urls["performers"])
+    try:
+        for index, practice in enumerate(chosen):
+            row = upserted(practice)
+            events.append(row[0])
+            await publish(connection, [row])
+            await asyncio.sleep(max(0.0, started + (index + 1) / rate - time.monotonic()))
+    finally:
+        await connection.close()
     sent = time.monotonic() - started
     done.set()
     await follower
