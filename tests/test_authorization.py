@@ -111,6 +111,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         'changeRequestAges { open } entrantsAndLeavers(since: "2020-01-01") { nodes { kind } } } }',
         ("lmc",),
     ),
+    "canStart": (
+        f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
+        ("canStart",),
+    ),
 }
 
 Y, N = True, False
@@ -119,17 +123,18 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # Columns, in FIELDS order: practice, .payments, .recordMovements, performer, lmc,
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
-    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y),
+    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
+    # canStart.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y),
 }  # fmt: skip
 
 CELLS = [
@@ -285,7 +290,76 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "decideChangeRequest",
     "addMembership",
     "endMembership",
+    "applyForInclusion",
+    "recordRegistration",
+    "correctChangeRequestDates",
+    "recordPublicListCheck",
+    "setPracticeDetails",
 }
+# The performers list's writes, each with a caller that may not make it: refused with FORBIDDEN
+# before anything is looked up, and nothing written.
+REFUSED_MUTATIONS: dict[str, tuple[str, str]] = {
+    "applyForInclusion": (
+        "practice",
+        'mutation { applyForInclusion(input: {gmcNumber: "8200001", givenName: "A", '
+        'familyName: "B", gpRegisterOn: "2020-01-01", odsCode: "A81001", '
+        'idempotencyKey: "matrix-apply"}) { reference } }',
+    ),
+    "recordRegistration": (
+        "lmc",
+        f'mutation {{ recordRegistration(input: {{gmcNumber: "{PERFORMER}", '
+        'gpRegisterOn: "2006-03-31", evidence: "x", idempotencyKey: "matrix-reg"}) { status } }',
+    ),
+    "correctChangeRequestDates": (
+        "practice",
+        'mutation { correctChangeRequestDates(input: {reference: "CR-DEMO-A81001", '
+        'completeOn: "2025-01-01", evidence: "x", idempotencyKey: "matrix-fix"}) '
+        "{ reference } }",
+    ),
+    "recordPublicListCheck": (
+        "payments operator",
+        f'mutation {{ recordPublicListCheck(input: {{gmcNumber: "{PERFORMER}", entries: 0, '
+        'checkedOn: "2026-01-05", idempotencyKey: "matrix-public"}) { status } }',
+    ),
+    "setPracticeDetails": (
+        "practice",
+        'mutation { setPracticeDetails(input: {odsCode: "A81001", dispensing: true, '
+        'idempotencyKey: "matrix-details"}) { odsCode } }',
+    ),
+    "addMembership": (
+        "other practice",
+        f'mutation {{ addMembership(input: {{gmcNumber: "{PERFORMER}", odsCode: '
+        f'"{OTHER_PRACTICE}", role: PARTNER, startDate: "2025-01-01", '
+        'idempotencyKey: "matrix-member"}) { id } }',
+    ),
+    "openChangeRequest": (
+        "other practice",
+        f'mutation {{ openChangeRequest(input: {{kind: LEAVING, gmcNumber: "{PERFORMER}", '
+        f'odsCode: "{OTHER_PRACTICE}", effectiveOn: "2026-01-01", '
+        'idempotencyKey: "matrix-leave"}) { reference } }',
+    ),
+    "decideChangeRequest": (
+        "practice",
+        'mutation { decideChangeRequest(input: {reference: "CR-DEMO-A81001", outcome: APPROVED, '
+        'decidedOn: "2026-01-05", idempotencyKey: "matrix-decide"}) { outcome } }',
+    ),
+    "recordListDecision": (
+        "lmc",
+        f'mutation {{ recordListDecision(input: {{gmcNumber: "{PERFORMER}", toStatus: SUSPENDED, '
+        'effectiveDate: "2026-01-05", decision: "x", source: "x", '
+        'idempotencyKey: "matrix-decision"}) { status } }',
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", list(REFUSED_MUTATIONS))
+def test_a_caller_who_may_not_is_refused_each_performers_write(stack: Stack, mutation: str) -> None:
+    caller, text = REFUSED_MUTATIONS[mutation]
+    body = ask(stack, caller, text).json()
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+
+
 # Fields on the performers service's entities added by the other services: each needs its own
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {
