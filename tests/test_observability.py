@@ -125,7 +125,8 @@ def test_an_event_carries_the_trace_of_the_change_to_every_consumer(
 
     wait_for(consumed_everywhere)
     published = [s for s in spans_of(stack, "performers", trace_id) if s["kind"] == "producer"]
-    assert {s["name"] for s in published} == {
+    # Among them, the membership's own events (performers publishes others beside them).
+    assert {s["name"] for s in published} >= {
         "publish performers.membership.started",
         "publish performers.membership.ended",
     }
