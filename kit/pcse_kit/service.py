@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -29,6 +30,7 @@ from pcse_kit.observe import RequestMetrics
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
+    from types import FrameType
 
     from opentelemetry.sdk.trace import TracerProvider
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -103,6 +105,7 @@ def _lifespan(
             application_name=service.name,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            statement_timeout_seconds=settings.db_statement_timeout_seconds,
         )
         if tracing is not None:
             telemetry.instrument_engine(engine, tracing)
@@ -255,14 +258,33 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
 
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
-    # log_config=None: uvicorn keeps the logging configured above (JSON with trace ids);
-    # RequestMetrics writes one line per request in place of its access log.
-    uvicorn_kwargs: dict[str, Any] = {
-        "log_level": settings.log_level,
-        "access_log": False,
-        "log_config": None,
-    }
-    uvicorn.run(
-        create_app(service, settings), host=settings.host, port=settings.port, **uvicorn_kwargs
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a stop signal during start-up stops it at once.
+
+        uvicorn notes the signal and acts on it only once start-up is over, which with
+        migrations or the demo data to load can take a long while. Nothing is served yet,
+        and both run in a single transaction that PostgreSQL rolls back when the connection
+        goes, so leaving straight away loses nothing.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.started:
+                logger.warning("stopped by signal %d while starting", sig)
+                logging.shutdown()
+                os._exit(128 + sig)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        create_app(service, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        # uvicorn keeps the logging configured above (JSON with trace ids); RequestMetrics
+        # writes one line per request in place of its access log.
+        log_config=None,
+        # Requests in flight when a stop signal comes get this long; then they are cancelled.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    Server(config).run()
     return 0
