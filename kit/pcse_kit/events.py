@@ -541,6 +541,11 @@ async def _loop(
                 await before(stopping)
             try:
                 wait = await _unless_stopped(step(), stopping)
+            except _NotYet as error:
+                failures += 1
+                wait = _backoff(failures, max_backoff)
+                if failures == 1:
+                    logger.info("%s; waiting", error)
             except Exception as error:
                 failures += 1
                 wait = _backoff(failures, max_backoff)
@@ -887,6 +892,10 @@ class _Outcome(enum.Enum):
     FAILED = "failed"
 
 
+class _NotYet(Exception):
+    """Something a worker needs is not there yet and will be: said once, then waited for."""
+
+
 class _Reader:
     """One stream's durable pull consumer, bound once per broker connection."""
 
@@ -1010,7 +1019,13 @@ class Consumer:
                 max_ack_pending=1,
                 max_deliver=-1,
             )
-            await js.add_consumer(reader.stream, config)
+            try:
+                await js.add_consumer(reader.stream, config)
+            except nats.js.errors.NotFoundError:
+                raise _NotYet(
+                    f"{self.label}: stream {reader.stream!r} does not exist yet; its owner's "
+                    "relay declares it when it starts"
+                ) from None
             reader.subscription = await js.pull_subscribe_bind(
                 durable=self.name, stream=reader.stream
             )

@@ -654,3 +654,25 @@ async def test_a_bus_reports_whether_the_broker_answers(broker: EmbeddedNats) ->
     finally:
         await bus.close()
     assert not bus.connected
+
+
+async def test_a_consumer_waits_quietly_for_its_stream_to_be_declared(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    consumer = world.consume()
+    with caplog.at_level(logging.INFO, logger="pcse.events"):
+        async with running(consumer, idle_seconds=0.1):
+
+            async def waiting() -> bool:
+                return any("does not exist yet" in r.getMessage() for r in caplog.records)
+
+            await eventually(waiting)
+            await world.change("k0")
+            await world.relay().run_once()  # the owner's relay declares the stream
+
+            async def arrived() -> bool:
+                return len(await world.applied()) == 1
+
+            await eventually(arrived, within=15.0)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert sum("does not exist yet" in r.getMessage() for r in caplog.records) == 1
