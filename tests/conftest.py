@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig.free_ports(
-        tmp_path_factory.mktemp("stack"), server_url=postgres.dsn(), seed_demo=True
+        tmp_path_factory.mktemp("stack"),
+        server_url=postgres.dsn(),
+        seed_demo=True,
+        trust_dev_key=True,
     )
     with Stack(config) as running:
         yield running

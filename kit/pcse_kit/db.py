@@ -35,11 +35,16 @@ def create_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
 ) -> AsyncEngine:
-    """An asyncpg engine whose pool heals itself after a database restart."""
+    """An asyncpg engine whose pool heals itself after a database restart.
+
+    Its errors never carry the statement's parameters: they can hold patients' NHS numbers,
+    and a logged exception must not put one in a log.
+    """
     engine = _create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": application_name}},
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed)

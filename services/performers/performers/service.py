@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pcse_kit import audit, dates, events
 from pcse_kit.auth import Forbidden
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
+from pcse_kit.identifiers import free_text
 from sqlalchemy import select
 
 from performers import policy, rules
@@ -115,9 +116,9 @@ async def record_decision(
     """Apply a list decision, if the regulations allow the change from the current status."""
     _operator(principal)
     _not_future(effective_date, field="effectiveDate")
-    for value, name in ((decision, "decision"), (source, "source")):
-        if not value.strip() or len(value) > 300:  # noqa: PLR2004 - the column's width
-            raise BadUserInput(f"`{name}` must be 1-300 characters.", field=name)
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    decision = free_text(decision, field="decision", limit=300)
+    source = free_text(source, field="source", limit=300)
 
     async def write(session: AsyncSession) -> Written:
         performer = await _performer(session, gmc_number)
