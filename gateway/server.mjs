@@ -40,7 +40,7 @@ import {
   PRODUCTION_ISSUER,
 } from './auth.mjs';
 import { createRateLimiter, useEdgeChecks } from './edge.mjs';
-import { limitErrors, measureOperation, tokenLimitError } from './limits.mjs';
+import { limitErrors, measureOperation, readCostDirectives, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -335,7 +335,7 @@ function createMeasureCache() {
 // have been checked. A refusal here happens before the planner, so no
 // subgraph sees the operation. An operation measured without a variable in
 // its figures is not measured again.
-const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => {
+const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost, costs }) => {
   const measures = createMeasureCache();
   return {
     onParse({ setParseFn }) {
@@ -369,7 +369,7 @@ const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => {
           );
           variables = coerced ?? {};
         }
-        measured = measureOperation(args.schema, args.document, operation, variables);
+        measured = measureOperation(args.schema, args.document, operation, variables, costs);
         if (!measured.usesVariables) {
           measures.set(args.schema, args.document, operationName, measured);
         }
@@ -562,6 +562,8 @@ try {
 if (subgraphNames.length === 0) {
   fatal(`${supergraphPath} has no join__graph entries; is it a composed supergraph?`);
 }
+// The subgraphs' @cost and @listSize, which the cost estimate honours.
+const costs = readCostDirectives(supergraphSdl);
 
 // A subgraph that cannot be reached costs its part of the answer, not the
 // whole of it: the rest still comes back (HTTP 200), with an error that says
@@ -625,7 +627,7 @@ const runtime = createGatewayRuntime({
     }),
     ...(corsOrigins.size ? [useVaryOrigin()] : []),
     useVariableCoercionErrors(),
-    useOperationLimits(limits),
+    useOperationLimits({ ...limits, costs }),
     ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),
     useNoStackTraces({ hideSuggestions: !fieldSuggestions }),
   ],

@@ -451,6 +451,47 @@ def test_an_operation_over_a_limit_is_refused_before_any_subgraph(
     assert stub.requests == []
 
 
+# Fifteen aliases (the limit) of a search that reads the whole performers list.
+ALIASED_SEARCHES: Final = (
+    "{ "
+    + " ".join(
+        f'a{i}: searchPerformers(text: "an", first: 100) {{ nodes {{ gmcNumber name }} }}'
+        for i in range(MAX_ALIASES)
+    )
+    + " }"
+)
+
+
+def test_an_aliased_expensive_field_is_priced_for_what_it_does(
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
+) -> None:
+    """The finding: every field cost 1, so fifteen aliases of a field that scans a whole table
+    were priced as fifteen keyed reads (15 x (1 + 100 x 3) = 4515, under the limit). The
+    subgraph declares @cost(weight: 100) on it; the estimate is now 15 x (100 + 100 x 3)."""
+    response = spy.post(
+        "/graphql", json={"query": ALIASED_SEARCHES}, headers=bearer(idp.token("admin"))
+    )
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"]["cost"] == {"estimated": 6000, "limit": 5000}
+    assert stub.requests == []
+
+
+def test_an_lmc_areas_findings_are_priced_as_a_long_list(
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
+) -> None:
+    """A plain list was assumed to hold ten items whatever it was: an LMC area's findings
+    (declared as fifty, each worked out over the whole area) under five aliases were priced
+    1 + 5 x (1 + 10 x 22) = 1106. Now they cost what they do, over the limit."""
+    findings = "findings { kind evidence { label value } }"
+    query = '{ lmc(code: "kernow") { ' + " ".join(f"a{i}: {findings}" for i in range(5)) + " } }"
+    response = spy.post("/graphql", json={"query": query}, headers=bearer(idp.token("admin")))
+    # lmc 1 + 5 x (findings 20 + 50 x (kind 1 + evidence (1 + 10 x 2)))
+    estimated = 1 + 5 * (20 + 50 * (1 + 1 + 10 * 2))
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"]["cost"]["estimated"] == estimated
+    assert stub.requests == []
+
+
 def test_operations_at_the_limits_are_accepted(spy: httpx.Client, idp: Provider) -> None:
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(MAX_ALIASES)) + " }"
     # Five tokens an operation: query, its name, {, __typename and }. (One field repeated 2000

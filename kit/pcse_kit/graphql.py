@@ -13,7 +13,7 @@ from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.federation.schema import FederationAny  # noqa: TC002 - evaluated by Strawberry
 from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
 
-from pcse_kit.errors import MaskInternalErrors
+from pcse_kit.errors import BadUserInput, MaskInternalErrors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from strawberry.types.base import StrawberryObjectDefinition
 
     from pcse_kit.auth import Principal
+
+MAX_REPRESENTATIONS: Final = 10_000
+"""Entities one ``_entities`` call may ask for: far above what an operation within the
+gateway's cost limit (5,000) makes it fetch at once, and a bound on what anyone else sends."""
 
 FEDERATION_VERSION: Final = "2.9"
 """The newest version ``@theguild/federation-composition`` accepts; Strawberry defaults higher."""
@@ -62,6 +66,11 @@ class FederationSchema(strawberry.federation.Schema):
     def entities_resolver(
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
+        if len(representations) > MAX_REPRESENTATIONS:
+            raise BadUserInput(
+                f"`representations` holds at most {MAX_REPRESENTATIONS} items.",
+                field="representations",
+            )
         results: list[Any] = []
         for index, representation in enumerate(representations):
             results.append(self._resolve_one(info, index, representation))

@@ -25,6 +25,7 @@ from pcse_kit.auth import (
     Unauthenticated,
     load_public_key,
 )
+from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.events import Consumer, Relay, running
 from pcse_kit.graphql import create_router
@@ -166,6 +167,8 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
         redoc_url=None,
         openapi_url=None,
     )
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

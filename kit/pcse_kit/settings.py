@@ -17,6 +17,7 @@ from pcse_kit.auth import (
     ClaimsMapping,
     is_development_key,
 )
+from pcse_kit.bodylimit import DEFAULT_MAX_BODY_BYTES
 
 
 class ServiceSettings(BaseSettings):
@@ -53,6 +54,11 @@ class ServiceSettings(BaseSettings):
         default=False, description="Load the deterministic demo data on start-up, once."
     )
     graphql_ide: bool = False
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body accepted (413 above it), before anything is parsed.",
+    )
     auth_issuer: str = Field(
         description="Expected `iss` of tokens: `pcse-status` in production, "
         "`pcse-status-development` otherwise."
