@@ -24,6 +24,9 @@ def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) 
         seed_demo=True,
         trust_dev_key=True,
     )
+    # Tests send far more than a person would (the fuzzing especially); the rate limit has its
+    # own gateway in test_gateway_edge.py.
+    config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
     with Stack(config) as running:
         yield running
 
