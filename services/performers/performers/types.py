@@ -14,6 +14,9 @@ from strawberry.types import Info
 from performers import findings, models, policy, repository, rules
 from performers.context import PerformersContext
 
+# By its own name too: in Lmc, `findings` is also a field's resolver.
+from performers.findings import FindingKind
+
 strawberry.enum(
     models.ContractType, description="The contract a practice holds with the commissioner."
 )
@@ -37,6 +40,13 @@ strawberry.enum(findings.Severity, description="How much a finding matters.")
 # What the gateway's cost estimate charges for a field that works over a whole LMC area
 # (about 65 practices on average) rather than one row: 20 where a keyed field costs 1.
 AREA_COST = 20
+# An area's findings are worked out over every practice of it, and number tens, not ten.
+AREA_FINDINGS_COST = [
+    Cost(weight=AREA_COST),
+    # Strawberry types the other arguments as required, yet leaves them out of the SDL unset,
+    # which is what composition wants here (None would print null, which it refuses).
+    ListSize(assumed_size=50),  # type: ignore[call-arg]
+]
 
 
 @strawberry.type(description="One fact behind a finding.")
@@ -392,14 +402,13 @@ class Lmc:
 
     @strawberry.field(
         description="Problems on the list in the area, optionally of one kind.",
-        # Worked out over every practice of the area; an area has tens of findings, not ten.
-        directives=[Cost(weight=AREA_COST), ListSize(assumed_size=50)],
+        directives=AREA_FINDINGS_COST,
     )
     async def findings(
         self,
         info: Info[PerformersContext, None],
         kind: Annotated[
-            findings.FindingKind | None, strawberry.argument(description="Only this kind.")
+            FindingKind | None, strawberry.argument(description="Only this kind.")
         ] = None,
     ) -> list[Finding]:
         found = await _area_findings(info, self.code)
