@@ -337,23 +337,32 @@ class Stack:
             return
         passwords = load_passwords(self.config.data_dir)
 
-        async def provision_all(server_url: str) -> str:
+        bus_name = f"{prefix}{EVENTS_DATABASE}"
+
+        async def provision_all(server_url: str) -> None:
             for name in missing:
                 roles = service_roles(name, f"{prefix}{name}", passwords)
                 service_url, migrate_url = await provision(server_url, roles)
                 self.database_urls[name], self.migrate_urls[name] = service_url, migrate_url
-            return await provision_shared(
-                server_url,
-                database=f"{prefix}{EVENTS_DATABASE}",
-                group=EVENT_BUS_ROLE,
-                members=[f"pcse_{name}" for name in missing],
-            )
+            if missing:
+                await provision_shared(
+                    server_url,
+                    database=bus_name,
+                    group=EVENT_BUS_ROLE,
+                    members=[f"pcse_{name}" for name in missing],
+                )
+            else:
+                await ensure_databases(server_url, [bus_name])
 
-        bus = asyncio.run(provision_all(server))
-        # Each service reaches the bus as its own role (a member of the bus's owner).
-        for name in missing:
-            service_url = urlsplit(self.database_urls[name])
-            self.events_urls[name] = urlunsplit(service_url._replace(path=urlsplit(bus).path))
+        asyncio.run(provision_all(server))
+        for name in SERVICES:
+            if name in missing:
+                # As its own role, a member of the bus's owner.
+                service_url = urlsplit(self.database_urls[name])
+                self.events_urls[name] = urlunsplit(service_url._replace(path=f"/{bus_name}"))
+            else:
+                # A database given as it is: the bus through the server's own connection.
+                self.events_urls[name] = with_database(server, bus_name)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"

@@ -266,6 +266,8 @@ async def provision_shared(
     creates is granted to the group. Returns the database's URL without a user (each service
     adds its own).
     """
+    if not members:
+        raise ValueError("a shared database needs at least one member role")
     connection = await asyncpg.connect(server_url.replace("+asyncpg", ""))
     try:
         if not await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", group):
