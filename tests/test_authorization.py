@@ -114,6 +114,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         'changeRequestAges { open } entrantsAndLeavers(since: "2020-01-01") { nodes { kind } } } }',
         ("lmc",),
     ),
+    "canStart": (
+        f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
+        ("canStart",),
+    ),
 }
 
 Y, N = True, False
@@ -122,17 +126,18 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # Columns, in FIELDS order: practice, .payments, .recordMovements, performer, lmc,
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
-    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y),
+    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
+    # canStart.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y),
 }  # fmt: skip
 
 CELLS = [
@@ -308,13 +313,26 @@ MUTATIONS: dict[str, str] = {
     'toStatus: SUSPENDED, effectiveDate: "TODAY", decision: "PLDP, reg 12", '
     'source: "NHS England", idempotencyKey: "KEY"}) { status }',
     "openChangeRequest": 'openChangeRequest(input: {kind: LEAVING, gmcNumber: "PERFORMER", '
-    f'odsCode: "{PRACTICE}", submittedOn: "TODAY", idempotencyKey: "KEY"}}) {{ reference }}',
+    f'odsCode: "{PRACTICE}", effectiveOn: "2026-01-01", idempotencyKey: "KEY"}}) '
+    "{ reference }",
     "decideChangeRequest": 'decideChangeRequest(input: {reference: "CHANGE", '
     'outcome: APPROVED, decidedOn: "TODAY", idempotencyKey: "KEY"}) { reference }',
     "addMembership": f'addMembership(input: {{gmcNumber: "PERFORMER", odsCode: "{PRACTICE}", '
     'role: LOCUM, startDate: "TODAY", idempotencyKey: "KEY"}) { id }',
     "endMembership": 'endMembership(input: {membershipId: "MEMBERSHIP", endDate: "TODAY", '
     'idempotencyKey: "KEY"}) { id }',
+    "applyForInclusion": 'applyForInclusion(input: {gmcNumber: "8200001", givenName: "A", '
+    f'familyName: "B", gpRegisterOn: "2020-01-01", registrar: false, odsCode: "{PRACTICE}", '
+    'idempotencyKey: "KEY"}) { reference }',
+    "recordRegistration": 'recordRegistration(input: {gmcNumber: "PERFORMER", '
+    'gpRegisterOn: "2006-03-31", evidence: "GMC register", idempotencyKey: "KEY"}) { status }',
+    "correctChangeRequestDates": 'correctChangeRequestDates(input: {reference: "CHANGE", '
+    'completeOn: "2025-01-01", evidence: "Form received", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "recordPublicListCheck": 'recordPublicListCheck(input: {gmcNumber: "PERFORMER", '
+    'entries: 0, checkedOn: "TODAY", idempotencyKey: "KEY"}) { status }',
+    "setPracticeDetails": f'setPracticeDetails(input: {{odsCode: "{PRACTICE}", '
+    'dispensing: true, idempotencyKey: "KEY"}) { odsCode }',
     "requestRecordMovement": 'requestRecordMovement(input: {nhsNumber: "9434765919", '
     f'sending: {{place: PRACTICE, odsCode: "{OTHER_PRACTICE}"}}, '
     f'receiving: {{place: PRACTICE, odsCode: "{PRACTICE}"}}, reason: REQUEST, '
@@ -356,8 +374,14 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "recordListDecision": ["lmc", "accountant", "practice", "payments operator"],
     "openChangeRequest": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "decideChangeRequest": ["lmc", "accountant", "practice", "payments operator"],
-    "addMembership": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    # Operators only: a practice no longer makes itself a GP's employer by saying so.
+    "addMembership": [*ANYONE_BUT_ITS_PRACTICE, "practice", "records operator"],
     "endMembership": ["lmc", "accountant", "other practice", "records operator"],
+    "applyForInclusion": ["lmc", "accountant", "practice", "payments operator"],
+    "recordRegistration": ["lmc", "accountant", "practice", "payments operator"],
+    "correctChangeRequestDates": ["lmc", "accountant", "practice", "records operator"],
+    "recordPublicListCheck": ["lmc", "accountant", "practice", "payments operator"],
+    "setPracticeDetails": ["lmc", "accountant", "practice", "records operator"],
     "requestRecordMovement": ["lmc", "accountant", "performers operator"],
     "updateRecordMovement": ["lmc", "accountant", "practice", "payments operator"],
     "recordCourierScan": ["lmc", "accountant", "practice", "payments operator"],
@@ -401,7 +425,7 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "LINE": first(practice["payments"]["statements"]["nodes"][0]["lines"], "id", "1"),
         "DISPUTE": first(practice["payments"]["disputes"], "reference", "D-00000001"),
         "MEMBERSHIP": first(performer["memberships"], "id", "1"),
-        "CHANGE": first(performer["changeRequests"], "reference", "CR-00000001"),
+        "CHANGE": first(performer["changeRequests"], "reference", "CR-DEMO-A81001"),
     }
 
 
