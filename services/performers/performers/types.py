@@ -8,7 +8,8 @@ from typing import Annotated
 import strawberry
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
-from strawberry.federation.schema_directives import Cost, ListSize
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 
 from performers import findings, models, policy, repository, rules
@@ -45,7 +46,7 @@ AREA_FINDINGS_COST = [
     Cost(weight=AREA_COST),
     # Strawberry types the other arguments as required, yet leaves them out of the SDL unset,
     # which is what composition wants here (None would print null, which it refuses).
-    ListSize(assumed_size=50),  # type: ignore[call-arg]
+    ListSizeDirective(assumed_size=50),  # type: ignore[call-arg]
 ]
 
 
