@@ -20,8 +20,15 @@ if TYPE_CHECKING:
 def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
     config = StackConfig.free_ports(
-        data_dir, server_url=postgres.dsn(), seed_demo=True, traces_dir=data_dir / "traces"
+        data_dir,
+        server_url=postgres.dsn(),
+        seed_demo=True,
+        trust_dev_key=True,
+        traces_dir=data_dir / "traces",
     )
+    # Tests send far more than a person would (the fuzzing especially); the rate limit has its
+    # own gateway in test_gateway_edge.py.
+    config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
     with Stack(config) as running:
         yield running
 

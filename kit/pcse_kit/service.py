@@ -20,12 +20,21 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from pcse_kit import metrics, telemetry
-from pcse_kit.auth import TokenVerifier, Unauthenticated
+from pcse_kit.auth import (
+    AuthUnavailable,
+    JwksCache,
+    TokenVerifier,
+    Unauthenticated,
+    load_public_key,
+)
+from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.events import Bus, Consumer, Relay, running
 from pcse_kit.graphql import create_router
+from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
 from pcse_kit.observe import RequestMetrics
+from pcse_kit.roles import audit_exposure, role_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -71,11 +80,17 @@ class EventWiring:
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
     key_files = [settings.auth_public_key_file] if settings.auth_public_key_file else []
-    return TokenVerifier.from_files(
+    jwks = (
+        JwksCache(settings.auth_jwks_url, max_age=settings.auth_jwks_max_age_seconds)
+        if settings.auth_jwks_url
+        else None
+    )
+    return TokenVerifier(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        key_files=key_files,
-        jwks_url=settings.auth_jwks_url,
+        public_keys=[load_public_key(path) for path in key_files],
+        jwks=jwks,
+        claims=settings.claims_mapping(),
     )
 
 
@@ -93,13 +108,42 @@ def event_bus(service: str, settings: ServiceSettings) -> Bus | None:
     )
 
 
+class AuditTrailExposed(RuntimeError):
+    """Production refuses to run as a database role that could rewrite its own audit trail."""
+
+
+def migrate(service: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Apply the migrations as the migrator and grant the service's role what it may do."""
+    upgrade(
+        service.service_dir,
+        settings.migration_url,
+        service_role=role_of(settings.database_url),
+    )
+
+
+async def check_audit_trail(engine: AsyncEngine, settings: ServiceSettings) -> None:
+    """Say, or in production refuse, when the service's own role could change or empty an
+    append-only table (it owns it, or holds UPDATE, DELETE or TRUNCATE on it)."""
+    async with engine.connect() as connection:
+        exposure = await audit_exposure(connection)
+    if not exposure:
+        return
+    advice = (
+        "; give the service a role that owns nothing (*_DATABASE_URL) and migrate as the "
+        "tables' owner (*_MIGRATE_DATABASE_URL)"
+    )
+    if settings.environment == "production":
+        raise AuditTrailExposed(exposure.describe() + advice)
+    logger.warning("%s%s", exposure.describe(), advice)
+
+
 def _lifespan(
     service: ServiceDefinition, settings: ServiceSettings, tracing: TracerProvider | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, service.service_dir, settings.database_url)
+            await asyncio.to_thread(migrate, service, settings)
         engine = create_engine(
             settings.database_url,
             application_name=service.name,
@@ -110,10 +154,16 @@ def _lifespan(
         if tracing is not None:
             telemetry.instrument_engine(engine, tracing)
         app.state.engine = engine
+        app.state.settings = settings
+        try:
+            await check_audit_trail(engine, settings)
+        except BaseException:
+            await engine.dispose()
+            raise
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.bus = bus = event_bus(service.name, settings)
         if settings.seed_demo and service.seed_demo is not None:
-            loaded = await service.seed_demo(app.state.sessionmaker)
+            loaded = await _seed(service, settings)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
             with metrics.watch_pool(service.name, engine):
@@ -187,6 +237,8 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     if tracing is not None:
         telemetry.instrument_app(app, tracing)
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -206,6 +258,15 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             headers={"WWW-Authenticate": "Bearer"},
         )
 
+    @app.exception_handler(AuthUnavailable)
+    async def auth_unavailable(_request: Request, error: AuthUnavailable) -> JSONResponse:
+        # The identity provider's fault, not the caller's: as the gateway answers it.
+        return JSONResponse(
+            {"errors": [{"message": error.message, "extensions": error.extensions}]},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     async def context_getter(request: Request) -> RequestContext:
         principal = await verifier.verify(request.headers.get("authorization"))
         return service.context_factory(request.app.state.sessionmaker, principal)
@@ -220,8 +281,12 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
 
 
 async def _seed(service: ServiceDefinition, settings: ServiceSettings) -> bool:
+    """Load the demo data as the migrator: a load, like a migration, may set sequences,
+    which the service's own role may not."""
     assert service.seed_demo is not None
-    engine = create_engine(settings.database_url, application_name=f"{service.name}-seed")
+    engine = create_engine(
+        settings.migration_url, application_name=f"{service.name}-seed", pool_size=1
+    )
     try:
         return await service.seed_demo(create_sessionmaker(engine))
     finally:
@@ -243,11 +308,10 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
 
     settings = service.settings_factory()
-    telemetry.configure_logging(
-        service=service.name, level=settings.log_level, format=settings.log_format
-    )
+    # JSON with trace ids, NHS numbers masked (pcse_kit.logs, pcse_kit.telemetry).
+    configure_logging(level=settings.log_level, service=service.name, format=settings.log_format)
     if args.command == "migrate":
-        upgrade(service.service_dir, settings.database_url)
+        migrate(service, settings)
         return 0
     if args.command == "seed-demo":
         if service.seed_demo is None:
@@ -280,8 +344,9 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
-        # uvicorn keeps the logging configured above (JSON with trace ids); RequestMetrics
-        # writes one line per request in place of its access log.
+        # No logging configuration of uvicorn's own: its loggers propagate to the root
+        # handler (JSON with trace ids, NHS numbers masked); RequestMetrics writes one line
+        # per request in place of its access log.
         log_config=None,
         # Requests in flight when a stop signal comes get this long; then they are cancelled.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

@@ -23,6 +23,8 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+from pcse_kit.logs import install_filter
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -92,8 +94,10 @@ class _Json(JsonFormatter):
 def configure_logging(
     *, service: str, level: str, format: Literal["json", "text"] = "json"
 ) -> None:
-    """Send every log record, the web server's included, to stderr in the chosen format."""
+    """Send every log record, the web server's included, to stderr in the chosen format, with
+    NHS numbers masked (:mod:`pcse_kit.logs`) before anything is formatted."""
     handler = logging.StreamHandler()
+    install_filter(handler)
     handler.addFilter(_TraceIds())
     if format == "json":
         handler.setFormatter(_Json(service))
