@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import strawberry
 from pcse_kit.identifiers import gmc_number, practice_code
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 
 from payments import models, policy
@@ -342,7 +343,9 @@ class PensionsOfPractice:
         "estimates, the Type 1 / Type 2 certificates and the first year blocking the rest, for "
         "this practice's posts only. The practice itself, an accountant whose consent includes "
         "pensions (PAYMENTS_AND_PENSIONS), payments operators and admins; FORBIDDEN, and null, "
-        "for an accountant whose consent is for payments only."
+        "for an accountant whose consent is for payments only.",
+        # A practice has a few to a few tens of GPs, each with a year's figures.
+        directives=[ListSizeDirective(assumed_size=20)],  # type: ignore[call-arg]
     )
     async def pensions(self, info: Info[PaymentsContext, None]) -> list[PracticeGpPension] | None:
         await policy.read_practice_pensions(info.context, self.ods_code)

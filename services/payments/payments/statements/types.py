@@ -11,6 +11,8 @@ from typing import Annotated
 import strawberry
 from pcse_kit.errors import BadUserInput
 from pcse_kit.pagination import Connection, PageRequest, build_connection
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
@@ -22,6 +24,12 @@ from payments.statements import chart, export, exports, repository, service
 from payments.statements.ledger import LedgerFormat
 from payments.statements.service import RunResult
 from payments.types import pounds
+
+EXPORT_COST = 20
+"""What the gateway's cost estimate charges for an export's totals, worked out over every line
+of every practice in the range, where a keyed field costs 1."""
+CHART_SIZE = len(models.Component)
+"""A chart holds one account for each component."""
 
 
 @strawberry.enum(description="What a statement export is written as.")
@@ -202,7 +210,10 @@ class LedgerExport:
         description="GET it from the gateway (same host, same bearer token); it streams."
     )
     practices: list[ExportedPractice] = strawberry.field(
-        description="Each practice in it, in code order."
+        description="Each practice in it, in code order.",
+        # Strawberry types the other arguments as required, yet leaves them out of the SDL
+        # unset, which is what composition wants.
+        directives=[ListSizeDirective(assumed_size=50)],  # type: ignore[call-arg]
     )
     net: Decimal = strawberry.field(description="The total of every practice's movements.")
 
@@ -374,7 +385,8 @@ class StatementsQuery:
     @strawberry.field(
         description="The chart of accounts the caller's journal exports book to: the default "
         "chart with the caller's own codes over it, by code. Anyone signed in may read it "
-        "(the default is reference data); only accountants and practices keep their own."
+        "(the default is reference data); only accountants and practices keep their own.",
+        directives=[ListSizeDirective(assumed_size=CHART_SIZE)],  # type: ignore[call-arg]
     )
     async def nominal_codes(self, info: Info[PaymentsContext, None]) -> list[NominalCode]:
         return await _nominal_codes(info)
@@ -383,7 +395,9 @@ class StatementsQuery:
         description="Validate a ledger export and answer its totals (worked out apart from the "
         "file) and where to download it. A practice exports its own payments; an accountant, "
         "without odsCode, every practice whose consent it holds; operators one practice. A bad "
-        "range (from after to, longer than 1096 days, not a date) is BAD_USER_INPUT naming it."
+        "range (from after to, longer than 1096 days, not a date) is BAD_USER_INPUT naming it.",
+        # Sums every line of every practice in the range: far more than a keyed field.
+        directives=[Cost(weight=EXPORT_COST)],
     )
     async def payments_export(
         self,
@@ -451,7 +465,8 @@ class StatementsMutation:
     @strawberry.mutation(
         description="Book a component to the caller's own nominal account in its journal "
         "exports from now on (accountants and practices; each keeps its own chart). Recorded in "
-        "the audit trail; the idempotency key makes a replay harmless."
+        "the audit trail; the idempotency key makes a replay harmless.",
+        directives=[ListSizeDirective(assumed_size=CHART_SIZE)],  # type: ignore[call-arg]
     )
     async def set_nominal_code(
         self, info: Info[PaymentsContext, None], input: NominalCodeInput
