@@ -112,8 +112,14 @@ async def idempotent(
     operation: str,
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[Written]],
+    authorize: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Written:
-    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+    """Run ``write`` once per key: a replay gets the first result and changes nothing.
+
+    ``authorize`` runs in the same transaction before the key is looked up, for the first
+    request and every replay alike: a right that depends on data (an accountant's consent,
+    which the practice may have revoked since) is checked again on a replay.
+    """
 
     async def remembered(session: AsyncSession) -> dict[str, Any]:
         return asdict(await write(session))
@@ -126,6 +132,7 @@ async def idempotent(
         operation=operation,
         request=request,
         write=remembered,
+        authorize=authorize,
     )
     return Written(**response)
 
