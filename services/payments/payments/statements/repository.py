@@ -335,3 +335,29 @@ async def ledger_chart_rows(
 async def ledger_chart(session: AsyncSession, owner: str) -> dict[Component, tuple[str, str]]:
     rows = await ledger_chart_rows(session, owner)
     return {component: (code, name) for component, (_who, code, name) in rows.items()}
+
+
+async def statements_of_run(
+    session: AsyncSession, run_id: str
+) -> list[tuple[str, date, int, int, int]]:
+    """Each statement a run brought lines to: (practice, period, statement id, lines the run
+    brought, lines it already had from earlier runs)."""
+    mine = StatementLine.run_id == run_id
+    result = await session.execute(
+        select(
+            Statement.ods_code,
+            Statement.period,
+            Statement.id,
+            func.count().filter(mine),
+            func.count().filter(~mine | StatementLine.run_id.is_(None)),
+        )
+        .join(StatementLine, StatementLine.statement_id == Statement.id)
+        .where(
+            Statement.id.in_(
+                select(StatementLine.statement_id).where(mine).distinct().scalar_subquery()
+            )
+        )
+        .group_by(Statement.ods_code, Statement.period, Statement.id)
+        .order_by(Statement.ods_code, Statement.period)
+    )
+    return [(code, period, sid, int(n), int(earlier)) for code, period, sid, n, earlier in result]
