@@ -8,9 +8,11 @@ FORBIDDEN error, or (without a token) UNAUTHENTICATED before anything runs.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLField, GraphQLObjectType, build_ast_schema, parse, print_ast
@@ -111,6 +113,11 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         'changeRequestAges { open } entrantsAndLeavers(since: "2020-01-01") { nodes { kind } } } }',
         ("lmc",),
     ),
+    "practice.recordRegistrations": (
+        f'{{ practice(odsCode: "{PRACTICE}") {{ recordRegistrations(first: 1) '
+        "{ nodes { event } } } }",
+        ("practice", "recordRegistrations"),
+    ),
 }
 
 Y, N = True, False
@@ -119,17 +126,18 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # Columns, in FIELDS order: practice, .payments, .recordMovements, performer, lmc,
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
-    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y),
+    # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
+    # practice.recordRegistrations.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, N),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, N),
 }  # fmt: skip
 
 CELLS = [
@@ -232,7 +240,7 @@ def test_listings_hold_only_what_the_caller_may_see(
 NHS_QUERIES = [
     *(query for query, _ in FIELDS.values()),
     f'{{ practice(odsCode: "{PRACTICE}") {{ recordMovements(first: 100) '
-    "{ nodes { nhsNumber movementNumber } } } }",
+    "{ nodes { nhsNumber movementNumber reason direction } } } }",
     f'{{ practice(odsCode: "{OTHER_PRACTICE}") {{ recordMovements(first: 100) '
     "{ nodes { nhsNumber } } } }",
 ]
@@ -248,10 +256,12 @@ def test_no_response_to_an_lmc_or_accountant_holds_an_nhs_number(stack: Stack, c
 
 def test_the_practice_itself_does_see_its_patients_nhs_numbers(stack: Stack) -> None:
     response = ask(stack, "practice", NHS_QUERIES[-2])
-    numbers = [
-        node["nhsNumber"]
-        for node in response.json()["data"]["practice"]["recordMovements"]["nodes"]
-    ]
+    nodes = response.json()["data"]["practice"]["recordMovements"]["nodes"]
+    # Except a wrong record coming back: that patient is the business only of the practice
+    # that received it in error and is sending it back.
+    returned = [n for n in nodes if (n["reason"], n["direction"]) == ("WRONG_RECORD_RETURN", "IN")]
+    assert [n["nhsNumber"] for n in returned] == [None] * len(returned)
+    numbers = [node["nhsNumber"] for node in nodes if node not in returned]
     assert numbers
     assert all(NHS_NUMBER.fullmatch(number) for number in numbers)
 
@@ -266,7 +276,6 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "importPublishedTotals",
     "openDispute",
     "recordCourierScan",
-    "recordHarmReviewOutcome",
     "recordLocumForm",
     "recordPensionCertificate",
     "recordPensionEstimate",
@@ -286,10 +295,104 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "addMembership",
     "endMembership",
 }
+
+# Mutations whose refusal is tested here: each with a caller that may not perform it, refused
+# FORBIDDEN through the gateway, and nothing written. MOVEMENT is the matrix's movement at
+# A81001; the demo's first incident and harm review are A81001's too.
+REFUSED_MUTATIONS: dict[str, tuple[str, str]] = {
+    "recordRegistration": (
+        "other practice",
+        'mutation { recordRegistration(input: {odsCode: "A81001", nhsNumber: "9434765919", '
+        'event: REGISTERED, effectiveOn: "2026-01-05", reason: TRANSFER, '
+        'idempotencyKey: "refused-registration"}) { id } }',
+    ),
+    "importRegistrations": (
+        "lmc",
+        'mutation { importRegistrations(input: {odsCode: "A81001", csv: "nhs_number,event,'
+        'effective_on,reason\\n9434765919,registered,2026-01-05,transfer\\n"}) { added } }',
+    ),
+    "importRecordsFeed": (
+        "practice",
+        'mutation { importRecordsFeed(input: {feedId: "refused-feed", csv: "type,'
+        'movement_number,at,status\\nstatus,MOVEMENT,2026-01-05T09:00:00Z,missing\\n"}) '
+        "{ lines } }",
+    ),
+    "markRecordReady": (
+        "lmc",
+        'mutation { markRecordReady(input: {movementNumber: "MOVEMENT", '
+        'idempotencyKey: "refused-ready"}) { status } }',
+    ),
+    "raiseRecordIncidentWithPcse": (
+        "accountant",
+        'mutation { raiseRecordIncidentWithPcse(input: {reference: "INC-D000000001", '
+        'pcseReference: "CAS-1234567", raisedOn: "2026-01-05", '
+        'idempotencyKey: "refused-raise"}) { status } }',
+    ),
+    "resolveRecordIncident": (
+        "other practice",
+        'mutation { resolveRecordIncident(input: {reference: "INC-D000000001", '
+        'outcome: OTHER, resolvedOn: "2026-01-05", idempotencyKey: "refused-resolve"}) '
+        "{ status } }",
+    ),
+    "recordHarmReview": (
+        "other practice",
+        'mutation { recordHarmReview(input: {reviewId: "1", minutesSpent: 10, '
+        "patientInformed: false, nhsEnglandNotified: false, "
+        'idempotencyKey: "refused-review"}) { id } }',
+    ),
+    "loadHarmReviewList": (
+        "other practice",
+        'mutation { loadHarmReviewList(input: {odsCode: "A81001", listReference: "NHSE-X", '
+        'receivedOn: "2026-01-05", nhsNumbers: ["9434765919"], '
+        'idempotencyKey: "refused-list"}) { added } }',
+    ),
+}
+
+
+async def _records_writes(stack: Stack) -> tuple[int, ...]:
+    connection = await asyncpg.connect(stack.database_urls["records"])
+    try:
+        return tuple(
+            [
+                await connection.fetchval(f"SELECT count(*) FROM {table}")
+                for table in ("registration", "feed", "harm_review_list", "movement_event")
+            ]
+            + [
+                await connection.fetchval("SELECT count(*) FROM incident WHERE status <> 'open'"),
+                await connection.fetchval(
+                    "SELECT coalesce(sum(minutes_spent), 0) FROM harm_review"
+                ),
+            ]
+        )
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("mutation", list(REFUSED_MUTATIONS))
+def test_a_caller_who_may_not_perform_a_mutation_is_refused_and_nothing_changes(
+    stack: Stack, movement: str, mutation: str
+) -> None:
+    caller, query = REFUSED_MUTATIONS[mutation]
+    before = asyncio.run(_records_writes(stack))
+
+    body = ask(stack, caller, query.replace("MOVEMENT", movement)).json()
+
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+    assert asyncio.run(_records_writes(stack)) == before
+
+
 # Fields on the performers service's entities added by the other services: each needs its own
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {
-    "Practice": {"payments", "recordMovements", "recordsBacklog", "recordIncidents", "harmReviews"},
+    "Practice": {
+        "payments",
+        "recordMovements",
+        "recordsBacklog",
+        "recordIncidents",
+        "harmReviews",
+        "recordRegistrations",
+    },
     "Lmc": {"paymentsSummary", "recordsSummary"},
     "Performer": {"pensions"},
 }
@@ -316,7 +419,7 @@ def test_every_root_field_and_entity_extension_has_a_column() -> None:
 
     columns = set(FIELDS)
     assert set(query_type.fields) == {field.split(".")[0] for field in columns}
-    assert set(mutation_type.fields) == MUTATIONS_TESTED_IN_SERVICES
+    assert set(mutation_type.fields) == MUTATIONS_TESTED_IN_SERVICES | set(REFUSED_MUTATIONS)
     for type_name, fields in EXTENDED_FIELDS.items():
         entity = supergraph.get_type(type_name)
         assert isinstance(entity, GraphQLObjectType)

@@ -138,7 +138,7 @@ def movement_rows(
                 working_days_after(deducted, TARGETS.label_working_days) if deducted else None,
                 working_days_after(collected_on, TARGETS.delivery_working_days)
                 if collected_on else None,
-                working_days_after(gp2gp, TARGETS.gp2gp_working_days) if gp2gp else None,
+                gp2gp + timedelta(days=TARGETS.gp2gp_days) if gp2gp else None,
                 working_days_after(requested, TARGETS.urgent_working_days) if urgent else None,
                 working_days_after(search, TARGETS.search_working_days) if search else None,
                 add_months(dates.local_date(changed_at), TARGETS.lost_after_months)

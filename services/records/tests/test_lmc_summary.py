@@ -13,7 +13,7 @@ from pcse_kit.testing import Token, graphql
 from records import directory
 from records.demo import seed_demo
 from records.models import (
-    HarmOutcome,
+    HarmGrade,
     HarmReview,
     Incident,
     IncidentKind,
@@ -22,6 +22,7 @@ from records.models import (
     MovementStatus,
     PracticeDirectory,
 )
+from records.timers import TimerKind
 from sqlalchemy import delete, func, literal, select, union_all, update
 
 if TYPE_CHECKING:
@@ -37,10 +38,12 @@ query ($reps: [_Any!]!) {
       recordsSummary {
         practiceCount
         statusCounts { status incoming outgoing }
-        open { open awaitingCollection inTransit missing overdue ages { label count } }
+        open { open awaitingCollection inTransit missing lost inStorage wrongRecord overdue
+               ages { label count } }
         overdueByTimer { timer count }
         incidentsByKind { kind count }
-        harmReviews { total reviewed outstanding noHarm harm needsFollowUp }
+        harmReviews { total reviewed outstanding overdue byGrade { grade count }
+                      patientsInformed nhsEnglandNotified minutesSpent }
         practices { odsCode name open awaitingCollection inTransit overdue incidents
                     harmReviewsOutstanding }
       }
@@ -98,7 +101,10 @@ async def area(app: FastAPI, make_directory_entry: Any, make_movement: Any) -> l
                 movement_id=movement_id,
                 ods_code="B82002",
                 nhs_number="9990000026",
-                outcome=HarmOutcome.HARM,
+                due_on=now.date() + timedelta(days=30),
+                harm_grade=HarmGrade.LOW,
+                patient_informed=True,
+                minutes_spent=45,
                 reviewer="Dr B",
                 reviewed_on=now.date(),
             )
@@ -127,32 +133,44 @@ async def test_an_lmc_sees_its_areas_figures_and_no_patient_identifier(
         "DELIVERED": (0, 1),
         "IN_CENTRAL_STORAGE": (1, 0),
     }
+    # Open: the request within the area (once), the record collected for A81001, and the one
+    # archived instead of reaching B82002, which stays in the backlog under its own stage.
     assert {k: v for k, v in summary["open"].items() if k != "ages"} == {
-        "open": 2,
+        "open": 3,
         "awaitingCollection": 1,
         "inTransit": 1,
         "missing": 0,
+        "lost": 0,
+        "inStorage": 1,
+        "wrongRecord": 0,
         "overdue": 1,
     }
     overdue = {c["timer"]: c["count"] for c in summary["overdueByTimer"] if c["count"]}
     assert overdue == {"DELIVERY": 1}
-    assert {c["kind"]: c["count"] for c in summary["incidentsByKind"]} == {
-        "WRONG_RECORD_DELIVERED": 0,
+    assert {c["kind"]: c["count"] for c in summary["incidentsByKind"] if c["count"]} == {
         "ERRONEOUS_ARCHIVING": 1,
-        "EMPTY_ENVELOPE": 0,
     }
+    assert len(summary["incidentsByKind"]) == len(IncidentKind)
     assert summary["harmReviews"] == {
         "total": 1,
         "reviewed": 1,
         "outstanding": 0,
-        "noHarm": 0,
-        "harm": 1,
-        "needsFollowUp": 0,
+        "overdue": 0,
+        "byGrade": [
+            {"grade": "NONE", "count": 0},
+            {"grade": "LOW", "count": 1},
+            {"grade": "MODERATE", "count": 0},
+            {"grade": "SEVERE", "count": 0},
+            {"grade": "FATAL", "count": 0},
+        ],
+        "patientsInformed": 1,
+        "nhsEnglandNotified": 0,
+        "minutesSpent": 45,
     }
     assert summary["practices"] == [
         {"odsCode": "A81001", "name": "Abbey Fields", "open": 2, "awaitingCollection": 1,
          "inTransit": 1, "overdue": 1, "incidents": 0, "harmReviewsOutstanding": 0},
-        {"odsCode": "B82002", "name": "Bramble Lane", "open": 1, "awaitingCollection": 1,
+        {"odsCode": "B82002", "name": "Bramble Lane", "open": 2, "awaitingCollection": 1,
          "inTransit": 0, "overdue": 0, "incidents": 1, "harmReviewsOutstanding": 0},
     ]  # fmt: skip
     assert not TEN_DIGITS.search(str(body))
@@ -242,7 +260,7 @@ async def test_the_demo_has_every_status_breached_timer_and_incident_kind(
     query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Practice {
       recordMovements(first: 100) { nodes { status nhsNumber breachedTimers } }
       recordIncidents(first: 100) { nodes { kind } }
-      harmReviews { progress { total outstanding noHarm harm needsFollowUp } }
+      harmReviews { progress { total outstanding byGrade { grade count } } }
     } } }
     """
     codes = ["A81001", "F83424", "B81940"]
@@ -252,24 +270,19 @@ async def test_the_demo_has_every_status_breached_timer_and_incident_kind(
     practices = body["data"]["_entities"]
     movements = [n for p in practices for n in p["recordMovements"]["nodes"]]
     assert {n["status"] for n in movements} == {s.name for s in S}
-    assert {t for n in movements for t in n["breachedTimers"]} == {
-        "LABEL",
-        "DELIVERY",
-        "GP2GP",
-        "URGENT",
-        "SEARCH",
-        "LOST",
-    }
+    assert {t for n in movements for t in n["breachedTimers"]} == {k.name for k in TimerKind}
     assert {n["kind"] for p in practices for n in p["recordIncidents"]["nodes"]} == {
         k.name for k in IncidentKind
     }
     for practice in practices:
-        assert practice["harmReviews"]["progress"] == {
-            "total": 4,
-            "outstanding": 1,
-            "noHarm": 1,
-            "harm": 1,
-            "needsFollowUp": 1,
+        # Four archived records (three reviewed once released) and one patient from NHS
+        # England's list.
+        progress = practice["harmReviews"]["progress"]
+        assert (progress["total"], progress["outstanding"]) == (5, 2)
+        assert {g["grade"]: g["count"] for g in progress["byGrade"] if g["count"]} == {
+            "NONE": 1,
+            "LOW": 1,
+            "MODERATE": 1,
         }
     assert all(n["nhsNumber"] is None for n in movements)  # the admin never sees one
 

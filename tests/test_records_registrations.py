@@ -1,0 +1,518 @@
+"""Registrations drive the records, through the real gateway: what a practice's export shows is
+found automatically (a record not received, a record archived in error, a removal nobody asked
+for), and the false alarms practices complained of are no longer raised.
+
+Every expectation below is written out from the rules (the README's records rules table), row
+by row: the days before today each fact took effect, and what it must lead to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+import pytest
+from nhs_number.validate import calculate_checksum, is_valid
+from pcse_kit import dates
+
+if TYPE_CHECKING:
+    from stack import Stack
+
+PRACTICE = "A81001"  # in kernow
+ELSEWHERE = "F83424"  # in essex
+TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
+TODAY = dates.today()
+BUS_WAIT_SECONDS = 20.0
+
+INCIDENTS = """
+query ($ods: String!) {
+  practice(odsCode: $ods) {
+    recordIncidents(first: 100) {
+      nodes { reference kind nhsNumber status nextStep daysOffList movementNumber
+              registration { event reason effectiveOn } }
+    }
+  }
+}
+"""
+IMPORT = """
+mutation ($input: ImportRegistrationsInput!) {
+  importRegistrations(input: $input) {
+    odsCode rows added incidentsOpened incidentsResolved replayed
+  }
+}
+"""
+REGISTER = """
+mutation ($input: RegistrationInput!) {
+  recordRegistration(input: $input) {
+    id event reason effectiveOn nhsNumber
+    incidents { kind status nhsNumber movementNumber nextStep }
+  }
+}
+"""
+MOVEMENT_FIELDS = """
+  movementNumber status open nhsNumber printoutAttested
+  timers { kind startedOn dueOn state }
+  incidents { kind odsCode status }
+"""
+
+
+def day(days_ago: int) -> str:
+    return (TODAY - timedelta(days=days_ago)).isoformat()
+
+
+def ask(
+    stack: Stack,
+    caller: tuple[str, list[str]],
+    query: str,
+    variables: dict[str, Any],
+) -> Any:
+    role, scope = caller
+    response = httpx.post(
+        stack.gateway_url,
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {stack.token(role, scope, subject=f'{role}-reg')}"},
+        timeout=30,
+    )
+    return response.json()
+
+
+def ok(body: Any) -> Any:
+    assert "errors" not in body, body
+    return body["data"]
+
+
+PRACTICE_CALLER = ("practice", [PRACTICE])
+ELSEWHERE_CALLER = ("practice", [ELSEWHERE])
+OPERATOR = ("operator", ["records"])
+
+
+async def _in_use(stack: Stack) -> set[str]:
+    connection = await asyncpg.connect(stack.database_urls["records"])
+    try:
+        rows = await connection.fetch(
+            "SELECT nhs_number FROM movement UNION SELECT nhs_number FROM registration "
+            "UNION SELECT found_nhs_number FROM incident WHERE found_nhs_number IS NOT NULL"
+        )
+    finally:
+        await connection.close()
+    return {row[0] for row in rows}
+
+
+def patients(stack: Stack, count: int) -> list[str]:
+    """NHS numbers from the test range (999 000 0000 onwards) that no movement or registration
+    of this stack has used yet: each test's patients are its own."""
+    used = asyncio.run(_in_use(stack))
+    rng = random.Random(uuid.uuid4().int)
+    found: list[str] = []
+    while len(found) < count:
+        stem = f"999{rng.randint(0, 999_999):06d}"
+        number = f"{stem}{calculate_checksum(stem)}"
+        if is_valid(number) and number not in used and number not in found:
+            found.append(number)
+    return found
+
+
+def incidents_of(stack: Stack, caller: tuple[str, list[str]], ods: str) -> dict[str, list[Any]]:
+    """The practice's incidents by the patient they are about."""
+    nodes = ok(ask(stack, caller, INCIDENTS, {"ods": ods}))["practice"]["recordIncidents"]["nodes"]
+    found: dict[str, list[Any]] = {}
+    for node in nodes:
+        if node["nhsNumber"]:
+            found.setdefault(node["nhsNumber"], []).append(node)
+    return found
+
+
+def csv_of(rows: list[dict[str, str]]) -> str:
+    columns = ["nhs_number", "event", "effective_on", "reason", "removal_requested_on",
+               "fp69_flagged_on", "date_of_birth"]  # fmt: skip
+    lines = [",".join(columns)]
+    lines += [",".join(row.get(c, "") for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def import_file(stack: Stack, caller: tuple[str, list[str]], ods: str, text: str) -> Any:
+    return ask(stack, caller, IMPORT, {"input": {"odsCode": ods, "csv": text}})
+
+
+def mutate(stack: Stack, caller: tuple[str, list[str]], field: str, values: dict[str, Any]) -> Any:
+    type_name = {
+        "requestRecordMovement": "RequestMovementInput",
+        "updateRecordMovement": "UpdateMovementInput",
+        "recordCourierScan": "CourierScanInput",
+        "markRecordReady": "MarkReadyInput",
+        "confirmRecordReceipt": "ConfirmReceiptInput",
+    }[field]
+    query = f"mutation ($input: {type_name}!) {{ {field}(input: $input) {{ {MOVEMENT_FIELDS} }} }}"
+    if field == "confirmRecordReceipt":
+        query = (
+            f"mutation ($input: {type_name}!) {{ {field}(input: $input) {{ matched "
+            f"movement {{ {MOVEMENT_FIELDS} }} returnMovement {{ movementNumber }} }} }}"
+        )
+    return ok(ask(stack, caller, query, {"input": values}))[field]
+
+
+def key() -> str:
+    return f"reg-{uuid.uuid4().hex[:12]}"
+
+
+def labelled_movement(stack: Stack, nhs: str, *, sender: str, receiver: str, deducted: str) -> str:
+    """A deduction's movement from ``sender`` to ``receiver`` whose label PCSE has issued."""
+    opened = mutate(stack, OPERATOR, "requestRecordMovement", {
+        "nhsNumber": nhs, "sending": {"place": "PRACTICE", "odsCode": sender},
+        "receiving": {"place": "PRACTICE", "odsCode": receiver},
+        "reason": "REGISTRATION_ELSEWHERE", "urgency": "ROUTINE", "deductedOn": deducted,
+        "idempotencyKey": key(),
+    })  # fmt: skip
+    number: str = opened["movementNumber"]
+    mutate(stack, OPERATOR, "updateRecordMovement", {
+        "movementNumber": number, "labelNumber": f"PCS{uuid.uuid4().hex[:8].upper()}",
+        "idempotencyKey": key(),
+    })  # fmt: skip
+    return number
+
+
+def test_a_practices_export_finds_what_its_registrations_show_and_nothing_else(
+    stack: Stack,
+) -> None:
+    (x1, x2, x3, x4, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12) = patients(stack, 16)
+    # The patient of d12 registered at another practice the day before: a transfer behind it.
+    ok(import_file(stack, ELSEWHERE_CALLER, ELSEWHERE, csv_of([
+        {"nhs_number": d12, "event": "registered", "effective_on": day(61),
+         "reason": "transfer"},
+    ])))  # fmt: skip
+    # x4's record is on its way: a movement to the practice with its label.
+    labelled_movement(stack, x4, sender=ELSEWHERE, receiver=PRACTICE, deducted=day(50))
+    rows = [
+        # Registered 43 days ago, nothing on its way: past the six weeks (42 days).
+        {"nhs_number": x1, "event": "registered", "effective_on": day(43), "reason": "transfer"},
+        # 41 days: not yet.
+        {"nhs_number": x2, "event": "registered", "effective_on": day(41), "reason": "transfer"},
+        # New to the NHS: no record to come.
+        {"nhs_number": x3, "event": "registered", "effective_on": day(60),
+         "reason": "new_registration"},
+        # 50 days, its record labelled and on its way.
+        {"nhs_number": x4, "event": "registered", "effective_on": day(50), "reason": "transfer"},
+        # A deduction for no reason the practice's system names: an incorrect removal.
+        {"nhs_number": d1, "event": "deducted", "effective_on": day(5), "reason": "other"},
+        # A removal the practice asked for eight days before: explained.
+        {"nhs_number": d2, "event": "deducted", "effective_on": day(12), "reason": "removal",
+         "removal_requested_on": day(20)},
+        # A removal nobody asked for.
+        {"nhs_number": d3, "event": "deducted", "effective_on": day(12), "reason": "removal"},
+        # FP69 flagged 3 Nov 2025 (from 1 Oct 2025: three months' notice): due 3 Feb 2026.
+        {"nhs_number": d4, "event": "deducted", "effective_on": "2026-02-03", "reason": "fp69",
+         "fp69_flagged_on": "2025-11-03"},
+        # ...a day early.
+        {"nhs_number": d5, "event": "deducted", "effective_on": "2026-02-02", "reason": "fp69",
+         "fp69_flagged_on": "2025-11-03"},
+        # Flagged 30 Sep 2025, before the change: six months, due 30 Mar 2026; deducted in
+        # January.
+        {"nhs_number": d6, "event": "deducted", "effective_on": "2026-01-05", "reason": "fp69",
+         "fp69_flagged_on": "2025-09-30"},
+        # ...and on the day.
+        {"nhs_number": d7, "event": "deducted", "effective_on": "2026-03-30", "reason": "fp69",
+         "fp69_flagged_on": "2025-09-30"},
+        # A child (born 1 Jun 2010, 15 on the day) is never deducted after an FP69.
+        {"nhs_number": d8, "event": "deducted", "effective_on": "2026-02-03", "reason": "fp69",
+         "fp69_flagged_on": "2025-11-03", "date_of_birth": "2010-06-01"},
+        # Death: explained.
+        {"nhs_number": d9, "event": "deducted", "effective_on": day(3), "reason": "death"},
+        # A transfer 10 days ago: within the four weeks the label takes, no evidence needed yet.
+        {"nhs_number": d10, "event": "deducted", "effective_on": day(10), "reason": "transfer"},
+        # A transfer 60 days ago with no registration elsewhere and no record moving out.
+        {"nhs_number": d11, "event": "deducted", "effective_on": day(60), "reason": "transfer"},
+        # A transfer 60 days ago, the patient registered at F83424 the day before.
+        {"nhs_number": d12, "event": "deducted", "effective_on": day(60), "reason": "transfer"},
+    ]  # fmt: skip
+    text = csv_of(rows)
+
+    loaded = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importRegistrations"]
+
+    assert (loaded["rows"], loaded["added"], loaded["replayed"]) == (16, 16, False)
+    found = incidents_of(stack, PRACTICE_CALLER, PRACTICE)
+    mine = {n: sorted(i["kind"] for i in found.get(n, [])) for n in (
+        x1, x2, x3, x4, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12)}  # fmt: skip
+    assert mine == {
+        x1: ["RECORD_NOT_RECEIVED"], x2: [], x3: [], x4: [],
+        d1: ["INCORRECT_REMOVAL"], d2: [], d3: ["INCORRECT_REMOVAL"], d4: [],
+        d5: ["INCORRECT_REMOVAL"], d6: ["INCORRECT_REMOVAL"], d7: [],
+        d8: ["INCORRECT_REMOVAL"], d9: [], d10: [], d11: ["INCORRECT_REMOVAL"], d12: [],
+    }  # fmt: skip
+    [removed] = found[d1]
+    assert removed["status"] == "OPEN"
+    assert removed["movementNumber"] is None
+    assert removed["registration"] == {"event": "DEDUCTED", "reason": "OTHER",
+                                       "effectiveOn": day(5)}  # fmt: skip
+    assert removed["daysOffList"] == 5
+    assert "register them again" in removed["nextStep"]
+    [missing] = found[x1]
+    assert "enquiry with PCSE" in missing["nextStep"]
+
+    # The same file again changes nothing.
+    again = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importRegistrations"]
+    assert (again["added"], again["replayed"]) == (16, True)
+    assert incidents_of(stack, PRACTICE_CALLER, PRACTICE) == found
+
+    # d1 is registered again: the removal is put right, with the days the list lost it.
+    register = {"odsCode": PRACTICE, "nhsNumber": d1, "event": "REGISTERED",
+                "effectiveOn": day(2), "reason": "TRANSFER", "idempotencyKey": key()}  # fmt: skip
+    ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": register}))
+    [back] = incidents_of(stack, PRACTICE_CALLER, PRACTICE)[d1]
+    assert (back["status"], back["daysOffList"], back["nextStep"]) == ("RESOLVED", 3, None)
+
+
+def test_a_bad_export_is_refused_whole_with_every_bad_row_and_writes_nothing(
+    stack: Stack,
+) -> None:
+    [good, other] = patients(stack, 2)
+    text = csv_of([
+        {"nhs_number": good, "event": "registered", "effective_on": day(1), "reason": "transfer"},
+        {"nhs_number": "9876544321", "event": "registered", "effective_on": day(1),
+         "reason": "transfer"},
+        {"nhs_number": other, "event": "registered", "effective_on": day(1), "reason": "fp69"},
+        {"nhs_number": other, "event": "deducted", "effective_on": day(-1), "reason": "death"},
+    ])  # fmt: skip
+
+    body = import_file(stack, PRACTICE_CALLER, PRACTICE, text)
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == "csv"
+    assert [(r["row"], r["field"]) for r in error["extensions"]["rows"]] == [
+        (3, "nhs_number"),
+        (4, "reason"),
+        (5, "effective_on"),
+    ]
+    assert "9876544321" not in str(body)
+    assert good not in asyncio.run(_in_use(stack))
+
+
+def test_a_record_in_storage_for_a_registered_patient_is_archived_in_error(
+    stack: Stack,
+) -> None:
+    [stored, recent] = patients(stack, 2)
+    for patient in (stored, recent):
+        # The patient emigrated from F83424 and the record went to central storage.
+        number = mutate(stack, OPERATOR, "requestRecordMovement", {
+            "nhsNumber": patient, "sending": {"place": "PRACTICE", "odsCode": ELSEWHERE},
+            "receiving": {"place": "CENTRAL_STORAGE"}, "reason": "EMIGRATION",
+            "urgency": "ROUTINE", "deductedOn": day(200), "idempotencyKey": key(),
+        })["movementNumber"]  # fmt: skip
+        mutate(stack, OPERATOR, "updateRecordMovement", {
+            "movementNumber": number, "status": "READY_FOR_COLLECTION",
+            "idempotencyKey": key(),
+        })  # fmt: skip
+        now = datetime.now(UTC)
+        for kind, at in (("COLLECTION", now), ("DELIVERY", now + timedelta(seconds=1))):
+            stored_movement = mutate(stack, OPERATOR, "recordCourierScan", {
+                "scanId": f"s-{uuid.uuid4().hex[:10]}", "movementNumber": number,
+                "kind": kind, "scannedAt": at.isoformat(),
+            })  # fmt: skip
+        assert stored_movement["status"] == "DELIVERED"
+
+    # Back in England and registered here 50 days ago (over six weeks): the record should have
+    # been released.
+    registered = {"odsCode": PRACTICE, "nhsNumber": stored, "event": "REGISTERED",
+                  "effectiveOn": day(50), "reason": "TRANSFER",
+                  "idempotencyKey": key()}  # fmt: skip
+    ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": registered}))
+    # Registered 20 days ago: PCSE still has time to release it.
+    recent_input = {**registered, "nhsNumber": recent, "effectiveOn": day(20),
+                    "idempotencyKey": key()}  # fmt: skip
+    ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": recent_input}))
+
+    found = incidents_of(stack, PRACTICE_CALLER, PRACTICE)
+    [archived] = found[stored]
+    assert (archived["kind"], archived["status"]) == ("ERRONEOUS_ARCHIVING", "OPEN")
+    assert "release the record" in archived["nextStep"]
+    assert recent not in found
+    worklist = ok(ask(stack, PRACTICE_CALLER, """query ($ods: String!) { practice(odsCode: $ods) {
+        harmReviews { items(outstandingOnly: true, first: 100) {
+          nodes { nhsNumber source incidentReference recordArrived dueOn } } } } }""",
+        {"ods": PRACTICE}))  # fmt: skip
+    items = worklist["practice"]["harmReviews"]["items"]["nodes"]
+    [item] = [i for i in items if i["nhsNumber"] == stored]
+    assert item == {
+        "nhsNumber": stored,
+        "source": "DETECTED",
+        "incidentReference": archived["reference"],
+        "recordArrived": False,
+        "dueOn": (TODAY + timedelta(days=30)).isoformat(),
+    }
+
+
+def test_the_empty_envelope_false_alarm_is_gone_and_an_unconfirmed_one_remains(
+    stack: Stack,
+) -> None:
+    [confirmed, unconfirmed] = patients(stack, 2)
+    results = {}
+    for patient, attest in ((confirmed, True), (unconfirmed, None)):
+        number = mutate(stack, PRACTICE_CALLER, "requestRecordMovement", {
+            "nhsNumber": patient, "sending": {"place": "PRACTICE", "odsCode": PRACTICE},
+            "receiving": {"place": "SCOTLAND"}, "reason": "EMIGRATION", "urgency": "ROUTINE",
+            "deductedOn": day(10), "idempotencyKey": key(),
+        })["movementNumber"]  # fmt: skip
+        if attest:
+            ready = mutate(stack, PRACTICE_CALLER, "markRecordReady", {
+                "movementNumber": number, "printoutIncluded": True, "idempotencyKey": key(),
+            })  # fmt: skip
+            assert ready["printoutAttested"] is True
+        else:
+            mutate(stack, OPERATOR, "updateRecordMovement", {
+                "movementNumber": number, "status": "READY_FOR_COLLECTION",
+                "idempotencyKey": key(),
+            })  # fmt: skip
+        collected = mutate(stack, OPERATOR, "recordCourierScan", {
+            "scanId": f"s-{uuid.uuid4().hex[:10]}", "movementNumber": number,
+            "kind": "COLLECTION", "scannedAt": datetime.now(UTC).isoformat(),
+        })  # fmt: skip
+        results[attest] = collected["incidents"]
+    # The courier cannot see inside the bag: a collection raises nothing when the sending
+    # practice confirmed the printout, and an empty-envelope incident only when it did not.
+    assert results == {
+        True: [],
+        None: [{"kind": "EMPTY_ENVELOPE", "odsCode": PRACTICE, "status": "OPEN"}],
+    }
+
+
+BACKLOG = """
+query ($ods: String!) { practice(odsCode: $ods) { recordsBacklog {
+  incoming { open inTransit missing lost inStorage wrongRecord }
+} } }
+"""
+
+
+def incoming(stack: Stack) -> dict[str, int]:
+    body = ok(ask(stack, PRACTICE_CALLER, BACKLOG, {"ods": PRACTICE}))
+    counts: dict[str, int] = body["practice"]["recordsBacklog"]["incoming"]
+    return counts
+
+
+def test_a_wrong_record_a_lost_one_and_one_in_storage_stay_in_the_backlog(stack: Stack) -> None:
+    [wrong, third, lost] = patients(stack, 3)
+    before = incoming(stack)
+    numbers = {}
+    for patient in (wrong, lost):
+        number = labelled_movement(
+            stack, patient, sender=ELSEWHERE, receiver=PRACTICE, deducted=day(5)
+        )
+        mutate(stack, OPERATOR, "updateRecordMovement", {
+            "movementNumber": number, "status": "READY_FOR_COLLECTION",
+            "idempotencyKey": key(),
+        })  # fmt: skip
+        mutate(stack, OPERATOR, "recordCourierScan", {
+            "scanId": f"s-{uuid.uuid4().hex[:10]}", "movementNumber": number,
+            "kind": "COLLECTION", "scannedAt": datetime.now(UTC).isoformat(),
+        })  # fmt: skip
+        numbers[patient] = number
+    # The courier delivers, and the envelope holds a third patient's record.
+    mutate(stack, OPERATOR, "recordCourierScan", {
+        "scanId": f"s-{uuid.uuid4().hex[:10]}", "movementNumber": numbers[wrong],
+        "kind": "DELIVERY", "scannedAt": datetime.now(UTC).isoformat(),
+    })  # fmt: skip
+    receipt = mutate(stack, PRACTICE_CALLER, "confirmRecordReceipt", {
+        "movementNumber": numbers[wrong], "nhsNumber": third, "idempotencyKey": key(),
+    })  # fmt: skip
+    assert receipt["matched"] is False
+    assert (receipt["movement"]["status"], receipt["movement"]["open"]) == (
+        "WRONG_RECORD_DELIVERED",
+        True,
+    )
+    assert receipt["returnMovement"]["movementNumber"]
+    # The other goes missing on the way, and is declared lost.
+    for status in ("MISSING", "LOST"):
+        mutate(stack, OPERATOR, "updateRecordMovement", {
+            "movementNumber": numbers[lost], "status": status, "idempotencyKey": key(),
+        })  # fmt: skip
+
+    after = incoming(stack)
+    assert {k: after[k] - before[k] for k in after} == {
+        "open": 2,
+        "inTransit": 0,
+        "missing": 0,
+        "lost": 1,
+        "inStorage": 0,
+        "wrongRecord": 1,
+    }
+
+
+def test_a_record_marked_ready_runs_the_collection_timer(stack: Stack) -> None:
+    [patient] = patients(stack, 1)
+    number = labelled_movement(stack, patient, sender=PRACTICE, receiver=ELSEWHERE,
+                               deducted=day(3))  # fmt: skip
+    ready = mutate(stack, PRACTICE_CALLER, "markRecordReady", {
+        "movementNumber": number, "idempotencyKey": key(),
+    })  # fmt: skip
+    timers = {t["kind"]: t for t in ready["timers"]}
+    assert timers["COLLECTION"]["startedOn"] == TODAY.isoformat()
+    assert timers["COLLECTION"]["state"] == "RUNNING"
+    # Due within the following Monday-to-Friday week.
+    due = date.fromisoformat(timers["COLLECTION"]["dueOn"])
+    following_monday = TODAY - timedelta(days=TODAY.weekday()) + timedelta(weeks=1)
+    assert following_monday <= due <= following_monday + timedelta(days=4)
+
+
+def test_registrations_are_published_without_the_patient(stack: Stack) -> None:
+    [patient] = patients(stack, 1)
+    register = {"odsCode": PRACTICE, "nhsNumber": patient, "event": "REGISTERED",
+                "effectiveOn": day(1), "reason": "NEW_REGISTRATION",
+                "idempotencyKey": key()}  # fmt: skip
+    registered = ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": register}))
+    registration_id = int(registered["recordRegistration"]["id"])
+    assert registered["recordRegistration"]["nhsNumber"] == patient
+
+    async def published() -> list[asyncpg.Record]:
+        assert stack.events_url is not None
+        connection = await asyncpg.connect(stack.events_url)
+        try:
+            return list(
+                await connection.fetch(
+                    "SELECT type, key, payload::text AS payload FROM event "
+                    "WHERE stream = 'records' ORDER BY position"
+                )
+            )
+        finally:
+            await connection.close()
+
+    deadline = time.monotonic() + BUS_WAIT_SECONDS
+    while True:
+        events = asyncio.run(published())
+        mine = [
+            e for e in events if json.loads(e["payload"]).get("registrationId") == registration_id
+        ]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    [event] = mine
+    assert (event["type"], event["key"]) == ("registration.registered", PRACTICE)
+    assert json.loads(event["payload"]) == {
+        "registrationId": registration_id,
+        "odsCode": PRACTICE,
+        "event": "registered",
+        "effectiveOn": day(1),
+        "reason": "new_registration",
+        "source": "keyed",
+    }
+    assert [e["payload"] for e in events if TEN_DIGITS.search(e["payload"])] == []
+    assert not any(TEN_DIGITS.search(e["key"]) for e in events)
+
+
+@pytest.mark.parametrize("caller", [("practice", [ELSEWHERE]), ("lmc", ["kernow"])])
+def test_another_practice_and_an_lmc_cannot_see_the_registrations(
+    stack: Stack, caller: tuple[str, list[str]]
+) -> None:
+    query = """query ($ods: String!) { practice(odsCode: $ods) {
+        recordRegistrations(first: 5) { nodes { nhsNumber } } } }"""
+    body = ask(stack, caller, query, {"ods": PRACTICE})
+    assert (
+        body["data"]["practice"] is None or body["data"]["practice"]["recordRegistrations"] is None
+    )
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
