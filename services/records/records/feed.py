@@ -252,7 +252,7 @@ def _check_opened(line: Line) -> tuple[str, str] | None:
             return f"{end}_place", "practice, central_storage, wales, scotland or northern_ireland"
     if cell("reason", "") not in _REASONS:
         return "reason", "registration_elsewhere, emigration, death or request"
-    if cell("urgency", "routine") not in _URGENCIES:
+    if (cell("urgency") or Urgency.ROUTINE.value) not in _URGENCIES:
         return "urgency", "routine or urgent"
     if cell("deducted_on"):
         try:

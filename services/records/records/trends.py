@@ -91,3 +91,8 @@ async def england_medians(
         _cache.clear()
         _cache[first_month] = cached
     return cached.value
+
+
+def forget_medians() -> None:
+    """Drop the cached medians: the next summary works them out again (tests, benchmarks)."""
+    _cache.clear()
