@@ -71,6 +71,7 @@ bench: deps
 	$(PY) -m bench.lmc_statements
 	$(PY) -m bench.payments_import
 	$(PY) -m bench.lmc_summaries
+	$(PY) -m bench.records_feed
 
 test: deps lint
 	node --test gateway/test/*.test.mjs

@@ -15,8 +15,9 @@ ages look as they would on that day.
   placements and pension estimates, and every month's statements built from the service's own
   expected schedule; then faults planted in a few practices' lines, found by the service's own
   detection, and disputes about some of them.
-- ``bench.national.records``: movements between practices over two years in every status,
-  with incidents and harm reviews.
+- ``bench.national.records``: a year of patients moving between practices: their
+  registrations and deductions, the record movements in every status, failures planted for the
+  records service's detection to find, and incidents practices report by hand.
 - ``bench.national.load``: all of it into running databases, timed part by part.
 
     .venv/bin/python -m bench.national [--size small|national] [--seed 2026]
@@ -53,12 +54,13 @@ class Size:
     months: int
     """Months of payment statements, ending with the last month paid before ``as_of``."""
     movements: int
-    """Record movements, requested over the two years before ``as_of``."""
+    """Record movements (and about twice as many registrations and deductions), over the year
+    before ``as_of``."""
     performers_per_practice: tuple[int, int]
 
 
 SIZES = {
-    "national": Size("national", 6_500, 42, 100, 60, 5_000_000, (3, 10)),
+    "national": Size("national", 6_500, 42, 100, 60, 6_000_000, (3, 10)),
     "small": Size("small", 48, 3, 4, 14, 4_000, (3, 8)),
 }
 
