@@ -397,10 +397,10 @@ def incoming(stack: Stack) -> dict[str, int]:
 
 
 def test_a_wrong_record_a_lost_one_and_one_in_storage_stay_in_the_backlog(stack: Stack) -> None:
-    [wrong, third, lost] = patients(stack, 3)
+    [wrong, third, lost, stored] = patients(stack, 4)
     before = incoming(stack)
     numbers = {}
-    for patient in (wrong, lost):
+    for patient in (wrong, lost, stored):
         number = labelled_movement(
             stack, patient, sender=ELSEWHERE, receiver=PRACTICE, deducted=day(5)
         )
@@ -427,19 +427,23 @@ def test_a_wrong_record_a_lost_one_and_one_in_storage_stay_in_the_backlog(stack:
         True,
     )
     assert receipt["returnMovement"]["movementNumber"]
-    # The other goes missing on the way, and is declared lost.
+    # Another goes missing on the way, and is declared lost; the third is taken to central
+    # storage instead of on to the practice.
     for status in ("MISSING", "LOST"):
         mutate(stack, OPERATOR, "updateRecordMovement", {
             "movementNumber": numbers[lost], "status": status, "idempotencyKey": key(),
         })  # fmt: skip
+    mutate(stack, OPERATOR, "updateRecordMovement", {
+        "movementNumber": numbers[stored], "status": "IN_CENTRAL_STORAGE", "idempotencyKey": key(),
+    })  # fmt: skip
 
     after = incoming(stack)
     assert {k: after[k] - before[k] for k in after} == {
-        "open": 2,
+        "open": 3,
         "inTransit": 0,
         "missing": 0,
         "lost": 1,
-        "inStorage": 0,
+        "inStorage": 1,
         "wrongRecord": 1,
     }
 
@@ -516,3 +520,76 @@ def test_another_practice_and_an_lmc_cannot_see_the_registrations(
         body["data"]["practice"] is None or body["data"]["practice"]["recordRegistrations"] is None
     )
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+
+
+FEED = """
+mutation ($input: ImportFeedInput!) {
+  importRecordsFeed(input: $input) {
+    feedId lines movementsOpened movementsChanged scans incidents replayed
+  }
+}
+"""
+
+
+def test_a_feed_is_applied_through_the_gateway_once(stack: Stack) -> None:
+    [patient] = patients(stack, 1)
+    number = f"MN{uuid.uuid4().int % 10**10:010d}"
+    at = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0).isoformat()
+    columns = "type,movement_number,at,scan_id,status,label_number,nhs_number,sending_place,"
+    columns += "sending_ods_code,receiving_place,receiving_ods_code,reason,deducted_on"
+    text = "\n".join([
+        columns,
+        f"opened,{number},{at},,,,{patient},practice,{ELSEWHERE},practice,{PRACTICE},"
+        f"registration_elsewhere,{day(1)}",
+        f"label,{number},{at},,,PCS12345678,,,,,,,",
+        f"status,{number},{at},,ready_for_collection,,,,,,,,",
+        f"collection,{number},{at},SC-{number},,,,,,,,,",
+    ]) + "\n"  # fmt: skip
+    variables = {"input": {"feedId": f"FEED-{number}", "csv": text}}
+
+    applied = ok(ask(stack, OPERATOR, FEED, variables))["importRecordsFeed"]
+    again = ok(ask(stack, OPERATOR, FEED, variables))["importRecordsFeed"]
+
+    assert applied == {"feedId": f"FEED-{number}", "lines": 4, "movementsOpened": 1,
+                       "movementsChanged": 0, "scans": 1, "incidents": 0,
+                       "replayed": False}  # fmt: skip
+    assert again == {**applied, "replayed": True}
+    seen = ask(stack, PRACTICE_CALLER, """query ($n: String!) { recordMovement(movementNumber: $n)
+        { status nhsNumber history { kind } } }""", {"n": number})  # fmt: skip
+    movement = ok(seen)["recordMovement"]
+    assert (movement["status"], movement["nhsNumber"]) == ("COLLECTED", patient)
+    assert [h["kind"] for h in movement["history"]] == [
+        "REQUESTED", "LABEL_ISSUED", "STATUS_CHANGED", "COLLECTION_SCANNED",
+    ]  # fmt: skip
+
+
+LIFECYCLE = """
+mutation ($raise: RaiseIncidentInput!) {
+  raiseRecordIncidentWithPcse(input: $raise) {
+    reference status pcseReference raisedOn escalatable escalatableFrom nextStep
+  }
+}
+"""
+
+
+def test_an_incident_is_raised_with_pcse_and_escalatable_after_forty_days(stack: Stack) -> None:
+    open_incidents = """{ practice(odsCode: "A81001") { recordIncidents(first: 100,
+        status: [OPEN], kind: [LABEL_NOT_RECEIVED]) { nodes { reference reportedAt } } } }"""
+    nodes = ok(ask(stack, PRACTICE_CALLER, open_incidents, {}))["practice"]["recordIncidents"]
+    # The demo's label not received, reported over a month ago.
+    oldest = min(nodes["nodes"], key=lambda n: n["reportedAt"])
+    reported = datetime.fromisoformat(oldest["reportedAt"]).date()
+    raised_on = reported + timedelta(days=1)
+    variables = {"raise": {"reference": oldest["reference"], "pcseReference": "CAS-7654321",
+                           "raisedOn": raised_on.isoformat(), "idempotencyKey": key()}}  # fmt: skip
+
+    raised = ok(ask(stack, PRACTICE_CALLER, LIFECYCLE, variables))["raiseRecordIncidentWithPcse"]
+
+    escalatable_from = raised_on + timedelta(days=41)
+    assert raised["status"] == "RAISED_WITH_PCSE"
+    assert raised["escalatableFrom"] == escalatable_from.isoformat()
+    assert raised["escalatable"] is (escalatable_from <= TODAY)
+    assert raised["nextStep"].startswith("PCSE has it (CAS-7654321)")
+    # An LMC may not raise it.
+    refused = ask(stack, ("lmc", ["kernow"]), LIFECYCLE, variables)
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]

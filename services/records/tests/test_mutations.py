@@ -648,3 +648,59 @@ async def test_an_incident_is_raised_with_pcse_escalates_after_40_days_and_is_re
     async with app.state.sessionmaker() as session:
         types = (await session.scalars(select(Outbox.c.type).order_by(Outbox.c.id))).all()
     assert types == ["incident.opened", "incident.raised", "incident.resolved"]
+
+
+LIST = """
+mutation ($input: HarmReviewListInput!) {
+  loadHarmReviewList(input: $input) { listReference patients added }
+}
+"""
+
+
+async def test_nhs_englands_list_goes_onto_the_worklist_once_each_with_its_due_date(
+    app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    # NHS sent the practice three patients; one (NHS) is on its worklist already.
+    archived = await make_movement(status=S.IN_CENTRAL_STORAGE, sender="B82002", receiver="A81001")
+    report = {"movementNumber": archived, "kind": "ERRONEOUS_ARCHIVING", "detail": "Stored.",
+              "idempotencyKey": "archive-list"}  # fmt: skip
+    await graphql(client, REPORT, {"input": report}, token=token("operator", ["records"]))
+    practice = token("practice", ["A81001"])
+    listed = {"odsCode": "A81001", "listReference": "NHSE/2019/0417", "receivedOn": "2026-05-11",
+              "nhsNumbers": [NHS, OTHER_NHS, "999 000 1111", OTHER_NHS],
+              "idempotencyKey": "list-0001"}  # fmt: skip
+
+    body = await graphql(client, LIST, {"input": listed}, token=practice)
+
+    # Three patients (one named twice); two new to the worklist.
+    assert body["data"]["loadHarmReviewList"] == {
+        "listReference": "NHSE/2019/0417",
+        "patients": 3,
+        "added": 2,
+    }
+    reps = {"reps": [{"__typename": "Practice", "odsCode": "A81001"}]}
+    items = (await graphql(client, WORKLIST, reps, token=practice))["data"]["_entities"][0]
+    due = {i["nhsNumber"]: i["dueOn"] for i in items["harmReviews"]["items"]["nodes"]}
+    # Received 11 May 2026: due 30 days later, 10 June.
+    assert due == {NHS: str(today() + timedelta(days=30)), OTHER_NHS: "2026-06-10",
+                   "9990001111": "2026-06-10"}  # fmt: skip
+    # The same list again is a conflict; another practice may not load one for A81001.
+    again = await graphql(
+        client, LIST, {"input": {**listed, "idempotencyKey": "list-0002"}}, token=practice
+    )
+    assert again["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "listReference"}
+    other = await graphql(
+        client,
+        LIST,
+        {"input": {**listed, "idempotencyKey": "list-0003"}},
+        token=token("practice", ["B82002"]),
+    )
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    bad = await graphql(
+        client,
+        LIST,
+        {"input": {**listed, "nhsNumbers": ["9876544321"], "idempotencyKey": "list-0004"}},
+        token=practice,
+    )
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "nhsNumbers"}
+    assert "9876544321" not in str(bad)
