@@ -130,3 +130,37 @@ def test_the_receiving_practice_sees_the_number_so_its_answers_reveal_nothing_ne
         {"code": "BAD_USER_INPUT", "field": "foundNhsNumber", "serviceName": "records"}
     ]
     assert asyncio.run(_refusals(stack, subject)) == [("refused_reportRecordIncident", number)]
+
+
+def test_the_practice_a_wrong_record_goes_back_to_cannot_test_whose_it_is(
+    stack: Stack,
+) -> None:
+    """The return's receiver does not see the other patient's number; a receipt naming one
+    would tell it whether a guess was right, so it is refused, whatever the number."""
+    number, _ = collected_movement(stack)
+    receiver = stack.token("practice", [RECEIVER])
+    third = "9990001111"
+    receipt = """mutation ($input: ConfirmReceiptInput!) { confirmRecordReceipt(input: $input) {
+        movement { sending { odsCode } } returnMovement { movementNumber } } }"""
+    sent = ask(stack, receiver, receipt, {"input": {
+        "movementNumber": number, "nhsNumber": third,
+        "idempotencyKey": f"third-{uuid.uuid4().hex}"}})  # fmt: skip
+    sent = sent["data"]["confirmRecordReceipt"]
+    back = sent["returnMovement"]["movementNumber"]
+    sender = sent["movement"]["sending"]["odsCode"]
+    subject = f"return-guess-{uuid.uuid4().hex[:8]}"
+    original_sender = stack.token("practice", [sender], subject=subject)
+
+    answers = [
+        without_keys(ask(stack, original_sender, RECEIPT, {"input": {
+            "movementNumber": back, "nhsNumber": guess,
+            "idempotencyKey": f"guess-{uuid.uuid4().hex}"}}))
+        for guess in (third, WRONG_GUESS)
+    ]  # fmt: skip
+
+    assert answers[0] == answers[1]
+    assert [e["extensions"]["code"] for e in answers[0]["errors"]] == ["FORBIDDEN"]
+    assert asyncio.run(_refusals(stack, subject)) == [
+        ("refused_confirmRecordReceipt", back),
+        ("refused_confirmRecordReceipt", back),
+    ]

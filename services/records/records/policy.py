@@ -107,6 +107,10 @@ def confirm_receipt(principal: Principal, movement: Movement | None) -> Movement
     receiver = None if movement is None else movement.receiver_ods_code
     if movement is None or receiver is None or not principal.is_practice_of(receiver):
         raise Forbidden
+    if movement.nhs_number_to_sender_only:
+        # A wrong record going back: its receiver does not see whose it is, so may not test a
+        # number against it either. PCSE closes it (updateRecordMovement).
+        raise Forbidden
     return movement
 
 
