@@ -333,7 +333,8 @@ class _Maker:
                 return
             slot += 1
             visited.add(target)
-            if kind is None and rng.random() < REQUEST_RATE and slot < SLOTS - 1:
+            # A request takes a slot only if the moves still to come keep theirs.
+            if kind is None and rng.random() < REQUEST_RATE and slot + len(times) - move <= SLOTS:
                 # A request for the record's notes from a practice the patient was at.
                 self.request(index, slot, rng, nhs, (here, current), (there, target), days_ago)
                 slot += 1
@@ -354,6 +355,7 @@ class _Maker:
         archived: bool = False,
         urgent: bool = False,
     ) -> None:
+        assert slot < SLOTS, (index, slot)
         movement_id = index * SLOTS + slot + 1
         age = (self.now - requested_at).total_seconds() / 86_400
         deduction = reason != "request"
