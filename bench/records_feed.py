@@ -112,7 +112,11 @@ async def movements_to_use(url: str, per_kind: int) -> dict[str, list[asyncpg.Re
                 await connection.fetch(
                     "SELECT movement_number, nhs_number FROM movement WHERE status = $1 "
                     "AND (status <> 'requested' OR deducted_on IS NOT NULL AND "
-                    "label_number IS NULL) ORDER BY id DESC LIMIT $2",
+                    "label_number IS NULL) "
+                    # The data set's day runs to noon: a line now must come after each step.
+                    "AND greatest(requested_at, status_changed_at, "
+                    "coalesce(collected_at, requested_at), coalesce(ready_at, requested_at)) "
+                    "< now() - interval '10 minutes' ORDER BY id DESC LIMIT $2",
                     status,
                     per_kind,
                 )
