@@ -70,6 +70,7 @@ bench: deps
 	$(PY) -m bench.gateway_overhead
 	$(PY) -m bench.lmc_statements
 	$(PY) -m bench.payments_import
+	$(PY) -m bench.directory_load
 	$(PY) -m bench.lmc_summaries
 	$(PY) -m bench.records_feed
 

@@ -115,7 +115,8 @@ async def fill(apps: dict[str, FastAPI], lmc: str, size: int, offset: int) -> No
             insert(Performer),
             [
                 {"gmc_number": f"{offset + i:07d}", "given_name": "A", "family_name": "B",
-                 "status": "included", "cct_date": date(2010, 1, 1)}
+                 "status": "included", "cct_date": date(2010, 1, 1),
+                 "gp_register_on": date(2010, 1, 1)}
                 for i in range(size)
             ],
         )  # fmt: skip

@@ -72,7 +72,7 @@ query ($code: String!) {
     code name icbCodes
     practices(first: 50) { nodes { odsCode name } }
     performerCounts { status count }
-    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    changeRequestAges { open withinTarget overdue beyondSixteenWeeks }
     findingCounts { kind count }
   }
 }

@@ -152,12 +152,14 @@ def generate(seed: int = SEED) -> dict[str, object]:
                 }
             )
     enrich(practices, performers, memberships, random.Random(seed + 1))
+    applicants = registers(practices, performers, memberships, random.Random(seed + 2))
     return {
         "seed": seed,
         "lmcs": LMCS,
         "practices": practices,
         "performers": performers,
         "memberships": memberships,
+        "applicants": applicants,
     }
 
 
@@ -220,6 +222,80 @@ def enrich(
         familyName=original["familyName"],
         dateOfBirth=original["dateOfBirth"],
     )
+
+
+DESIGNATED_BODY = "Royal Cornwall Hospitals NHS Trust"
+# Shares of practices that dispense, train registrars, and opted out of out-of-hours care.
+DISPENSING, TRAINING, OOH_OPT_OUT = 0.15, 0.3, 0.1
+# Born before this year: qualified before CCTs (2005), on the GP Register without one.
+BEFORE_CCTS = 1967
+GP_REGISTER_OPENED = date(2006, 3, 31)
+
+
+def registers(
+    practices: list[dict[str, object]],
+    performers: list[dict[str, object]],
+    memberships: list[dict[str, object]],
+    rng: random.Random,
+) -> list[dict[str, object]]:
+    """The GMC registers, the practice facts payments reads, the published list, and new
+    entrants' applications: from a third random stream, so that everything above stays."""
+    for practice in practices:
+        practice["dispensing"] = rng.random() < DISPENSING
+        practice["trainingPractice"] = rng.random() < TRAINING
+        practice["outOfHoursOptOut"] = rng.random() < OOH_OPT_OUT
+    roles = {m["gmcNumber"]: m["role"] for m in memberships}
+    for performer in performers:
+        born = date.fromisoformat(str(performer["dateOfBirth"]))
+        performer["gmcRegisteredOn"] = date(born.year + 24, 8, 1).isoformat()
+        registrar = roles[performer["gmcNumber"]] == "registrar"
+        if registrar:
+            # On the GP programme for more than three months: inclusion was needed by now.
+            start = date(2025, 8, 6) - timedelta(days=365 * rng.randint(0, 1))
+            performer["trainingProgrammeStart"] = start.isoformat()
+            performer["gpRegisterOn"] = None
+        elif born.year < BEFORE_CCTS:
+            # Qualified before 2005 (JCPTGP): on the GP Register since it opened, no CCT.
+            performer["cctDate"] = None
+            performer["gpRegisterOn"] = GP_REGISTER_OPENED.isoformat()
+        else:
+            performer["gpRegisterOn"] = performer["cctDate"]
+        if not registrar:
+            performer["trainingProgrammeStart"] = None
+        performer["designatedBody"] = None
+        performer["publicListEntries"] = None
+    working = {m["gmcNumber"] for m in memberships if m["endDate"] is None}
+    listed = [p for p in performers if p["status"] == "included" and p["gmcNumber"] in working]
+    # Included but not shown by the published list; and one number listed twice.
+    listed[3]["publicListEntries"] = 0
+    listed[20]["publicListEntries"] = 2
+    # A trust-employed doctor, exempt since 27 May 2024, working without inclusion.
+    deferred = next(
+        p for p in performers if p["status"] == "deferred" and p["gmcNumber"] in working
+    )
+    deferred["designatedBody"] = DESIGNATED_BODY
+    applicants: list[dict[str, object]] = []
+    used = {str(p["gmcNumber"]) for p in performers}
+    for lmc in LMCS:
+        area = [p for p in practices if p["lmcCode"] == lmc["code"] and p["status"] == "active"]
+        for number, registrar in enumerate((False, True)):
+            while (gmc := f"{rng.randint(0, 9_999_999):07d}") in used:
+                pass
+            used.add(gmc)
+            born = date(1985, 1, 1) + timedelta(days=rng.randint(0, 4000))
+            applicants.append(
+                {
+                    "gmcNumber": gmc,
+                    "givenName": rng.choice(GIVEN),
+                    "familyName": rng.choice(FAMILY),
+                    "dateOfBirth": born.isoformat(),
+                    "gmcRegisteredOn": date(born.year + 24, 8, 1).isoformat(),
+                    "gpRegisterOn": None if registrar else date(born.year + 33, 8, 7).isoformat(),
+                    "registrar": registrar,
+                    "odsCode": area[number]["odsCode"],
+                }
+            )
+    return applicants
 
 
 if __name__ == "__main__":

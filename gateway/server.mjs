@@ -30,15 +30,18 @@ import {
 } from 'graphql';
 import { CACHE_SIZE, createVerifier } from './auth.mjs';
 import { createRateLimiter, useEdgeChecks } from './edge.mjs';
+import { useDataWhenExecuted } from './executed.mjs';
 import { limitErrors, measureOperation, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
+import { readTimeouts, upstreamTimeoutError, useDeadline } from './timeouts.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
-const SHUTDOWN_GRACE_MS = 1000; // busy connections get this long to finish their response
-const SHUTDOWN_DEADLINE_MS = 1800; // then the process exits regardless
+// After the shutdown grace (GATEWAY_SHUTDOWN_GRACE_SECONDS) the connections
+// still open are closed; this long after that, the process exits regardless.
+const SHUTDOWN_MARGIN_MS = 800;
 
 // Only the listening line goes to stdout (a process manager waits for it);
 // everything else, the runtime's own logs included, goes to stderr.
@@ -492,6 +495,7 @@ const corsOrigins = readCorsOrigins();
 const persistedOnly = readSwitch('GATEWAY_PERSISTED_ONLY', false);
 const persisted = readPersistedOperations(persistedOnly);
 const auth = readAuth();
+const timeouts = readTimeouts(env, fatal);
 // Made once, outside the plugin factory, so the counts live as long as the
 // process whatever the runtime does with its plugins.
 const rateLimiter = rateLimit ? createRateLimiter(rateLimit, rateWindowSeconds) : null;
@@ -522,6 +526,8 @@ if (subgraphNames.length === 0) {
 function maskUnexpected(error, message) {
   const extensions = error?.extensions ?? error?.originalError?.extensions ?? {};
   const location = { nodes: error?.nodes, source: error?.source, positions: error?.positions, path: error?.path };
+  const timedOut = upstreamTimeoutError(error, location, timeouts.upstreamTimeoutMs);
+  if (timedOut) return timedOut;
   if (extensions.code === 'SUBREQUEST_HTTP_ERROR' && typeof extensions.serviceName === 'string') {
     return createGraphQLError(
       `The ${extensions.serviceName} service is unavailable; its part of this answer is missing. Try again shortly.`,
@@ -545,6 +551,8 @@ const runtime = createGatewayRuntime({
     // result, about 0.1 ms a request here, so it is off.
     '*': { options: { deduplicateInflightRequests: false } },
   },
+  // A subgraph request that takes longer is abandoned (see timeouts.mjs).
+  upstreamTimeout: timeouts.upstreamTimeoutMs || undefined,
   logging: log,
   graphqlEndpoint: '/graphql',
   healthCheckEndpoint: '/healthz',
@@ -569,6 +577,8 @@ const runtime = createGatewayRuntime({
   cors: corsOrigins.size ? corsFor : false,
   persistedDocuments: persisted ? persistedDocumentsOptions(persisted.operations) : undefined,
   plugins: () => [
+    // First, so that the deadline covers everything, the token check included.
+    ...(timeouts.requestDeadlineMs ? [useDeadline(timeouts.requestDeadlineMs)] : []),
     useEdgeChecks({
       verify: auth.verify,
       rateLimiter,
@@ -578,6 +588,8 @@ const runtime = createGatewayRuntime({
     ...(corsOrigins.size ? [useVaryOrigin()] : []),
     useVariableCoercionErrors(),
     useOperationLimits(limits),
+    // After every plugin that refuses before execution; see executed.mjs.
+    useDataWhenExecuted(),
     ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),
     useNoStackTraces({ hideSuggestions: !fieldSuggestions }),
   ],
@@ -610,14 +622,14 @@ async function shutdown(signal) {
   if (shuttingDown) process.exit(0); // a second signal means "now"
   shuttingDown = true;
   log.info(`${signal} received, shutting down`);
-  setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
+  setTimeout(() => process.exit(0), timeouts.shutdownGraceMs + SHUTDOWN_MARGIN_MS).unref();
   const closed = new Promise((done) => server.close(() => done()));
   // Keep-alive sockets whose request finishes after close() are not closed by
   // Node on their own, so sweep them until the grace period ends.
   const sweep = setInterval(() => server.closeIdleConnections(), 25);
   sweep.unref();
   server.closeIdleConnections();
-  setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+  setTimeout(() => server.closeAllConnections(), timeouts.shutdownGraceMs).unref();
   try {
     await closed;
     await runtime.dispose();
@@ -643,6 +655,9 @@ server.listen(port, host, () => {
     `environment ${environment}; tokens from ${keySources} (iss ${auth.issuer}, ` +
       `aud ${auth.audience}); introspection ${introspection ? 'on' : 'off'}; ` +
       `persisted operations ${persistedSummary}; ` +
-      `CORS ${corsOrigins.size ? [...corsOrigins].join(', ') : 'off'}`,
+      `CORS ${corsOrigins.size ? [...corsOrigins].join(', ') : 'off'}; ` +
+      `upstream timeout ${timeouts.upstreamTimeoutMs ? `${timeouts.upstreamTimeoutMs / 1000} s` : 'off'}, ` +
+      `request deadline ${timeouts.requestDeadlineMs ? `${timeouts.requestDeadlineMs / 1000} s` : 'off'}, ` +
+      `shutdown grace ${timeouts.shutdownGraceMs / 1000} s`,
   );
 });

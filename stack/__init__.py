@@ -6,6 +6,11 @@ own copy on free ports with their own data directory, through the same code.
 
 from __future__ import annotations
 
+# isort: off
+# First of all: a stop signal must work while the rest imports (see early_signals).
+from stack import early_signals
+# isort: on
+
 import asyncio
 import os
 import signal
@@ -31,7 +36,12 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 SERVICES: Final = ("payments", "records", "performers")
 DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
 DEFAULT_POSTGRES_PORT: Final = 54329
-STOP_TIMEOUT_SECONDS: Final = 10.0
+SHUTDOWN_GRACE_SECONDS: Final = 2
+"""What requests in flight get when the stack stops (each part's ``*_SHUTDOWN_GRACE_SECONDS``,
+unless the environment sets it): on one machine, a quick stop matters more."""
+STOP_TIMEOUT_SECONDS: Final = SHUTDOWN_GRACE_SECONDS + 3.0
+"""How long the parts get, together, to stop on SIGTERM before they are killed."""
+STOP_SIGNALS: Final = early_signals.STOP_SIGNALS
 EVENTS_DATABASE: Final = "events"
 """The event bus: a database of its own, standing in for a broker on one machine."""
 TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
@@ -242,10 +252,11 @@ class Stack:
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("ab")
+        grace = {f"{name.upper()}_SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS)}
         process = subprocess.Popen(  # noqa: S603 - fixed commands, no shell
             command,
             cwd=ROOT,
-            env={**os.environ, **self.config.extra_env, **env},
+            env={**grace, **os.environ, **self.config.extra_env, **env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -342,18 +353,28 @@ class Stack:
         return [c.name for c in self.children if c.process.poll() is not None]
 
     def stop(self) -> None:
-        """Gateway first, then the services, then PostgreSQL; each waited for."""
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
-            try:
-                child.process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
-            child.log.close()
-        self.children.clear()
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
+        """Gateway first, then the services, then PostgreSQL; each waited for.
+
+        The parts stop together, within ``STOP_TIMEOUT_SECONDS`` or killed. Stop signals wait
+        until this is done (a second Ctrl-C must not abandon the clean-up half way), then
+        act as they would have.
+        """
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for child in reversed(self.children):
+                if child.process.poll() is None:
+                    child.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for child in reversed(self.children):
+                try:
+                    child.process.wait(max(deadline - time.monotonic(), 0.01))
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+                child.log.close()
+            self.children.clear()
+            if self.postgres is not None:
+                self.postgres.stop()
+                self.postgres = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)

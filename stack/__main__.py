@@ -11,10 +11,9 @@ import sys
 from pcse_kit.auth import Role, SigningKey
 from pcse_kit.processes import set_parent_death_signal
 
-from stack import ROOT, Stack, StackConfig, StackError, sign_token
+from stack import ROOT, STOP_SIGNALS, Stack, StackConfig, StackError, sign_token
 
 EXAMPLE_QUERY = ROOT / "demo" / "practice-status.graphql"
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 WATCH_SECONDS = 1.0
 
 
@@ -40,9 +39,13 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 def up() -> int:
     # `make up` killed outright must not leave us running: the kernel then sends SIGTERM.
     set_parent_death_signal(signal.SIGTERM, expected_parent=os.getppid())
-    for signum in STOP_SIGNALS - {signal.SIGINT}:
-        # During start-up, unwind through Stack.start's clean-up rather than die mid-spawn.
+    # Ctrl-C must work from the first moment, whatever we inherited: a shell running us in
+    # the background without job control starts us with SIGINT ignored, and Python then
+    # installs no handler of its own, so start-up would carry on regardless. A mask is
+    # inherited too. During start-up each signal unwinds through Stack.start's clean-up.
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _exit_on_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     stack = Stack(StackConfig.from_environment())
     print("Starting PostgreSQL, payments, records, performers and the gateway...", flush=True)
     try:
@@ -50,8 +53,6 @@ def up() -> int:
     except StackError as error:
         print(f"Could not start the stack: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     try:
         practice_token = stack.token("practice", ["A81001"], ttl_seconds=12 * 3600)
         print(

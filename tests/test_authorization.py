@@ -113,10 +113,14 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         'changeRequestAges { open } entrantsAndLeavers(since: "2020-01-01") { nodes { kind } } } }',
         ("lmc",),
     ),
-    "practice.recordRegistrations": (
-        f'{{ practice(odsCode: "{PRACTICE}") {{ recordRegistrations(first: 1) '
+    "canStart": (
+        f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
+        ("canStart",),
+    ),
+    "practice.patientRegistrations": (
+        f'{{ practice(odsCode: "{PRACTICE}") {{ patientRegistrations(first: 1) '
         "{ nodes { event } } } }",
-        ("practice", "recordRegistrations"),
+        ("practice", "patientRegistrations"),
     ),
 }
 
@@ -127,17 +131,17 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # practice.recordRegistrations.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, N),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, N),
+    # canStart, practice.patientRegistrations.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N),
 }  # fmt: skip
 
 CELLS = [
@@ -294,21 +298,80 @@ MUTATIONS_TESTED_IN_SERVICES = {
     "decideChangeRequest",
     "addMembership",
     "endMembership",
+    "applyForInclusion",
+    "recordRegistration",
+    "correctChangeRequestDates",
+    "recordPublicListCheck",
+    "setPracticeDetails",
+}
+# The performers list's writes, each with a caller that may not make it: refused with FORBIDDEN
+# before anything is looked up, and nothing written.
+REFUSED_MUTATIONS: dict[str, tuple[str, str]] = {
+    "applyForInclusion": (
+        "practice",
+        'mutation { applyForInclusion(input: {gmcNumber: "8200001", givenName: "A", '
+        'familyName: "B", gpRegisterOn: "2020-01-01", odsCode: "A81001", '
+        'idempotencyKey: "matrix-apply"}) { reference } }',
+    ),
+    "recordRegistration": (
+        "lmc",
+        f'mutation {{ recordRegistration(input: {{gmcNumber: "{PERFORMER}", '
+        'gpRegisterOn: "2006-03-31", evidence: "x", idempotencyKey: "matrix-reg"}) { status } }',
+    ),
+    "correctChangeRequestDates": (
+        "practice",
+        'mutation { correctChangeRequestDates(input: {reference: "CR-DEMO-A81001", '
+        'completeOn: "2025-01-01", evidence: "x", idempotencyKey: "matrix-fix"}) '
+        "{ reference } }",
+    ),
+    "recordPublicListCheck": (
+        "payments operator",
+        f'mutation {{ recordPublicListCheck(input: {{gmcNumber: "{PERFORMER}", entries: 0, '
+        'checkedOn: "2026-01-05", idempotencyKey: "matrix-public"}) { status } }',
+    ),
+    "setPracticeDetails": (
+        "practice",
+        'mutation { setPracticeDetails(input: {odsCode: "A81001", dispensing: true, '
+        'idempotencyKey: "matrix-details"}) { odsCode } }',
+    ),
+    "addMembership": (
+        "other practice",
+        f'mutation {{ addMembership(input: {{gmcNumber: "{PERFORMER}", odsCode: '
+        f'"{OTHER_PRACTICE}", role: PARTNER, startDate: "2025-01-01", '
+        'idempotencyKey: "matrix-member"}) { id } }',
+    ),
+    "openChangeRequest": (
+        "other practice",
+        f'mutation {{ openChangeRequest(input: {{kind: LEAVING, gmcNumber: "{PERFORMER}", '
+        f'odsCode: "{OTHER_PRACTICE}", effectiveOn: "2026-01-01", '
+        'idempotencyKey: "matrix-leave"}) { reference } }',
+    ),
+    "decideChangeRequest": (
+        "practice",
+        'mutation { decideChangeRequest(input: {reference: "CR-DEMO-A81001", outcome: APPROVED, '
+        'decidedOn: "2026-01-05", idempotencyKey: "matrix-decide"}) { outcome } }',
+    ),
+    "recordListDecision": (
+        "lmc",
+        f'mutation {{ recordListDecision(input: {{gmcNumber: "{PERFORMER}", toStatus: SUSPENDED, '
+        'effectiveDate: "2026-01-05", decision: "x", source: "x", '
+        'idempotencyKey: "matrix-decision"}) { status } }',
+    ),
 }
 
-# Mutations whose refusal is tested here: each with a caller that may not perform it, refused
+# The records service's writes added since, each with a caller that may not make it: refused
 # FORBIDDEN through the gateway, and nothing written. MOVEMENT is the matrix's movement at
 # A81001; the demo's first incident and harm review are A81001's too.
-REFUSED_MUTATIONS: dict[str, tuple[str, str]] = {
-    "recordRegistration": (
+REFUSED_RECORDS_MUTATIONS: dict[str, tuple[str, str]] = {
+    "recordPatientRegistration": (
         "other practice",
-        'mutation { recordRegistration(input: {odsCode: "A81001", nhsNumber: "9434765919", '
+        'mutation { recordPatientRegistration(input: {odsCode: "A81001", nhsNumber: "9434765919", '
         'event: REGISTERED, effectiveOn: "2026-01-05", reason: TRANSFER, '
         'idempotencyKey: "refused-registration"}) { id } }',
     ),
-    "importRegistrations": (
+    "importPatientRegistrations": (
         "lmc",
-        'mutation { importRegistrations(input: {odsCode: "A81001", csv: "nhs_number,event,'
+        'mutation { importPatientRegistrations(input: {odsCode: "A81001", csv: "nhs_number,event,'
         'effective_on,reason\\n9434765919,registered,2026-01-05,transfer\\n"}) { added } }',
     ),
     "importRecordsFeed": (
@@ -368,11 +431,11 @@ async def _records_writes(stack: Stack) -> tuple[int, ...]:
         await connection.close()
 
 
-@pytest.mark.parametrize("mutation", list(REFUSED_MUTATIONS))
-def test_a_caller_who_may_not_perform_a_mutation_is_refused_and_nothing_changes(
+@pytest.mark.parametrize("mutation", list(REFUSED_RECORDS_MUTATIONS))
+def test_a_caller_who_may_not_is_refused_each_records_write_and_nothing_changes(
     stack: Stack, movement: str, mutation: str
 ) -> None:
-    caller, query = REFUSED_MUTATIONS[mutation]
+    caller, query = REFUSED_RECORDS_MUTATIONS[mutation]
     before = asyncio.run(_records_writes(stack))
 
     body = ask(stack, caller, query.replace("MOVEMENT", movement)).json()
@@ -380,6 +443,14 @@ def test_a_caller_who_may_not_perform_a_mutation_is_refused_and_nothing_changes(
     assert body.get("data") is None, body
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
     assert asyncio.run(_records_writes(stack)) == before
+
+
+@pytest.mark.parametrize("mutation", list(REFUSED_MUTATIONS))
+def test_a_caller_who_may_not_is_refused_each_performers_write(stack: Stack, mutation: str) -> None:
+    caller, text = REFUSED_MUTATIONS[mutation]
+    body = ask(stack, caller, text).json()
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
 
 
 # Fields on the performers service's entities added by the other services: each needs its own
@@ -391,7 +462,7 @@ EXTENDED_FIELDS = {
         "recordsBacklog",
         "recordIncidents",
         "harmReviews",
-        "recordRegistrations",
+        "patientRegistrations",
     },
     "Lmc": {"paymentsSummary", "recordsSummary"},
     "Performer": {"pensions"},
@@ -419,7 +490,9 @@ def test_every_root_field_and_entity_extension_has_a_column() -> None:
 
     columns = set(FIELDS)
     assert set(query_type.fields) == {field.split(".")[0] for field in columns}
-    assert set(mutation_type.fields) == MUTATIONS_TESTED_IN_SERVICES | set(REFUSED_MUTATIONS)
+    assert set(mutation_type.fields) == (
+        MUTATIONS_TESTED_IN_SERVICES | set(REFUSED_MUTATIONS) | set(REFUSED_RECORDS_MUTATIONS)
+    )
     for type_name, fields in EXTENDED_FIELDS.items():
         entity = supergraph.get_type(type_name)
         assert isinstance(entity, GraphQLObjectType)

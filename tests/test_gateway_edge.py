@@ -37,7 +37,7 @@ MANIFEST = ROOT / "gateway" / "persisted-operations.json"
 ALLOWED_ORIGIN: Final = "https://app.example.org"
 STRICT_RATE_LIMIT: Final = 5
 GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
-READY_TIMEOUT_SECONDS: Final = 20.0
+READY_TIMEOUT_SECONDS: Final = 60.0  # a gateway starts in 2-3 s, but far slower on a busy machine
 
 # Defaults documented in gateway/README.md; the stack's gateway and the spy run with them.
 MAX_ALIASES: Final = 15

@@ -28,7 +28,7 @@ query ($code: String!) {
   lmc(code: $code) {
     code
     performerCounts { status count }
-    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    changeRequestAges { open withinTarget overdue beyondSixteenWeeks }
     findingCounts { kind count }
     paymentsSummary { practices anomalies { kind count practiceCodes } openDisputes { reference } }
     recordsSummary { practiceCount statusCounts { status incoming outgoing } }
@@ -193,10 +193,12 @@ def test_each_lmc_seen_through_the_gateway_agrees_with_the_databases(
             # Requests naming no practice of the area count too when their performer works
             # there; every generated request names its practice.
             assert ages["open"] == requests.get(lmc.code, 0)
-            assert ages["open"] == ages["withinTwelveWeeks"] + ages["overdue"] + ages["compensable"]
+            assert (
+                ages["open"] == ages["withinTarget"] + ages["overdue"] + ages["beyondSixteenWeeks"]
+            )
             findings = {f["kind"]: f["count"] for f in seen["findingCounts"]}
             assert findings.get("CHANGE_REQUEST_OVERDUE", 0) == ages["overdue"]
-            assert findings.get("CHANGE_REQUEST_COMPENSABLE", 0) == ages["compensable"]
+            assert findings.get("GOODWILL_COMPENSATION_MAY_APPLY", 0) == ages["beyondSixteenWeeks"]
             assert sum(c["count"] for c in seen["performerCounts"]) > 0
 
 

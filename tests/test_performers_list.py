@@ -17,10 +17,12 @@ query ($code: String!) {
   lmc(code: $code) {
     name
     performerCounts { status count }
-    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    changeRequestAges { open withinTarget overdue beyondSixteenWeeks }
     findingCounts { kind count }
     findings { kind severity gmcNumber odsCode since evidence { label value } }
-    openChangeRequests(first: 5) { nodes { reference ageDays overdue compensable } }
+    openChangeRequests(first: 5) {
+      nodes { reference ageDays overdue mayBeEligibleForGoodwillCompensation }
+    }
     entrantsAndLeavers(since: "2015-01-01", first: 5) {
       nodes { on kind gmcNumber odsCode detail performer { name } }
       pageInfo { hasNextPage }
@@ -52,9 +54,9 @@ def test_each_lmc_sees_its_area_and_the_demo_shows_every_finding_kind(
 
         assert sum(c["count"] for c in view["performerCounts"]) > 0
         ages = view["changeRequestAges"]
-        assert ages["open"] == ages["withinTwelveWeeks"] + ages["overdue"] + ages["compensable"]
+        assert ages["open"] == (ages["withinTarget"] + ages["overdue"] + ages["beyondSixteenWeeks"])
         assert ages["overdue"] >= 1
-        assert ages["compensable"] >= 1
+        assert ages["beyondSixteenWeeks"] >= 1
         assert all(f["odsCode"] in area for f in view["findings"] if f["odsCode"])
         assert all(f["evidence"] for f in view["findings"])
         feed = view["entrantsAndLeavers"]["nodes"]
@@ -64,11 +66,13 @@ def test_each_lmc_sees_its_area_and_the_demo_shows_every_finding_kind(
 
     assert kinds_seen == {
         "DUPLICATE_PERFORMER",
-        "REGISTRAR_WITHOUT_CCT",
+        "NOT_ON_GP_REGISTER",
         "WORKING_NOT_INCLUDED",
         "SUSPENDED_WORKING",
         "CHANGE_REQUEST_OVERDUE",
-        "CHANGE_REQUEST_COMPENSABLE",
+        "GOODWILL_COMPENSATION_MAY_APPLY",
+        "ENTITLED_NOT_VISIBLE",
+        "GMC_NUMBER_LISTED_TWICE",
     }
 
 

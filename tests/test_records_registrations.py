@@ -43,15 +43,15 @@ query ($ods: String!) {
 }
 """
 IMPORT = """
-mutation ($input: ImportRegistrationsInput!) {
-  importRegistrations(input: $input) {
+mutation ($input: ImportPatientRegistrationsInput!) {
+  importPatientRegistrations(input: $input) {
     odsCode rows added incidentsOpened incidentsResolved replayed
   }
 }
 """
 REGISTER = """
-mutation ($input: RegistrationInput!) {
-  recordRegistration(input: $input) {
+mutation ($input: PatientRegistrationInput!) {
+  recordPatientRegistration(input: $input) {
     id event reason effectiveOn nhsNumber
     incidents { kind status nhsNumber movementNumber nextStep }
   }
@@ -234,7 +234,7 @@ def test_a_practices_export_finds_what_its_registrations_show_and_nothing_else(
     ]  # fmt: skip
     text = csv_of(rows)
 
-    loaded = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importRegistrations"]
+    loaded = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importPatientRegistrations"]
 
     assert (loaded["rows"], loaded["added"], loaded["replayed"]) == (16, 16, False)
     found = incidents_of(stack, PRACTICE_CALLER, PRACTICE)
@@ -257,7 +257,7 @@ def test_a_practices_export_finds_what_its_registrations_show_and_nothing_else(
     assert "enquiry with PCSE" in missing["nextStep"]
 
     # The same file again changes nothing.
-    again = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importRegistrations"]
+    again = ok(import_file(stack, PRACTICE_CALLER, PRACTICE, text))["importPatientRegistrations"]
     assert (again["added"], again["replayed"]) == (16, True)
     assert incidents_of(stack, PRACTICE_CALLER, PRACTICE) == found
 
@@ -470,8 +470,8 @@ def test_registrations_are_published_without_the_patient(stack: Stack) -> None:
                 "effectiveOn": day(1), "reason": "NEW_REGISTRATION",
                 "idempotencyKey": key()}  # fmt: skip
     registered = ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": register}))
-    registration_id = int(registered["recordRegistration"]["id"])
-    assert registered["recordRegistration"]["nhsNumber"] == patient
+    registration_id = int(registered["recordPatientRegistration"]["id"])
+    assert registered["recordPatientRegistration"]["nhsNumber"] == patient
 
     async def published() -> list[asyncpg.Record]:
         assert stack.events_url is not None
@@ -514,10 +514,10 @@ def test_another_practice_and_an_lmc_cannot_see_the_registrations(
     stack: Stack, caller: tuple[str, list[str]]
 ) -> None:
     query = """query ($ods: String!) { practice(odsCode: $ods) {
-        recordRegistrations(first: 5) { nodes { nhsNumber } } } }"""
+        patientRegistrations(first: 5) { nodes { nhsNumber } } } }"""
     body = ask(stack, caller, query, {"ods": PRACTICE})
     assert (
-        body["data"]["practice"] is None or body["data"]["practice"]["recordRegistrations"] is None
+        body["data"]["practice"] is None or body["data"]["practice"]["patientRegistrations"] is None
     )
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
 

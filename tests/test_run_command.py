@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 import httpx
 import pytest
 from pcse_kit.auth import SigningKey
@@ -19,7 +23,9 @@ from pcse_kit.testing import server_directory
 from stack import DEFAULT_PORTS, ROOT, free_port, sign_token
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from pcse_kit.postgres import EmbeddedPostgres
 
 READY_LINE = "PCSE status is up"
 START_TIMEOUT_SECONDS = 120
@@ -136,3 +142,150 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(data_dir: Path) -> None:
     process.kill()
     process.wait()
     assert wait_gone(started, EXIT_TIMEOUT_SECONDS) == set()
+
+
+def members(marker: str) -> set[int]:
+    """Live processes whose environment holds ``marker``: every part of one run, orphans too."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and marker.encode() in environ.split(b"\0"):
+            found.add(int(entry.name))
+    return found
+
+
+def ignore_sigint() -> None:
+    # What a shell does for a command it runs in the background without job control: the
+    # command starts with SIGINT ignored, and Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def launched(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The run command, started with SIGINT ignored; killed if a test leaves it running."""
+    output_path = data_dir.with_name(f"{data_dir.name}-run.out")
+    with output_path.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stack", "up"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PCSE_DATA_DIR": str(data_dir)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=ignore_sigint,  # noqa: PLW1509 - no locks taken
+        )
+    try:
+        yield process, output_path
+    finally:
+        if process.poll() is None:
+            process.kill()  # its children get SIGTERM from the kernel (parent-death signal)
+            process.wait()
+
+
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not condition():
+        assert process.poll() is None, f"exited before {what}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
+def free_ports_env() -> dict[str, str]:
+    ports = {f"{name.upper()}_PORT": str(free_port()) for name in DEFAULT_PORTS}
+    return {**ports, "PCSE_POSTGRES_PORT": str(free_port())}
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler for ``signum`` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def test_ctrl_c_while_the_run_command_is_still_importing_stops_it(data_dir: Path) -> None:
+    """The first moment a Ctrl-C can be caught: before the package has finished importing,
+    which takes seconds on a busy machine, and although SIGINT was inherited as ignored."""
+    run_dir = data_dir / "importing"
+    marker = f"PCSE_DATA_DIR={run_dir}"
+    with launched(run_dir, free_ports_env()) as (process, output):
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not catches(process.pid, signal.SIGINT):
+            assert process.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        # Caught before the heavy imports: asyncpg's extension is not loaded yet.
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "/asyncpg/" not in maps
+        process.send_signal(signal.SIGINT)
+        assert process.wait(EXIT_TIMEOUT_SECONDS) == 128 + signal.SIGINT, output.read_text()
+        assert wait_gone(members(marker), 5) == set()
+        assert "PCSE status is up" not in output.read_text()
+
+
+def test_ctrl_c_while_postgres_is_being_set_up_stops_everything(data_dir: Path) -> None:
+    run_dir = data_dir / "fresh"
+    marker = f"PCSE_DATA_DIR={run_dir}"
+
+    def setting_up_postgres() -> bool:
+        return any(
+            b"initdb" in cmdline or b"pginstall/bin/postgres" in cmdline
+            for cmdline in (_cmdline(pid) for pid in members(marker))
+        )
+
+    with launched(run_dir, free_ports_env()) as (process, output):
+        wait_for(setting_up_postgres, "initdb or postgres", process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(EXIT_TIMEOUT_SECONDS) == 128 + signal.SIGINT, output.read_text()
+        assert wait_gone(members(marker), 5) == set()
+        assert "PCSE status is up" not in output.read_text()
+
+
+async def test_ctrl_c_while_a_service_is_migrating_stops_everything_within_seconds(
+    data_dir: Path, postgres: EmbeddedPostgres
+) -> None:
+    """Payments is held in its migration (another session holds its migration lock), the
+    moment at which a service used to finish starting before it looked at the signal."""
+    run_dir = data_dir / "held"
+    marker = f"PCSE_DATA_DIR={run_dir}"
+    database = f"held_payments_{os.getpid()}"
+    await asyncio.to_thread(postgres.create_database, database)
+    holder = await asyncpg.connect(postgres.dsn(database))
+    try:
+        # The key of the advisory lock the payments migrations take (pcse_kit.migrations).
+        await holder.execute("SELECT pg_advisory_lock($1)", zlib.crc32(b"payments") & 0x7FFFFFFF)
+        env = {**free_ports_env(), "PAYMENTS_DATABASE_URL": postgres.dsn(database)}
+        payments_log = run_dir / "logs" / "payments.log"
+
+        def payments_starting() -> bool:
+            return payments_log.exists() and "Waiting for application startup" in (
+                payments_log.read_text()
+            )
+
+        with launched(run_dir, env) as (process, output):
+            await asyncio.to_thread(wait_for, payments_starting, "payments starting", process)
+            await asyncio.sleep(0.5)  # into the migration, waiting for the lock
+            started = members(marker)
+            assert len(started) >= 4  # this run, PostgreSQL, payments and the other services
+            process.send_signal(signal.SIGINT)
+            returncode = await asyncio.to_thread(process.wait, EXIT_TIMEOUT_SECONDS)
+            assert returncode == 128 + signal.SIGINT, output.read_text()
+            assert await asyncio.to_thread(wait_gone, started | members(marker), 5) == set()
+            assert "stopped by signal" in payments_log.read_text()
+    finally:
+        await holder.close()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

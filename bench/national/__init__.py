@@ -78,6 +78,9 @@ class PracticeSpec:
     list_size: int
     status: str
     sites: tuple[str, ...]
+    dispensing: bool = False
+    training_practice: bool = False
+    out_of_hours_opt_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,7 @@ def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:
                 lmc_code=f"lmc-{lmc_of[index] + 1:03d}",
                 contract_type=rng.choices(("GMS", "PMS", "APMS"), (70, 27, 3))[0],
                 list_size=list_size, status=status, sites=sites,
+                **_flags(seed, code),
             )
         )  # fmt: skip
     for number in range(size.lmcs):
@@ -242,6 +246,17 @@ def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:
         )
     _performers(nation, rng)
     return nation
+
+
+def _flags(seed: int, code: str) -> dict[str, bool]:
+    """Dispensing (about 1,000 of 6,500 practices), training and out-of-hours opt-out: from a
+    generator of their own, so the rest of the nation is drawn as before."""
+    rng = practice_rng(seed, f"flags:{code}")
+    return {
+        "dispensing": rng.random() < 0.15,
+        "training_practice": rng.random() < 0.3,
+        "out_of_hours_opt_out": rng.random() < 0.1,
+    }
 
 
 def _cuts(weights: list[float], total: int) -> list[tuple[int, int]]:

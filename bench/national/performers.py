@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bench.national import continue_ids
@@ -11,10 +12,14 @@ from bench.national import continue_ids
 if TYPE_CHECKING:
     import asyncpg
 
-    from bench.national import Nation, PerformerSpec
+    from bench.national import MembershipSpec, Nation, PerformerSpec
 
 NOT_INCLUDED_FIRST = {"deferred", "refused"}
-OPEN_KINDS = ("status_change", "cct", "retirement", "leaving", "joining")
+OPEN_KINDS = ("inclusion", "status_change", "cct", "retirement", "leaving", "joining")
+# The GP Register opened on 31 March 2006; a GP who qualified before CCTs (2005) has no CCT.
+GP_REGISTER_OPENED = date(2006, 3, 31)
+CCTS_FROM = date(2005, 1, 1)
+QUARTERS = 4
 
 
 def _history(performer: PerformerSpec, ended: date | None, *, today: date) -> list[tuple[Any, ...]]:
@@ -53,15 +58,22 @@ async def load(connection: asyncpg.Connection[Any], nation: Nation) -> dict[str,
     await copy(
         "practice",
         ["ods_code", "name", "postcode", "icb_code", "sub_icb_code", "lmc_code", "contract_type",
-         "list_size", "address", "status", "opened_on", "closed_on"],
+         "list_size", "address", "status", "opened_on", "closed_on", "dispensing",
+         "training_practice", "out_of_hours_opt_out"],
         [
             (p.ods_code, p.name, p.postcode, p.icb_code, p.sub_icb_code, p.lmc_code,
              p.contract_type, p.list_size, f"{p.index % 200 + 1} High Street", p.status,
              date(1948 + p.index % 70, 7, 5),
-             as_of - timedelta(days=30 + p.index % 700) if p.status == "closed" else None)
+             as_of - timedelta(days=30 + p.index % 700) if p.status == "closed" else None,
+             p.dispensing, p.training_practice, p.out_of_hours_opt_out)
             for p in nation.practices
         ],
     )  # fmt: skip
+    await copy(
+        "practice_list_size",
+        ["ods_code", "quarter_start", "registered_patients", "weighted_patients", "source"],
+        _list_sizes(nation),
+    )
     await copy(
         "branch_site",
         ["site_code", "ods_code", "name", "postcode"],
@@ -74,12 +86,9 @@ async def load(connection: asyncpg.Connection[Any], nation: Nation) -> dict[str,
     await copy(
         "performer",
         ["gmc_number", "given_name", "family_name", "status", "date_of_birth", "cct_date",
-         "under_training_supervision"],
-        [
-            (p.gmc_number, p.given_name, p.family_name, p.status, p.date_of_birth, p.cct_date,
-             p.under_training_supervision)
-            for p in nation.performers
-        ],
+         "under_training_supervision", "gmc_registered_on", "gp_register_on",
+         "training_programme_start"],
+        [_performer_row(p) for p in nation.performers],
     )  # fmt: skip
     await copy(
         "membership",
@@ -104,7 +113,7 @@ async def load(connection: asyncpg.Connection[Any], nation: Nation) -> dict[str,
     await copy(
         "change_request",
         ["reference", "kind", "gmc_number", "ods_code", "requested_status", "submitted_on",
-         "decided_on", "outcome"],
+         "decided_on", "outcome", "complete_on", "role", "effective_on"],
         _change_requests(nation, rng),
     )  # fmt: skip
     await continue_ids(connection, "membership", "status_change", "change_request")
@@ -117,21 +126,63 @@ def _change_requests(nation: Nation, rng: random.Random) -> list[tuple[Any, ...]
     as_of = nation.as_of
     rows: list[tuple[Any, ...]] = []
 
-    def add(kind: str, m_gmc: str, ods: str | None, submitted: date, *, open_: bool) -> None:
+    def add(
+        kind: str, m: MembershipSpec, submitted: date, *, open_: bool, effective: date | None
+    ) -> None:
         decided = None if open_ else min(as_of, submitted + timedelta(days=rng.randint(14, 115)))
         rows.append(
-            (f"CR-N{len(rows) + 1:09d}", kind, m_gmc, ods,
-             "removed" if kind == "retirement" else None, submitted, decided,
-             None if open_ else rng.choices(("approved", "rejected", "withdrawn"), (92, 3, 5))[0])
+            (f"CR-N{len(rows) + 1:09d}", kind, m.gmc_number, m.ods_code,
+             "removed" if kind == "status_change" else None, submitted, decided,
+             None if open_ else rng.choices(("approved", "rejected", "withdrawn"), (92, 3, 5))[0],
+             submitted, m.role if kind == "joining" else None,
+             effective if kind in {"joining", "leaving", "cct"} else None)
         )  # fmt: skip
 
     horizon = as_of - timedelta(days=365 * 5)
     for m in nation.memberships:
         if m.start_date > horizon and rng.random() < 0.8:
-            add("joining", m.gmc_number, m.ods_code, m.start_date - timedelta(days=30), open_=False)
+            add(
+                "joining", m, m.start_date - timedelta(days=30), open_=False, effective=m.start_date
+            )
         if m.end_date is not None:
-            add("leaving", m.gmc_number, m.ods_code, m.end_date - timedelta(days=20), open_=False)
+            add("leaving", m, m.end_date - timedelta(days=20), open_=False, effective=m.end_date)
         elif rng.random() < 0.04:
             submitted = as_of - timedelta(days=int(rng.triangular(0, 200, 40)))
-            add(rng.choice(OPEN_KINDS), m.gmc_number, m.ods_code, submitted, open_=True)
+            add(rng.choice(OPEN_KINDS), m, submitted, open_=True, effective=as_of)
+    return rows
+
+
+def _performer_row(p: PerformerSpec) -> tuple[Any, ...]:
+    """The GMC registers: first registration at 24; a registrar's programme began when listed;
+    everyone else on the GP Register from the CCT, or from its opening for those who
+    qualified before CCTs."""
+    registered = date(p.date_of_birth.year + 24, 8, 1)
+    if p.under_training_supervision or p.cct_date is None:
+        return (p.gmc_number, p.given_name, p.family_name, p.status, p.date_of_birth,
+                p.cct_date, p.under_training_supervision, registered, None,
+                p.listed_on if p.under_training_supervision else None)  # fmt: skip
+    before_ccts = p.cct_date < CCTS_FROM
+    return (p.gmc_number, p.given_name, p.family_name, p.status, p.date_of_birth,
+            None if before_ccts else p.cct_date, False, registered,
+            max(GP_REGISTER_OPENED, p.cct_date) if before_ccts else p.cct_date, None)  # fmt: skip
+
+
+def _list_sizes(nation: Nation) -> list[tuple[Any, ...]]:
+    """The last four quarters of each open practice's registered and weighted list."""
+    first = date(nation.as_of.year, (nation.as_of.month - 1) // 3 * 3 + 1, 1)
+    quarters = [first]
+    for _ in range(QUARTERS - 1):
+        month = quarters[-1].month - 3
+        quarters.append(date(quarters[-1].year - (month < 1), (month - 1) % 12 + 1, 1))
+    rows: list[tuple[Any, ...]] = []
+    for p in nation.practices:
+        if p.status == "closed":
+            continue
+        for back, quarter in enumerate(quarters):
+            registered = max(0, p.list_size - back * (p.index % 40))
+            weight = Decimal(100 + p.index % 17 - 8) / 100
+            rows.append(
+                (p.ods_code, quarter, registered,
+                 (registered * weight).quantize(Decimal("0.01")), "national data set")
+            )  # fmt: skip
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import strawberry
@@ -11,15 +12,21 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.federation.schema import FederationAny  # noqa: TC002 - evaluated by Strawberry
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
 
+from pcse_kit import over_http
 from pcse_kit.errors import MaskInternalErrors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from cross_web import AsyncHTTPRequestAdapter
+    from fastapi import Request, Response
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
     from strawberry.extensions import SchemaExtension
+    from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+    from strawberry.types import ExecutionResult
     from strawberry.types.base import StrawberryObjectDefinition
 
     from pcse_kit.auth import Principal
@@ -124,11 +131,22 @@ def create_schema(
     )
 
 
-class Router(GraphQLRouter[Any, None]):
-    """Strawberry's router, refusing a JSON body that is not an object (or a batch of them).
+_MEDIA_TYPE: ContextVar[str] = ContextVar("graphql_response_media_type", default=over_http.JSON)
+_OUTCOME: ContextVar[over_http.Outcome | None] = ContextVar("graphql_outcome", default=None)
 
-    Strawberry parses any JSON value and then fails on a bare string or number with a 500;
-    a client mistake deserves a 400.
+
+class Router(GraphQLRouter[Any, None]):
+    """Strawberry's router, answering as GraphQL over HTTP recommends (see ``over_http``).
+
+    Strawberry always answers ``application/json`` with 200 and a ``data`` entry, even for a
+    document that does not parse; here the client's Accept header picks the media type, and
+    the outcome the status code and whether ``data`` is present. It also refuses a JSON body
+    that is not an object (or a batch of them): Strawberry would fail on a bare string or
+    number with a 500, where a client mistake deserves a 400.
+
+    The media type and the outcome travel from the steps that know them to the one that
+    builds the response in context variables: Strawberry calls all three in the request's
+    own task, and the router object is shared by every request.
     """
 
     def decode_json(self, data: str | bytes) -> object:
@@ -136,6 +154,59 @@ class Router(GraphQLRouter[Any, None]):
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
         return decoded
+
+    async def execute_single(  # noqa: PLR0917 - Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Any,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        media_type = over_http.negotiate(request.headers.get("accept"))
+        if media_type is None:
+            raise HTTPException(
+                406,
+                f"Accept {over_http.GRAPHQL_RESPONSE_JSON} or {over_http.JSON}.",
+            )
+        _MEDIA_TYPE.set(media_type)
+        _OUTCOME.set(None)
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if request_adapter.method == "GET" and isinstance(
+                error.__cause__, InvalidOperationTypeError
+            ):
+                # "MUST respond with 405": a safe method never changes anything.
+                raise HTTPException(405, "Send mutations with POST.") from error
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        result_outcome = over_http.outcome(result)
+        if result_outcome is not over_http.Outcome.EXECUTED:
+            # Refused before execution began: the GraphQL specification has no data entry.
+            response.pop("data", None)
+        _OUTCOME.set(result_outcome)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        result_outcome = _OUTCOME.get()
+        if result_outcome is not None and not isinstance(response_data, list):
+            media_type = _MEDIA_TYPE.get()
+            response.status_code = over_http.status_code(result_outcome, media_type)
+            response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
 
 
 def create_router(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +28,7 @@ from pcse_kit.migrations import upgrade
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
+    from types import FrameType
 
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -86,6 +88,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             application_name=service.name,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            statement_timeout_seconds=settings.db_statement_timeout_seconds,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -95,7 +98,9 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
         try:
             if settings.events_database_url and service.event_workers is not None:
                 bus = create_engine(
-                    settings.events_database_url, application_name=f"{service.name}-events"
+                    settings.events_database_url,
+                    application_name=f"{service.name}-events",
+                    statement_timeout_seconds=settings.db_statement_timeout_seconds,
                 )
                 try:
                     wiring = EventWiring(
@@ -195,8 +200,30 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
 
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
-    uvicorn_kwargs: dict[str, Any] = {"log_level": settings.log_level, "access_log": False}
-    uvicorn.run(
-        create_app(service, settings), host=settings.host, port=settings.port, **uvicorn_kwargs
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a stop signal during start-up stops it at once.
+
+        uvicorn notes the signal and acts on it only once start-up is over, which with
+        migrations or the demo data to load can take a long while. Nothing is served yet,
+        and both run in a single transaction that PostgreSQL rolls back when the connection
+        goes, so leaving straight away loses nothing.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.started:
+                logger.warning("stopped by signal %d while starting", sig)
+                logging.shutdown()
+                os._exit(128 + sig)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        create_app(service, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        # Requests in flight when a stop signal comes get this long; then they are cancelled.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    Server(config).run()
     return 0

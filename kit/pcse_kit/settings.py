@@ -27,6 +27,18 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    db_statement_timeout_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="PostgreSQL's statement_timeout on every connection the service opens: a "
+        "statement running longer is cancelled and its request fails. 0 turns it off.",
+    )
+    shutdown_grace_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="On SIGTERM or SIGINT, how long requests in flight get to finish before "
+        "they are cancelled.",
+    )
     migrate_on_start: bool = True
     events_database_url: str | None = Field(
         default=None,

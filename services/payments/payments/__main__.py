@@ -1,13 +1,15 @@
 """``python -m payments serve | migrate | seed-demo | print-schema``, and the imports:
 ``import-run FILE [--run-id ID]`` and ``import-published FILE --year YYYY``; and
-``refresh-anomalies``, for a daily timer."""
+``refresh-anomalies [--daily-at HH:MM]``, for a daily timer or as one."""
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pcse_kit import dates
+from pcse_kit import dates, schedule
 from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.errors import ClientError
@@ -95,9 +97,35 @@ async def _refresh(actor: str) -> int:
     return 0
 
 
+def _refresh_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m payments refresh-anomalies")
+    parser.add_argument(
+        "--daily-at",
+        metavar="HH:MM",
+        help="stay running and refresh every day at this time (for Docker Compose, which has "
+        "no scheduler of its own); without it, refresh once and exit",
+    )
+    parser.add_argument(
+        "--time-zone", default="Europe/London", help="of --daily-at (default Europe/London)"
+    )
+    args = parser.parse_args(argv)
+    if args.daily_at is None:
+        return asyncio.run(_refresh("payments-cli"))
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s payments-refresh %(levelname)s: %(message)s"
+    )
+    try:
+        at = schedule.parse_time(args.daily_at)
+        zone = ZoneInfo(args.time_zone)
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        parser.error(str(error))
+    asyncio.run(schedule.run_daily(lambda: _refresh("payments-scheduler"), at=at, zone=zone))
+    return 0
+
+
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["refresh-anomalies"]:
-        return asyncio.run(_refresh("payments-cli"))
+        return _refresh_command(argv[1:])
     if argv[:1] == ["import-published"]:
         parser = argparse.ArgumentParser(prog="python -m payments import-published")
         parser.add_argument("file", type=Path, help="the data set's CSV for one year")

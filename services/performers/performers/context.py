@@ -43,6 +43,7 @@ class PerformersContext(RequestContext):
             _memberships_by_performer,
         )
         self.branch_sites = many_per_key(sessionmaker, repository.branch_sites_of_practices)
+        self.list_sizes = many_per_key(sessionmaker, repository.list_sizes_of_practices)
         self.history = many_per_key(sessionmaker, repository.history_of_performers)
         self.change_requests_of_performer = many_per_key(
             sessionmaker, repository.change_requests_of_performers

@@ -7,8 +7,8 @@ from performers.context import PerformersContext
 from performers.demo import seed_demo
 from performers.models import Outbox
 from performers.schema import schema
-from performers.service import STREAM
 from performers.settings import SERVICE_DIR, PerformersSettings
+from performers.writes import STREAM
 
 SERVICE = ServiceDefinition(
     name="performers",

@@ -1,9 +1,11 @@
 """Loads the demo directory (demo/directory.json) into the performers database, once.
 
 Every performer gets a status history along transitions the regulations allow, ending at the
-status the directory gives. Open change requests are dated back from the day the demo is
-loaded, so that a fresh `make up` always shows a request within 12 weeks, one overdue and one
-past the 16-week compensation mark, in every LMC's area, whatever the date.
+status the directory gives. New entrants' applications and the open change requests are dated
+back from the day the demo is loaded, so that a fresh `make up` always shows, in every LMC's
+area, an application past 16 weeks (may be eligible for goodwill compensation), one past 12, a
+request within its target, and a registrar applicant in the second month of the GP programme
+(who may work without inclusion), whatever the date.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from performers.models import (
     Outbox,
     Performer,
     Practice,
+    Role,
     StatusChange,
 )
-from performers.service import STREAM, membership_values
 from performers.settings import PerformersSettings
+from performers.writes import STREAM, membership_values, practice_payload
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,12 +44,14 @@ if TYPE_CHECKING:
 
 DEMO_ACTOR = "demo-loader"
 HISTORY_START = date(2008, 4, 1)
+# Applications for inclusion, days before today: past 16 weeks, and past 12.
+APPLICATION_AGES = (130, 95)
+# A registrar applicant started the GP programme this many days ago: in the second month.
+REGISTRAR_STARTED_DAYS_AGO = 45
 # (days before today it was submitted, days before today it was decided, outcome)
 REQUEST_PATTERN: list[tuple[int, int | None, ChangeOutcome | None]] = [
-    (130, None, None),  # past 16 weeks: compensable
-    (95, None, None),  # past 12 weeks: overdue
-    (20, None, None),  # within the 12 weeks
-    (200, 150, ChangeOutcome.APPROVED),
+    (20, None, None),  # a status change within its target
+    (200, 150, ChangeOutcome.APPROVED),  # a joining, decided
 ]
 
 
@@ -106,19 +111,69 @@ def change_requests(directory: dict[str, Any], today: date) -> list[dict[str, An
     for practices in staffed.values():
         for practice, pattern in zip(practices, REQUEST_PATTERN, strict=False):
             submitted, decided, outcome = pattern
+            gmc = working[practice["odsCode"]][0]
+            starts = [
+                date.fromisoformat(m["startDate"])
+                for m in directory["memberships"]
+                if m["gmcNumber"] == gmc and m["odsCode"] == practice["odsCode"]
+            ]
             requests.append(
                 {
                     "reference": f"CR-DEMO-{practice['odsCode']}",
                     "kind": ChangeKind.JOINING if decided else ChangeKind.STATUS_CHANGE,
-                    "gmc_number": working[practice["odsCode"]][0],
+                    "gmc_number": gmc,
                     "ods_code": practice["odsCode"],
                     "requested_status": None if decided else ListStatus.INCLUDED_WITH_CONDITIONS,
+                    "role": Role.PARTNER if decided else None,
+                    "effective_on": min(starts) if decided else None,
                     "submitted_on": today - timedelta(days=submitted),
+                    "complete_on": today - timedelta(days=submitted),
                     "decided_on": None if decided is None else today - timedelta(days=decided),
                     "outcome": outcome,
                 }
             )
+    by_lmc: dict[str, list[dict[str, Any]]] = {}
+    lmc_of = {p["odsCode"]: p["lmcCode"] for p in directory["practices"]}
+    for applicant in directory["applicants"]:
+        by_lmc.setdefault(lmc_of[applicant["odsCode"]], []).append(applicant)
+    for applicants in by_lmc.values():
+        for applicant, days in zip(applicants, APPLICATION_AGES, strict=True):
+            requests.append(
+                {
+                    "reference": f"CR-DEMO-N{applicant['gmcNumber']}",
+                    "kind": ChangeKind.INCLUSION,
+                    "gmc_number": applicant["gmcNumber"],
+                    "ods_code": applicant["odsCode"],
+                    "requested_status": None,
+                    "role": None,
+                    "effective_on": None,
+                    "submitted_on": today - timedelta(days=days),
+                    "complete_on": today - timedelta(days=days),
+                    "decided_on": None,
+                    "outcome": None,
+                }
+            )
     return requests
+
+
+def applicant_rows(directory: dict[str, Any], today: date) -> list[dict[str, Any]]:
+    """New entrants, pending: not working anywhere yet."""
+    return [
+        {
+            "gmc_number": a["gmcNumber"],
+            "given_name": a["givenName"],
+            "family_name": a["familyName"],
+            "status": ListStatus.PENDING,
+            "date_of_birth": _day(a["dateOfBirth"]),
+            "gmc_registered_on": _day(a["gmcRegisteredOn"]),
+            "gp_register_on": _day(a["gpRegisterOn"]),
+            "under_training_supervision": a["registrar"],
+            "training_programme_start": today - timedelta(days=REGISTRAR_STARTED_DAYS_AGO)
+            if a["registrar"]
+            else None,
+        }
+        for a in directory["applicants"]
+    ]
 
 
 async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
@@ -158,6 +213,9 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                     "status": p["status"],
                     "opened_on": _day(p["openedOn"]),
                     "closed_on": _day(p["closedOn"]),
+                    "dispensing": p["dispensing"],
+                    "training_practice": p["trainingPractice"],
+                    "out_of_hours_opt_out": p["outOfHoursOptOut"],
                 }
                 for p in directory["practices"]
             ],
@@ -185,10 +243,22 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                     "date_of_birth": _day(p["dateOfBirth"]),
                     "cct_date": _day(p["cctDate"]),
                     "under_training_supervision": p["underTrainingSupervision"],
+                    "gmc_registered_on": _day(p["gmcRegisteredOn"]),
+                    "gp_register_on": _day(p["gpRegisterOn"]),
+                    "training_programme_start": _day(p["trainingProgrammeStart"]),
+                    "designated_body": p["designatedBody"],
+                    "public_list_entries": p["publicListEntries"],
+                    "public_list_visible": None
+                    if p["publicListEntries"] is None
+                    else p["publicListEntries"] > 0,
+                    "public_list_checked_on": None
+                    if p["publicListEntries"] is None
+                    else today - timedelta(days=7),
                 }
                 for p in directory["performers"]
             ],
         )
+        await session.execute(insert(Performer), applicant_rows(directory, today))
         await session.execute(
             insert(Membership),
             [
@@ -208,17 +278,29 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                 row
                 for p in directory["performers"]
                 for row in history_rows(p, starts.get(p["gmcNumber"], HISTORY_START))
+            ]
+            + [
+                {
+                    "gmc_number": a["gmcNumber"],
+                    "from_status": None,
+                    "to_status": ListStatus.PENDING,
+                    "effective_date": today - timedelta(days=max(APPLICATION_AGES)),
+                    "decision": "application for inclusion (NPL1) received",
+                    "source": "PCSE",
+                    "recorded_by": DEMO_ACTOR,
+                }
+                for a in directory["applicants"]
             ],
         )
         await session.execute(insert(ChangeRequest), change_requests(directory, today))
         # The other services learn the directory as they would in production: from events.
-        for practice in directory["practices"]:
+        for practice in await session.scalars(select(Practice).order_by(Practice.ods_code)):
             await events.publish(
                 session,
                 Outbox,
                 stream=STREAM,
                 type="practice.upserted",
-                key=practice["odsCode"],
+                key=practice.ods_code,
                 payload=practice_payload(practice),
             )
         memberships = (await session.scalars(select(Membership).order_by(Membership.id))).all()
@@ -234,15 +316,3 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
                     payload=values,
                 )
     return True
-
-
-def practice_payload(practice: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "odsCode": practice["odsCode"],
-        "name": practice["name"],
-        "lmcCode": practice["lmcCode"],
-        "icbCode": practice["icbCode"],
-        "subIcbCode": practice["subIcbCode"],
-        "status": practice["status"],
-        "listSize": practice["listSize"],
-    }

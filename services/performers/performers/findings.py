@@ -1,7 +1,8 @@
 """Problems on the performers list made visible, each with its evidence.
 
 Computed from the list as it is, not stored: a finding disappears as soon as its cause is put
-right, and nothing has to remember to clear it.
+right, and nothing has to remember to clear it. Each test is the regulations' own (the README's
+table of rules gives the source of each).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from performers import rules
-from performers.models import ChangeRequest, ListStatus, Membership, Performer
+from performers.models import (
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRequest,
+    ListStatus,
+    Membership,
+    Performer,
+    Role,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,11 +36,13 @@ if TYPE_CHECKING:
 
 class FindingKind(enum.StrEnum):
     DUPLICATE_PERFORMER = "duplicate_performer"
-    REGISTRAR_WITHOUT_CCT = "registrar_without_cct"
+    GMC_NUMBER_LISTED_TWICE = "gmc_number_listed_twice"
+    NOT_ON_GP_REGISTER = "not_on_gp_register"
     WORKING_NOT_INCLUDED = "working_not_included"
     SUSPENDED_WORKING = "suspended_working"
+    ENTITLED_NOT_VISIBLE = "entitled_not_visible"
     CHANGE_REQUEST_OVERDUE = "change_request_overdue"
-    CHANGE_REQUEST_COMPENSABLE = "change_request_compensable"
+    GOODWILL_COMPENSATION_MAY_APPLY = "goodwill_compensation_may_apply"
 
 
 class Severity(enum.StrEnum):
@@ -41,11 +52,13 @@ class Severity(enum.StrEnum):
 
 SEVERITY = {
     FindingKind.DUPLICATE_PERFORMER: Severity.WARNING,
-    FindingKind.REGISTRAR_WITHOUT_CCT: Severity.HIGH,
+    FindingKind.GMC_NUMBER_LISTED_TWICE: Severity.WARNING,
+    FindingKind.NOT_ON_GP_REGISTER: Severity.HIGH,
     FindingKind.WORKING_NOT_INCLUDED: Severity.HIGH,
     FindingKind.SUSPENDED_WORKING: Severity.HIGH,
+    FindingKind.ENTITLED_NOT_VISIBLE: Severity.HIGH,
     FindingKind.CHANGE_REQUEST_OVERDUE: Severity.WARNING,
-    FindingKind.CHANGE_REQUEST_COMPENSABLE: Severity.HIGH,
+    FindingKind.GOODWILL_COMPENSATION_MAY_APPLY: Severity.HIGH,
 }
 
 
@@ -90,8 +103,26 @@ def _working_at(codes: Sequence[str] | None, on: date) -> ColumnElement[bool]:
     return Performer.gmc_number.in_(subquery)
 
 
+def _joining_at(codes: Sequence[str] | None) -> ColumnElement[bool]:
+    """Performers a practice of ``codes`` has asked to take on (open or approved)."""
+    subquery = select(ChangeRequest.gmc_number).where(
+        ChangeRequest.kind == ChangeKind.JOINING,
+        or_(ChangeRequest.outcome.is_(None), ChangeRequest.outcome == ChangeOutcome.APPROVED),
+        _in_scope(ChangeRequest.ods_code, codes),
+    )
+    return Performer.gmc_number.in_(subquery)
+
+
+def _registrar(performer_supervised: bool, role: Role) -> bool:
+    return performer_supervised or role is Role.REGISTRAR
+
+
 async def find(session: AsyncSession, *, codes: Sequence[str] | None, on: date) -> list[Finding]:
-    """Every finding about the practices ``codes`` (the whole list when None), as of ``on``."""
+    """Every finding about the practices ``codes`` (the whole list when None), as of ``on``.
+
+    A fixed number of statements whatever the number of practices: an LMC's summary costs the
+    same for one practice or five hundred.
+    """
     found: list[Finding] = []
 
     other = aliased(Performer)
@@ -120,27 +151,43 @@ async def find(session: AsyncSession, *, codes: Sequence[str] | None, on: date) 
         for gmc, twin in duplicates
     )
 
-    registrars = await session.execute(
-        select(Performer.gmc_number, Performer.status).where(
+    # Reg 26(2)(b): a GP who is not a registrar must be on the GMC's GP Register; a CCT is
+    # not the test (GPs who qualified before 2005 or through CEGPR have none).
+    off_register = await session.execute(
+        select(Performer.gmc_number, Performer.status, Performer.cct_date).where(
             Performer.status.in_(rules.ON_LIST),
-            Performer.cct_date.is_(None),
+            Performer.gp_register_on.is_(None),
             Performer.under_training_supervision.is_(False),
             _working_at(codes, on),
         )
     )
     found.extend(
         Finding(
-            FindingKind.REGISTRAR_WITHOUT_CCT,
+            FindingKind.NOT_ON_GP_REGISTER,
             gmc,
             None,
             None,
-            {"status": str(status), "cct": "none recorded", "training supervision": "not shown"},
+            {
+                "status": str(status),
+                "GP Register": "no entry recorded",
+                "training supervision": "not shown",
+                "cct": "none recorded" if cct is None else cct.isoformat(),
+            },
         )
-        for gmc, status in registrars
+        for gmc, status, cct in off_register
     )
 
     working = await session.execute(
-        select(Membership.gmc_number, Membership.ods_code, Membership.start_date, Performer.status)
+        select(
+            Membership.gmc_number,
+            Membership.ods_code,
+            Membership.start_date,
+            Membership.role,
+            Performer.status,
+            Performer.under_training_supervision,
+            Performer.training_programme_start,
+            Performer.designated_body,
+        )
         .join(Performer, Performer.gmc_number == Membership.gmc_number)
         .where(
             _current(on),
@@ -149,14 +196,64 @@ async def find(session: AsyncSession, *, codes: Sequence[str] | None, on: date) 
         )
         .order_by(Membership.gmc_number, Membership.ods_code)
     )
-    for gmc, ods, start, status in working:
-        kind = (
-            FindingKind.SUSPENDED_WORKING
-            if status is ListStatus.SUSPENDED
-            else FindingKind.WORKING_NOT_INCLUDED
-        )
+    for gmc, ods, start, role, status, supervised, training, body in working:
         evidence = {"status": str(status), "working there since": start.isoformat()}
-        found.append(Finding(kind, gmc, ods, start, evidence))
+        if status is ListStatus.SUSPENDED:
+            found.append(Finding(FindingKind.SUSPENDED_WORKING, gmc, ods, start, evidence))
+            continue
+        registrar = _registrar(supervised, role)
+        if rules.in_registrar_window(registrar=registrar, training_start=training, on=on):
+            continue
+        if rules.exempt_by_designated_body(body, on):
+            continue
+        since = start
+        if registrar and training is not None:
+            ended = rules.registrar_window_ends(training)
+            evidence["registrar's three months ended"] = ended.isoformat()
+            since = max(start, ended)
+        elif registrar:
+            evidence["training programme start"] = "not recorded"
+        found.append(Finding(FindingKind.WORKING_NOT_INCLUDED, gmc, ods, since, evidence))
+
+    listed = await session.execute(
+        select(
+            Performer.gmc_number,
+            Performer.public_list_visible,
+            Performer.public_list_entries,
+            Performer.public_list_checked_on,
+        ).where(
+            or_(
+                and_(
+                    Performer.status.in_(rules.ON_LIST),
+                    Performer.public_list_visible.is_(False),
+                ),
+                Performer.public_list_entries > 1,
+            ),
+            or_(_working_at(codes, on), _joining_at(codes)),
+        )
+    )
+    for gmc, visible, entries, checked in listed:
+        checked_on = "never" if checked is None else checked.isoformat()
+        if visible is False:
+            found.append(
+                Finding(
+                    FindingKind.ENTITLED_NOT_VISIBLE,
+                    gmc,
+                    None,
+                    checked,
+                    {"included": "yes", "public list checked": checked_on, "shown": "no"},
+                )
+            )
+        if entries is not None and entries > 1:
+            found.append(
+                Finding(
+                    FindingKind.GMC_NUMBER_LISTED_TWICE,
+                    gmc,
+                    None,
+                    checked,
+                    {"entries on the public list": str(entries), "checked": checked_on},
+                )
+            )
 
     in_scope = or_(
         _in_scope(ChangeRequest.ods_code, codes),
@@ -164,34 +261,61 @@ async def find(session: AsyncSession, *, codes: Sequence[str] | None, on: date) 
             select(Membership.gmc_number).where(_current(on), _in_scope(Membership.ods_code, codes))
         ),
     )
-    overdue = await session.scalars(
+    shortest = min(target.within for target in rules.TARGETS.values())
+    late = await session.scalars(
         select(ChangeRequest)
         .where(
             ChangeRequest.outcome.is_(None),
-            ChangeRequest.submitted_on < on - rules.EXPECTED_DECISION,
+            ChangeRequest.complete_on < on - shortest,
             in_scope,
         )
         .order_by(ChangeRequest.reference)
     )
-    for request in overdue:
-        compensable = on > rules.compensable_from(request.submitted_on)
-        kind = (
-            FindingKind.CHANGE_REQUEST_COMPENSABLE
-            if compensable
-            else FindingKind.CHANGE_REQUEST_OVERDUE
-        )
-        since = (
-            rules.compensable_from(request.submitted_on)
-            if compensable
-            else rules.expected_decision_by(request.submitted_on)
-        )
-        evidence = {
-            "ref": request.reference,
-            "kind": str(request.kind),
-            "submitted": request.submitted_on.isoformat(),
-            "expected by": rules.expected_decision_by(request.submitted_on).isoformat(),
-            "age in days": str((on - request.submitted_on).days),
-        }
-        found.append(Finding(kind, request.gmc_number, request.ods_code, since, evidence))
+    for request in late:
+        found.extend(request_findings(request, on=on))
 
     return sorted(found, key=lambda finding: finding.sort_key)
+
+
+def request_findings(request: ChangeRequest, *, on: date) -> list[Finding]:
+    """An open request past its target is overdue; an application for inclusion past 16
+    weeks is instead "may be eligible for goodwill compensation" (one finding per request,
+    so that the counts partition the open requests)."""
+    due = rules.decision_due_by(request.kind, request.complete_on)
+    if on <= due:
+        return []
+    evidence = {
+        "ref": request.reference,
+        "kind": str(request.kind),
+        "received": request.submitted_on.isoformat(),
+        "complete": request.complete_on.isoformat(),
+        "decision due by": due.isoformat(),
+        "target": rules.target_of(request.kind).source,
+        "age in days": str((on - request.complete_on).days),
+    }
+    goodwill = rules.goodwill_from(request.kind, request.complete_on)
+    if goodwill is None or on <= goodwill:
+        return [
+            Finding(
+                FindingKind.CHANGE_REQUEST_OVERDUE,
+                request.gmc_number,
+                request.ods_code,
+                due,
+                evidence,
+            )
+        ]
+    weeks = rules.weeks_beyond_goodwill(request.kind, request.complete_on, on)
+    evidence |= {
+        "16 weeks passed on": goodwill.isoformat(),
+        "whole weeks beyond 16": str(weeks),
+        "note": "NHS England may pay at its discretion where the delay is no fault of the GP",
+    }
+    return [
+        Finding(
+            FindingKind.GOODWILL_COMPENSATION_MAY_APPLY,
+            request.gmc_number,
+            request.ods_code,
+            goodwill,
+            evidence,
+        )
+    ]

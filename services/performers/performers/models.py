@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
 from pcse_kit.events import outbox_table
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,10 +57,15 @@ class PracticeStatus(enum.StrEnum):
 
 
 class ChangeKind(enum.StrEnum):
+    """What a request asks. Only an application for inclusion (NPL1) carries NHS England's 12
+    weeks and the 16-week goodwill-compensation mark; every other kind has its own target."""
+
+    INCLUSION = "inclusion"
     JOINING = "joining"
     LEAVING = "leaving"
     STATUS_CHANGE = "status_change"
     CCT = "cct"
+    GP_REGISTER = "gp_register"
     RETIREMENT = "retirement"
 
 
@@ -98,7 +113,10 @@ class Practice(Base):
     icb_code: Mapped[str] = mapped_column(String(3))
     sub_icb_code: Mapped[str] = mapped_column(String(5))
     lmc_code: Mapped[str] = mapped_column(ForeignKey("lmc.code"))
-    contract_type: Mapped[ContractType] = mapped_column(text_enum(ContractType, "contract_type"))
+    contract_type: Mapped[ContractType | None] = mapped_column(
+        text_enum(ContractType, "contract_type")
+    )
+    """Null until known: the ODS file does not carry it."""
     list_size: Mapped[int]
     address: Mapped[str] = mapped_column(String(300), server_default="")
     status: Mapped[PracticeStatus] = mapped_column(
@@ -106,6 +124,38 @@ class Practice(Base):
     )
     opened_on: Mapped[date | None]
     closed_on: Mapped[date | None]
+    region_code: Mapped[str | None] = mapped_column(String(3))
+    """NHS England region (the ODS file's national grouping, e.g. Y58)."""
+    successor_code: Mapped[str | None] = mapped_column(String(6))
+    """The practice this one merged into, from the ODS successor file."""
+    dispensing: Mapped[bool | None]
+    training_practice: Mapped[bool | None]
+    out_of_hours_opt_out: Mapped[bool | None]
+    """Each of the three is null while unknown, never false by default: payments reads them."""
+
+
+class PracticeListSize(Base):
+    """Registered and weighted (Carr-Hill) patients of a practice in one quarter."""
+
+    __tablename__ = "practice_list_size"
+    __table_args__ = (
+        CheckConstraint(
+            "extract(day FROM quarter_start) = 1 AND extract(month FROM quarter_start) IN "
+            "(1, 4, 7, 10)",
+            name="practice_list_size_quarter_start",
+        ),
+        CheckConstraint(
+            "registered_patients >= 0 AND weighted_patients >= 0",
+            name="practice_list_size_non_negative",
+        ),
+    )
+
+    ods_code: Mapped[str] = mapped_column(ForeignKey("practice.ods_code"), primary_key=True)
+    quarter_start: Mapped[date] = mapped_column(primary_key=True)
+    registered_patients: Mapped[int]
+    weighted_patients: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    source: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
 class BranchSite(Base):
@@ -142,9 +192,9 @@ class Performer(Base):
             postgresql_where=text("status NOT IN ('included', 'included_with_conditions')"),
         ),
         Index(
-            "ix_performer_without_cct",
+            "ix_performer_off_gp_register",
             "gmc_number",
-            postgresql_where=text("cct_date IS NULL AND NOT under_training_supervision"),
+            postgresql_where=text("gp_register_on IS NULL AND NOT under_training_supervision"),
         ),
     )
 
@@ -154,8 +204,30 @@ class Performer(Base):
     status: Mapped[ListStatus] = mapped_column(text_enum(ListStatus, "list_status"))
     date_of_birth: Mapped[date | None]
     cct_date: Mapped[date | None]
-    """Certificate of Completion of Training; until then a GP registrar."""
+    """Certificate of Completion of Training. Not the test of a GP: many on the GP Register
+    have none (qualified before 2005, or through CEGPR or the EEA)."""
     under_training_supervision: Mapped[bool] = mapped_column(server_default=text("false"))
+    """A GP registrar: listed as under training supervision."""
+    gmc_registered_on: Mapped[date | None]
+    """First entry on the GMC's register of medical practitioners."""
+    gp_register_on: Mapped[date | None]
+    """Entry on the GMC's GP Register: what reg 26(2)(b) of SI 2013/335 requires of a GP who
+    is not a registrar."""
+    training_programme_start: Mapped[date | None]
+    """A registrar's start on the GP training programme: the three-month window runs from it."""
+    conditions: Mapped[str | None] = mapped_column(String(1000))
+    """Conditions imposed on inclusion (reg 10), as decided."""
+    suspension_review_on: Mapped[date | None]
+    """When a suspension (reg 12) is next reviewed."""
+    designated_body: Mapped[str | None] = mapped_column(String(200))
+    """A designated body (Responsible Officers Regulations 2010, Sch. Part 1) employing the
+    doctor: since 27 May 2024 (SI 2024/575) such a doctor may work without inclusion."""
+    public_list_visible: Mapped[bool | None]
+    """Whether the published performers list showed the performer at the last check; null
+    when never checked."""
+    public_list_checked_on: Mapped[date | None]
+    public_list_entries: Mapped[int | None]
+    """How many entries the published list had under this GMC number at the last check."""
 
 
 class Membership(Base):
@@ -207,6 +279,7 @@ class ChangeRequest(Base):
         CheckConstraint(
             "decided_on IS NULL OR decided_on >= submitted_on", name="change_request_dates_ordered"
         ),
+        CheckConstraint("complete_on >= submitted_on", name="change_request_complete_after"),
         Index("ix_change_request_open", "submitted_on", postgresql_where=text("outcome IS NULL")),
         Index("ix_change_request_performer", "gmc_number"),
         Index("ix_change_request_practice", "ods_code"),
@@ -221,8 +294,17 @@ class ChangeRequest(Base):
         text_enum(ListStatus, "requested_status")
     )
     submitted_on: Mapped[date]
+    """The day the service received it: recorded by the server, never given by a practice."""
+    complete_on: Mapped[date]
+    """The day the application was complete, from which the timers run: the day received,
+    unless an operator corrects it with evidence (kept in the audit trail)."""
     decided_on: Mapped[date | None]
     outcome: Mapped[ChangeOutcome | None] = mapped_column(text_enum(ChangeOutcome, "outcome"))
+    role: Mapped[Role | None] = mapped_column(text_enum(Role, "request_role"))
+    """For joining: the role the performer takes."""
+    effective_on: Mapped[date | None]
+    """Joining: first day; leaving: last day; CCT or GP Register: the date awarded or
+    entered; retirement: last day on the list."""
 
 
 AuditEvent = audit_table(Base.metadata)

@@ -106,3 +106,21 @@ async def searchable_practice_codes(context: PerformersContext) -> list[str] | N
     for lmc_code in sorted(principal.scope):
         codes.extend(await context.practices_of_lmc.load(lmc_code))
     return codes
+
+
+async def can_start(context: PerformersContext, ods_code: str) -> models.Practice | None:
+    """ "Can this GP start here?" is for the practice itself, its LMC and this domain's
+    operators. Its facts are public ones (the list is published under reg 3; the GMC's
+    registers are public), plus requests at that practice, so any GMC number may be asked.
+    A practice is checked on the code it names, before any lookup."""
+    principal = context.principal
+    if principal.role is Role.PRACTICE:
+        if ods_code not in principal.scope:
+            raise Forbidden
+        return await context.practices.load(ods_code)
+    if not (principal.operates(DOMAIN) or principal.role is Role.LMC):
+        raise Forbidden
+    row = await context.practices.load(ods_code)
+    if principal.role is Role.LMC and (row is None or not sees_practice(principal, row)):
+        raise Forbidden
+    return row

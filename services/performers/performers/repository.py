@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, String, and_, cast, func, literal, or_, selec
 
 from performers.models import (
     BranchSite,
+    ChangeKind,
     ChangeRequest,
     ListStatus,
     Lmc,
@@ -16,6 +17,7 @@ from performers.models import (
     Membership,
     Performer,
     Practice,
+    PracticeListSize,
     StatusChange,
 )
 
@@ -184,11 +186,41 @@ async def open_change_requests(
 
 async def open_change_request_dates(
     session: AsyncSession, codes: Sequence[str], *, on: date
-) -> list[date]:
-    result = await session.scalars(
-        select(ChangeRequest.submitted_on).where(_open_requests_at(codes, on))
+) -> list[tuple[ChangeKind, date]]:
+    """(kind, complete date) of each open request: enough to place it against its target."""
+    result = await session.execute(
+        select(ChangeRequest.kind, ChangeRequest.complete_on).where(_open_requests_at(codes, on))
     )
-    return list(result)
+    return [(kind, complete) for kind, complete in result]
+
+
+async def list_sizes_of_practices(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[str, PracticeListSize]]:
+    result = await session.scalars(
+        select(PracticeListSize)
+        .where(PracticeListSize.ods_code.in_(codes))
+        .order_by(PracticeListSize.ods_code, PracticeListSize.quarter_start.desc())
+    )
+    return [(row.ods_code, row) for row in result]
+
+
+async def requests_about(
+    session: AsyncSession, gmc_number: str, *, ods_code: str, unattached: bool
+) -> list[ChangeRequest]:
+    """Open requests about a performer at ``ods_code``, and with ``unattached`` those naming no
+    practice (an application made before the GP chose one)."""
+    at = ChangeRequest.ods_code == ods_code
+    statement = (
+        select(ChangeRequest)
+        .where(
+            ChangeRequest.gmc_number == gmc_number,
+            ChangeRequest.outcome.is_(None),
+            or_(at, ChangeRequest.ods_code.is_(None)) if unattached else at,
+        )
+        .order_by(ChangeRequest.complete_on, ChangeRequest.id)
+    )
+    return list(await session.scalars(statement))
 
 
 async def performer_counts(

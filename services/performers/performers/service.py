@@ -1,31 +1,29 @@
-"""The rules of the performers service that change data. Each owns its write transaction.
+"""Writes to the list itself: decisions, registrations, memberships, the published list, and
+the practice facts the ODS file lacks. Each owns its write transaction (see ``writes``).
 
-Every change is validated before anything is written, runs under an idempotency key, appends
-to the audit trail and publishes its event through the outbox, all in one transaction: the
-change, its evidence and its notification commit together or not at all.
+Who may write what. Operators of this domain keep the list. A practice writes only through its
+requests (``change_requests``) and by ending a membership at its own practice. Nothing a
+practice writes links it to a GP: a membership comes only from a joining request an operator
+approves, so a practice cannot make itself a GP's employer and see the GP's details.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from pcse_kit import audit, dates, events
+from pcse_kit import audit
 from pcse_kit.auth import Forbidden
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from performers import policy, rules
 from performers.models import (
     AuditEvent,
-    ChangeKind,
-    ChangeOutcome,
-    ChangeRequest,
-    IdempotencyKey,
+    ContractType,
     ListStatus,
+    Lmc,
     Membership,
-    Outbox,
     Performer,
     Practice,
     StatusChange,
@@ -33,72 +31,104 @@ from performers.models import (
 from performers.models import (
     Role as MembershipRole,
 )
+from performers.writes import (
+    EVIDENCE_MAX,
+    Written,
+    clean_text,
+    existing_practice,
+    feed,
+    idempotent,
+    iso,
+    lmcs_working,
+    locked_performer,
+    membership_values,
+    not_future,
+    operator_only,
+    practice_payload,
+    publish,
+    registration_values,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
     from datetime import date
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-STREAM = "performers"
 
-
-@dataclass(frozen=True)
-class Written:
-    """What a mutation changed: the table and key to read it back by."""
-
-    entity: str
-    key: str
-
-
-def _operator(principal: Principal) -> None:
-    if not principal.operates(policy.DOMAIN):
-        raise Forbidden
-
-
-async def _idempotent(
-    sessionmaker: async_sessionmaker[AsyncSession],
+async def apply_status(
+    session: AsyncSession,
     principal: Principal,
+    performer: Performer,
     *,
-    key: str,
-    operation: str,
-    request: dict[str, Any],
-    write: Callable[[AsyncSession], Awaitable[Written]],
-) -> Written:
-    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
-
-    async def remembered(session: AsyncSession) -> dict[str, Any]:
-        return asdict(await write(session))
-
-    response = await audit.once(
-        sessionmaker,
-        IdempotencyKey,
-        actor=principal,
-        key=key,
-        operation=operation,
-        request=request,
-        write=remembered,
+    to_status: ListStatus,
+    effective_date: date,
+    decision: str,
+    source: str,
+    conditions: str | None = None,
+    review_on: date | None = None,
+    field: str = "toStatus",
+) -> None:
+    """Move ``performer`` to ``to_status`` if the regulations allow it: history, audit, events."""
+    before = performer.status
+    if not rules.allowed(before, to_status):
+        raise BadUserInput(
+            f"A performer who is {before.value} cannot become {to_status.value}.", field=field
+        )
+    previous = {
+        "status": before.value,
+        "conditions": performer.conditions,
+        "suspensionReviewOn": iso(performer.suspension_review_on),
+    }
+    performer.status = to_status
+    if to_status is ListStatus.INCLUDED_WITH_CONDITIONS:
+        performer.conditions = conditions or performer.conditions
+    elif to_status is not ListStatus.SUSPENDED:
+        performer.conditions = None
+    performer.suspension_review_on = review_on if to_status is ListStatus.SUSPENDED else None
+    if to_status in rules.ON_LIST and performer.cct_date is not None:
+        performer.under_training_supervision = False
+    session.add(
+        StatusChange(
+            gmc_number=performer.gmc_number,
+            from_status=before,
+            to_status=to_status,
+            effective_date=effective_date,
+            decision=decision,
+            source=source,
+            recorded_by=principal.subject,
+        )
     )
-    return Written(**response)
-
-
-async def _performer(session: AsyncSession, gmc_number: str) -> Performer:
-    row = await session.get(Performer, gmc_number, with_for_update=True)
-    if row is None:
-        raise NotFound("No performer has this GMC number.", field="gmcNumber")
-    return row
-
-
-async def _practice(session: AsyncSession, ods_code: str) -> Practice:
-    row = await session.get(Practice, ods_code)
-    if row is None:
-        raise NotFound("No practice has this ODS code.", field="odsCode")
-    return row
-
-
-def _not_future(value: date, *, field: str) -> None:
-    dates.not_future(value, today=dates.today(), field=field)
+    change = {
+        "gmcNumber": performer.gmc_number,
+        "from": before.value,
+        "to": to_status.value,
+        "effectiveDate": effective_date.isoformat(),
+        "decision": decision,
+        "source": source,
+        "conditions": performer.conditions,
+        "suspensionReviewOn": iso(performer.suspension_review_on),
+    }
+    await audit.record(
+        session,
+        AuditEvent,
+        actor=principal,
+        action="record_decision",
+        entity="performer",
+        key=performer.gmc_number,
+        before=previous,
+        after=change,
+    )
+    await publish(session, "performer.status_changed", performer.gmc_number, change)
+    await feed(
+        session,
+        await lmcs_working(session, performer.gmc_number, effective_date),
+        on=effective_date,
+        kind="status_changed",
+        gmc_number=performer.gmc_number,
+        ods_code=None,
+        detail=to_status.value,
+    )
 
 
 async def record_decision(
@@ -110,62 +140,38 @@ async def record_decision(
     effective_date: date,
     decision: str,
     source: str,
+    conditions: str | None = None,
+    review_on: date | None = None,
     idempotency_key: str,
 ) -> Written:
     """Apply a list decision, if the regulations allow the change from the current status."""
-    _operator(principal)
-    _not_future(effective_date, field="effectiveDate")
-    for value, name in ((decision, "decision"), (source, "source")):
-        if not value.strip() or len(value) > 300:  # noqa: PLR2004 - the column's width
-            raise BadUserInput(f"`{name}` must be 1-300 characters.", field=name)
+    operator_only(principal)
+    not_future(effective_date, field="effectiveDate")
+    decision = clean_text(decision, field="decision")
+    source = clean_text(source, field="source")
+    if conditions is not None:
+        conditions = clean_text(conditions, field="conditions", limit=EVIDENCE_MAX)
+    if to_status is ListStatus.INCLUDED_WITH_CONDITIONS and conditions is None:
+        raise BadUserInput("Conditions imposed (reg 10) must be given.", field="conditions")
+    if review_on is not None and to_status is not ListStatus.SUSPENDED:
+        raise BadUserInput("A review date is for a suspension only.", field="reviewOn")
 
     async def write(session: AsyncSession) -> Written:
-        performer = await _performer(session, gmc_number)
-        before = performer.status
-        if not rules.allowed(before, to_status):
-            raise BadUserInput(
-                f"A performer who is {before.value} cannot become {to_status.value}.",
-                field="toStatus",
-            )
-        performer.status = to_status
-        if to_status in rules.ON_LIST and performer.cct_date is not None:
-            performer.under_training_supervision = False
-        session.add(
-            StatusChange(
-                gmc_number=gmc_number,
-                from_status=before,
-                to_status=to_status,
-                effective_date=effective_date,
-                decision=decision,
-                source=source,
-                recorded_by=principal.subject,
-            )
-        )
-        change = {
-            "gmcNumber": gmc_number,
-            "from": before.value,
-            "to": to_status.value,
-            "effectiveDate": effective_date.isoformat(),
-            "decision": decision,
-            "source": source,
-        }
-        await audit.record(
+        performer = await locked_performer(session, gmc_number)
+        await apply_status(
             session,
-            AuditEvent,
-            actor=principal,
-            action="record_decision",
-            entity="performer",
-            key=gmc_number,
-            before={"status": before.value},
-            after={"status": to_status.value, **change},
+            principal,
+            performer,
+            to_status=to_status,
+            effective_date=effective_date,
+            decision=decision,
+            source=source,
+            conditions=conditions,
+            review_on=review_on,
         )
-        await events.publish(
-            session, Outbox, stream=STREAM, type="performer.status_changed", key=gmc_number,
-            payload=change,
-        )  # fmt: skip
         return Written("performer", gmc_number)
 
-    return await _idempotent(
+    return await idempotent(
         sessionmaker,
         principal,
         key=idempotency_key,
@@ -176,139 +182,189 @@ async def record_decision(
             "effectiveDate": effective_date.isoformat(),
             "decision": decision,
             "source": source,
+            "conditions": conditions,
+            "reviewOn": iso(review_on),
         },
         write=write,
     )
 
 
-async def open_change_request(
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """Facts from the GMC's registers and the training programme; None leaves one as it is."""
+
+    gmc_registered_on: date | None = None
+    gp_register_on: date | None = None
+    cct_date: date | None = None
+    training_programme_start: date | None = None
+    registrar: bool | None = None
+    designated_body: str | None = None
+    """A designated body employing the doctor (SI 2024/575); an empty string clears it."""
+
+
+async def record_registration(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: Principal,
     *,
-    kind: ChangeKind,
     gmc_number: str,
-    ods_code: str | None,
-    requested_status: ListStatus | None,
-    submitted_on: date,
+    registration: Registration,
+    evidence: str,
     idempotency_key: str,
 ) -> Written:
-    """Open a request; its 12-week and 16-week timers run from ``submitted_on``."""
-    is_practice = ods_code is not None and principal.is_practice_of(ods_code)
-    if not (principal.operates(policy.DOMAIN) or is_practice):
-        raise Forbidden
-    _not_future(submitted_on, field="submittedOn")
-    if (kind is ChangeKind.STATUS_CHANGE) != (requested_status is not None):
-        raise BadUserInput(
-            "`requestedStatus` is required for a status change and only for one.",
-            field="requestedStatus",
-        )
-    if kind in {ChangeKind.JOINING, ChangeKind.LEAVING} and ods_code is None:
-        raise BadUserInput("Joining and leaving name the practice.", field="odsCode")
+    """Record GMC register and GP Register entries, a CCT, a training programme start or a
+    designated body; each kept in the audit trail with its evidence, and published."""
+    operator_only(principal)
+    evidence = clean_text(evidence, field="evidence", limit=EVIDENCE_MAX)
+    for value, name in (
+        (registration.gmc_registered_on, "gmcRegisteredOn"),
+        (registration.gp_register_on, "gpRegisterOn"),
+        (registration.cct_date, "cctDate"),
+    ):
+        if value is not None:
+            not_future(value, field=name)
+    body = registration.designated_body
+    if body is not None and body != "":
+        body = clean_text(body, field="designatedBody", limit=200)
 
     async def write(session: AsyncSession) -> Written:
-        await _performer(session, gmc_number)
-        if ods_code is not None:
-            await _practice(session, ods_code)
-        request = ChangeRequest(
-            reference=f"CR-{uuid.uuid4().hex[:10].upper()}",
-            kind=kind,
-            gmc_number=gmc_number,
-            ods_code=ods_code,
-            requested_status=requested_status,
-            submitted_on=submitted_on,
-        )
-        session.add(request)
-        await session.flush()
-        after = _request_values(request)
+        performer = await locked_performer(session, gmc_number)
+        before = registration_values(performer)
+        await _set_registration(performer, registration, body)
+        after = registration_values(performer)
+        if after == before:
+            raise BadUserInput("Nothing to change: every value given is already recorded.")
         await audit.record(
             session,
             AuditEvent,
             actor=principal,
-            action="open_change_request",
-            entity="change_request",
-            key=request.reference,
-            before=None,
-            after=after,
+            action="record_registration",
+            entity="performer",
+            key=gmc_number,
+            before=before,
+            after={**after, "evidence": evidence},
         )
-        await events.publish(
-            session, Outbox, stream=STREAM, type="change_request.opened",
-            key=request.reference, payload=after,
-        )  # fmt: skip
-        return Written("change_request", request.reference)
+        await publish(session, "performer.registration_recorded", gmc_number, after)
+        return Written("performer", gmc_number)
 
-    return await _idempotent(
+    return await idempotent(
         sessionmaker,
         principal,
         key=idempotency_key,
-        operation="openChangeRequest",
+        operation="recordRegistration",
         request={
-            "kind": kind.value,
             "gmcNumber": gmc_number,
-            "odsCode": ods_code,
-            "requestedStatus": None if requested_status is None else requested_status.value,
-            "submittedOn": submitted_on.isoformat(),
+            **{
+                k: v.isoformat() if hasattr(v, "isoformat") else v
+                for k, v in asdict(registration).items()
+            },
+            "evidence": evidence,
         },
         write=write,
     )
 
 
-async def decide_change_request(
-    sessionmaker: async_sessionmaker[AsyncSession],
+async def _set_registration(
+    performer: Performer, registration: Registration, body: str | None
+) -> None:
+    for name in ("gmc_registered_on", "gp_register_on", "cct_date", "training_programme_start"):
+        value = getattr(registration, name)
+        if value is not None:
+            setattr(performer, name, value)
+    if registration.registrar is not None:
+        performer.under_training_supervision = registration.registrar
+    if body is not None:
+        performer.designated_body = body or None
+
+
+async def end_current(
+    session: AsyncSession,
+    principal: Principal,
+    gmc_number: str,
+    last_day: date,
+    *,
+    ods_code: str | None,
+) -> int:
+    """End the performer's open memberships (at one practice, or everywhere) on ``last_day``."""
+    conditions = [Membership.gmc_number == gmc_number, Membership.end_date.is_(None)]
+    if ods_code is not None:
+        conditions.append(Membership.ods_code == ods_code)
+    rows = list(
+        await session.scalars(select(Membership).where(and_(*conditions)).with_for_update())
+    )
+    for membership in rows:
+        if last_day < membership.start_date:
+            raise BadUserInput("The last day is before the performer started.", field="effectiveOn")
+        await _finish_membership(session, principal, membership, last_day)
+    return len(rows)
+
+
+async def start_membership(
+    session: AsyncSession,
     principal: Principal,
     *,
-    reference: str,
-    outcome: ChangeOutcome,
-    decided_on: date,
-    idempotency_key: str,
-) -> Written:
-    """Close a request with its outcome; a closed request cannot be decided again."""
-    _operator(principal)
-    _not_future(decided_on, field="decidedOn")
-
-    async def write(session: AsyncSession) -> Written:
-        request = await session.scalar(
-            select(ChangeRequest).where(ChangeRequest.reference == reference).with_for_update()
-        )
-        if request is None:
-            raise NotFound("No change request has this reference.", field="reference")
-        if request.outcome is not None:
-            raise Conflict(
-                f"This request was already decided ({request.outcome.value}).", field="reference"
-            )
-        if decided_on < request.submitted_on:
-            raise BadUserInput("A request cannot be decided before it was made.", field="decidedOn")
-        before = _request_values(request)
-        request.outcome = outcome
-        request.decided_on = decided_on
-        after = _request_values(request)
-        await audit.record(
-            session,
-            AuditEvent,
-            actor=principal,
-            action="decide_change_request",
-            entity="change_request",
-            key=reference,
-            before=before,
-            after=after,
-        )
-        await events.publish(
-            session, Outbox, stream=STREAM, type="change_request.decided", key=reference,
-            payload=after,
-        )  # fmt: skip
-        return Written("change_request", reference)
-
-    return await _idempotent(
-        sessionmaker,
-        principal,
-        key=idempotency_key,
-        operation="decideChangeRequest",
-        request={
-            "reference": reference,
-            "outcome": outcome.value,
-            "decidedOn": decided_on.isoformat(),
-        },
-        write=write,
+    gmc_number: str,
+    ods_code: str,
+    role: MembershipRole,
+    start_date: date,
+    end_date: date | None,
+) -> Membership:
+    practice = await existing_practice(session, ods_code)
+    membership = Membership(
+        gmc_number=gmc_number,
+        ods_code=ods_code,
+        role=role,
+        start_date=start_date,
+        end_date=end_date,
     )
+    session.add(membership)
+    await session.flush()
+    after = membership_values(membership)
+    await audit.record(
+        session,
+        AuditEvent,
+        actor=principal,
+        action="add_membership",
+        entity="membership",
+        key=str(membership.id),
+        before=None,
+        after=after,
+    )
+    await publish(session, "membership.started", gmc_number, after)
+    await feed(
+        session, [practice.lmc_code], on=start_date, kind="joined", gmc_number=gmc_number,
+        ods_code=ods_code, detail=role.value,
+    )  # fmt: skip
+    if end_date is not None:
+        await publish(session, "membership.ended", gmc_number, after)
+        await feed(
+            session, [practice.lmc_code], on=end_date, kind="left", gmc_number=gmc_number,
+            ods_code=ods_code, detail=role.value,
+        )  # fmt: skip
+    return membership
+
+
+async def _finish_membership(
+    session: AsyncSession, principal: Principal, membership: Membership, end_date: date
+) -> None:
+    before = membership_values(membership)
+    membership.end_date = end_date
+    after = membership_values(membership)
+    await audit.record(
+        session,
+        AuditEvent,
+        actor=principal,
+        action="end_membership",
+        entity="membership",
+        key=str(membership.id),
+        before=before,
+        after=after,
+    )
+    await publish(session, "membership.ended", membership.gmc_number, after)
+    practice = await existing_practice(session, membership.ods_code)
+    await feed(
+        session, [practice.lmc_code], on=end_date, kind="left", gmc_number=membership.gmc_number,
+        ods_code=membership.ods_code, detail=membership.role.value,
+    )  # fmt: skip
 
 
 async def add_membership(
@@ -322,47 +378,27 @@ async def add_membership(
     end_date: date | None,
     idempotency_key: str,
 ) -> Written:
-    """A performer starts at a practice (a practice may record its own joiners)."""
-    if not (principal.operates(policy.DOMAIN) or principal.is_practice_of(ods_code)):
-        raise Forbidden
+    """An operator records a performer at a practice. A practice cannot: it opens a joining
+    request, and the approval creates the membership. The refusal comes before any lookup, so
+    it says nothing of whether the GMC number exists."""
+    operator_only(principal)
     if end_date is not None and end_date < start_date:
         raise BadUserInput("`endDate` cannot be before `startDate`.", field="endDate")
 
     async def write(session: AsyncSession) -> Written:
-        await _performer(session, gmc_number)
-        await _practice(session, ods_code)
-        membership = Membership(
+        await locked_performer(session, gmc_number)
+        membership = await start_membership(
+            session,
+            principal,
             gmc_number=gmc_number,
             ods_code=ods_code,
             role=role,
             start_date=start_date,
             end_date=end_date,
         )
-        session.add(membership)
-        await session.flush()
-        after = membership_values(membership)
-        await audit.record(
-            session,
-            AuditEvent,
-            actor=principal,
-            action="add_membership",
-            entity="membership",
-            key=str(membership.id),
-            before=None,
-            after=after,
-        )
-        await events.publish(
-            session, Outbox, stream=STREAM, type="membership.started", key=gmc_number,
-            payload=after,
-        )  # fmt: skip
-        if end_date is not None:
-            await events.publish(
-                session, Outbox, stream=STREAM, type="membership.ended", key=gmc_number,
-                payload=after,
-            )  # fmt: skip
         return Written("membership", str(membership.id))
 
-    return await _idempotent(
+    return await idempotent(
         sessionmaker,
         principal,
         key=idempotency_key,
@@ -372,7 +408,7 @@ async def add_membership(
             "odsCode": ods_code,
             "role": role.value,
             "startDate": start_date.isoformat(),
-            "endDate": None if end_date is None else end_date.isoformat(),
+            "endDate": iso(end_date),
         },
         write=write,
     )
@@ -400,26 +436,10 @@ async def end_membership(
             raise Conflict("This membership has already ended.", field="membershipId")
         if end_date < membership.start_date:
             raise BadUserInput("`endDate` cannot be before the start date.", field="endDate")
-        before = membership_values(membership)
-        membership.end_date = end_date
-        after = membership_values(membership)
-        await audit.record(
-            session,
-            AuditEvent,
-            actor=principal,
-            action="end_membership",
-            entity="membership",
-            key=str(membership_id),
-            before=before,
-            after=after,
-        )
-        await events.publish(
-            session, Outbox, stream=STREAM, type="membership.ended",
-            key=membership.gmc_number, payload=after,
-        )  # fmt: skip
+        await _finish_membership(session, principal, membership, end_date)
         return Written("membership", str(membership_id))
 
-    return await _idempotent(
+    return await idempotent(
         sessionmaker,
         principal,
         key=idempotency_key,
@@ -429,27 +449,119 @@ async def end_membership(
     )
 
 
-def _request_values(request: ChangeRequest) -> dict[str, Any]:
+async def record_public_list_check(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    gmc_number: str,
+    entries: int,
+    checked_on: date,
+    idempotency_key: str,
+) -> Written:
+    """What the published performers list showed under a GMC number on a day: no entry (not
+    visible), one, or more (the same number entered twice)."""
+    operator_only(principal)
+    not_future(checked_on, field="checkedOn")
+    if not 0 <= entries <= 99:  # noqa: PLR2004 - a sane bound on a count of list entries
+        raise BadUserInput("`entries` must be 0-99.", field="entries")
+
+    async def write(session: AsyncSession) -> Written:
+        performer = await locked_performer(session, gmc_number)
+        before = _visibility(performer)
+        performer.public_list_visible = entries > 0
+        performer.public_list_entries = entries
+        performer.public_list_checked_on = checked_on
+        after = _visibility(performer)
+        await audit.record(
+            session,
+            AuditEvent,
+            actor=principal,
+            action="record_public_list_check",
+            entity="performer",
+            key=gmc_number,
+            before=before,
+            after=after,
+        )
+        await publish(session, "performer.public_list_checked", gmc_number, after)
+        return Written("performer", gmc_number)
+
+    return await idempotent(
+        sessionmaker,
+        principal,
+        key=idempotency_key,
+        operation="recordPublicListCheck",
+        request={"gmcNumber": gmc_number, "entries": entries, "checkedOn": checked_on.isoformat()},
+        write=write,
+    )
+
+
+def _visibility(performer: Performer) -> dict[str, Any]:
     return {
-        "reference": request.reference,
-        "kind": request.kind.value,
-        "gmcNumber": request.gmc_number,
-        "odsCode": request.ods_code,
-        "requestedStatus": None
-        if request.requested_status is None
-        else request.requested_status.value,
-        "submittedOn": request.submitted_on.isoformat(),
-        "decidedOn": None if request.decided_on is None else request.decided_on.isoformat(),
-        "outcome": None if request.outcome is None else request.outcome.value,
+        "gmcNumber": performer.gmc_number,
+        "status": performer.status.value,
+        "visible": performer.public_list_visible,
+        "entries": performer.public_list_entries,
+        "checkedOn": iso(performer.public_list_checked_on),
     }
 
 
-def membership_values(membership: Membership) -> dict[str, Any]:
-    return {
-        "membershipId": membership.id,
-        "gmcNumber": membership.gmc_number,
-        "odsCode": membership.ods_code,
-        "role": membership.role.value,
-        "startDate": membership.start_date.isoformat(),
-        "endDate": None if membership.end_date is None else membership.end_date.isoformat(),
-    }
+@dataclass(frozen=True, kw_only=True)
+class PracticeDetails:
+    """What the ODS file does not carry; None leaves a value as it is."""
+
+    contract_type: ContractType | None = None
+    dispensing: bool | None = None
+    training_practice: bool | None = None
+    out_of_hours_opt_out: bool | None = None
+    lmc_code: str | None = None
+
+
+async def set_practice_details(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    ods_code: str,
+    details: PracticeDetails,
+    idempotency_key: str,
+) -> Written:
+    """An operator records a practice's contract, dispensing, training and out-of-hours facts,
+    or its LMC; published for payments."""
+    operator_only(principal)
+
+    async def write(session: AsyncSession) -> Written:
+        practice = await session.get(Practice, ods_code, with_for_update=True)
+        if practice is None:
+            raise NotFound("No practice has this ODS code.", field="odsCode")
+        if details.lmc_code is not None and await session.get(Lmc, details.lmc_code) is None:
+            raise NotFound("No LMC has this code.", field="lmcCode")
+        before = practice_payload(practice)
+        for name, value in asdict(details).items():
+            if value is not None:
+                setattr(practice, name, value)
+        after = practice_payload(practice)
+        if after == before:
+            return Written("practice", ods_code)
+        await audit.record(
+            session,
+            AuditEvent,
+            actor=principal,
+            action="set_practice_details",
+            entity="practice",
+            key=ods_code,
+            before=before,
+            after=after,
+        )
+        await publish(session, "practice.upserted", ods_code, after)
+        return Written("practice", ods_code)
+
+    return await idempotent(
+        sessionmaker,
+        principal,
+        key=idempotency_key,
+        operation="setPracticeDetails",
+        request={
+            "odsCode": ods_code,
+            **{k: str(v) if v is not None else None for k, v in asdict(details).items()},
+        },
+        write=write,
+    )

@@ -87,7 +87,18 @@ class ChangeRequest:
     requested_status: models.ListStatus | None = strawberry.field(
         description="The status asked for, for a status change."
     )
-    submitted_on: date = strawberry.field(description="When it was made.")
+    role: models.Role | None = strawberry.field(description="For joining: the role taken.")
+    effective_on: date | None = strawberry.field(
+        description="Joining: first day; leaving: last day; CCT or GP Register: the date "
+        "awarded or entered; retirement: last day on the list."
+    )
+    submitted_on: date = strawberry.field(
+        description="The day the service received it, as the server recorded it."
+    )
+    complete_on: date = strawberry.field(
+        description="The day the application was complete: the timers run from it. The day "
+        "received unless an operator corrected it with evidence."
+    )
     decided_on: date | None = strawberry.field(description="When it was decided.")
     outcome: models.ChangeOutcome | None = strawberry.field(description="Null while open.")
     today: strawberry.Private[date]
@@ -100,7 +111,10 @@ class ChangeRequest:
             gmc_number=row.gmc_number,
             ods_code=row.ods_code,
             requested_status=row.requested_status,
+            role=row.role,
+            effective_on=row.effective_on,
             submitted_on=row.submitted_on,
+            complete_on=row.complete_on,
             decided_on=row.decided_on,
             outcome=row.outcome,
             today=today,
@@ -110,25 +124,56 @@ class ChangeRequest:
     def open(self) -> bool:
         return self.outcome is None
 
-    @strawberry.field(description="NHS England's 12 weeks from submission.")
-    def expected_decision_by(self) -> date:
-        return rules.expected_decision_by(self.submitted_on)
+    @strawberry.field(
+        description="The decision is due by this day: 12 weeks for an application for "
+        "inclusion (NHS England), the service's own target for every other kind."
+    )
+    def decision_due_by(self) -> date:
+        return rules.decision_due_by(self.kind, self.complete_on)
 
-    @strawberry.field(description="16 weeks from submission: goodwill compensation beyond it.")
-    def compensable_from(self) -> date:
-        return rules.compensable_from(self.submitted_on)
+    @strawberry.field(description="Where the target comes from.")
+    def target_source(self) -> str:
+        return rules.target_of(self.kind).source
 
-    @strawberry.field(description="Days from submission to decision, or to today while open.")
+    @strawberry.field(
+        description="For an application for inclusion, 16 weeks from complete: beyond it, "
+        "through no fault of the GP, NHS England may pay goodwill compensation at its "
+        "discretion. Null for every other kind."
+    )
+    def goodwill_from(self) -> date | None:
+        return rules.goodwill_from(self.kind, self.complete_on)
+
+    @strawberry.field(description="Days from complete to decision, or to today while open.")
     def age_days(self) -> int:
-        return ((self.decided_on or self.today) - self.submitted_on).days
+        return ((self.decided_on or self.today) - self.complete_on).days
 
-    @strawberry.field(description="Decided after, or still open past, the 12-week date.")
+    @strawberry.field(description="Decided after, or still open past, its due date.")
     def overdue(self) -> bool:
-        return (self.decided_on or self.today) > rules.expected_decision_by(self.submitted_on)
+        return (self.decided_on or self.today) > rules.decision_due_by(self.kind, self.complete_on)
 
-    @strawberry.field(description="Decided after, or still open past, the 16-week threshold.")
-    def compensable(self) -> bool:
-        return (self.decided_on or self.today) > rules.compensable_from(self.submitted_on)
+    @strawberry.field(
+        description="An application for inclusion decided after, or still open past, 16 "
+        "weeks: it may be eligible for goodwill compensation (never a promise)."
+    )
+    def may_be_eligible_for_goodwill_compensation(self) -> bool:
+        start = rules.goodwill_from(self.kind, self.complete_on)
+        return start is not None and (self.decided_on or self.today) > start
+
+    @strawberry.field(description="Whole weeks beyond 16, for an application for inclusion.")
+    def weeks_beyond_sixteen(self) -> int:
+        return rules.weeks_beyond_goodwill(
+            self.kind, self.complete_on, self.decided_on or self.today
+        )
+
+
+@strawberry.type(description="Registered and weighted patients of a practice in one quarter.")
+class ListSize:
+    quarter_start: date = strawberry.field(description="First day of the quarter.")
+    registered_patients: int = strawberry.field(description="Registered (raw) list size.")
+    weighted_patients: str = strawberry.field(
+        description="Weighted (Carr-Hill) list size, a decimal string to two places."
+    )
+    source: str = strawberry.field(description="The file or publication it came from.")
 
 
 @strawberry.federation.type(
@@ -140,12 +185,27 @@ class Practice:
     postcode: str = strawberry.field(description="Postcode of the main site.")
     icb_code: str = strawberry.field(description="Integrated care board code (e.g. QT6).")
     sub_icb_code: str = strawberry.field(description="Sub-ICB location, the former CCG code.")
-    contract_type: models.ContractType = strawberry.field(description="GMS, PMS or APMS.")
+    contract_type: models.ContractType | None = strawberry.field(
+        description="GMS, PMS or APMS; null until recorded (the ODS file does not carry it)."
+    )
     list_size: int = strawberry.field(description="Registered patients (raw list size).")
     address: str = strawberry.field(description="Address of the main site.")
     status: models.PracticeStatus = strawberry.field(description="ODS status.")
     opened_on: date | None = strawberry.field(description="When the code became active.")
     closed_on: date | None = strawberry.field(description="When it closed, if it has.")
+    region_code: str | None = strawberry.field(description="NHS England region, e.g. Y58.")
+    successor_code: str | None = strawberry.field(
+        description="The practice this one merged into, if it has."
+    )
+    dispensing: bool | None = strawberry.field(
+        description="A dispensing practice; null if unknown."
+    )
+    training_practice: bool | None = strawberry.field(
+        description="Approved to train GP registrars; null if unknown."
+    )
+    out_of_hours_opt_out: bool | None = strawberry.field(
+        description="Opted out of out-of-hours care (its global sum is reduced); null if unknown."
+    )
     lmc_code: strawberry.Private[str]
 
     @classmethod
@@ -162,6 +222,11 @@ class Practice:
             status=row.status,
             opened_on=row.opened_on,
             closed_on=row.closed_on,
+            region_code=row.region_code,
+            successor_code=row.successor_code,
+            dispensing=row.dispensing,
+            training_practice=row.training_practice,
+            out_of_hours_opt_out=row.out_of_hours_opt_out,
             lmc_code=row.lmc_code,
         )
 
@@ -183,6 +248,19 @@ class Practice:
     async def performers(self, info: Info[PerformersContext, None]) -> list[Performer]:
         rows = await info.context.performers_of_practice.load(self.ods_code)
         return [Performer.from_row(row) for row in rows]
+
+    @strawberry.field(description="List sizes by quarter, newest first.")
+    async def list_sizes(self, info: Info[PerformersContext, None]) -> list[ListSize]:
+        rows = await info.context.list_sizes.load(self.ods_code)
+        return [
+            ListSize(
+                quarter_start=r.quarter_start,
+                registered_patients=r.registered_patients,
+                weighted_patients=f"{r.weighted_patients:.2f}",
+                source=r.source,
+            )
+            for r in rows
+        ]
 
     @strawberry.field(description="Branch surgeries, by site code.")
     async def branch_sites(self, info: Info[PerformersContext, None]) -> list[BranchSite]:
@@ -210,10 +288,40 @@ class Performer:
         description="Current National Performers List state."
     )
     cct_date: date | None = strawberry.field(
-        description="Certificate of Completion of Training; null for a registrar."
+        description="Certificate of Completion of Training, if the GP has one. Not the test "
+        "of a GP: many on the GP Register have none (qualified before 2005, CEGPR, EEA)."
     )
     under_training_supervision: bool = strawberry.field(
         description="Listed as under training supervision (a registrar, until CCT)."
+    )
+    gmc_registered_on: date | None = strawberry.field(
+        description="First entry on the GMC's register of medical practitioners."
+    )
+    gp_register_on: date | None = strawberry.field(
+        description="Entry on the GMC's GP Register, required of a GP who is not a registrar "
+        "(SI 2013/335 reg 26(2)(b))."
+    )
+    training_programme_start: date | None = strawberry.field(
+        description="A registrar's start on the GP programme; the three months run from it."
+    )
+    conditions: str | None = strawberry.field(
+        description="Conditions imposed on inclusion (reg 10), if any."
+    )
+    suspension_review_on: date | None = strawberry.field(
+        description="When a suspension (reg 12) is next reviewed."
+    )
+    designated_body: str | None = strawberry.field(
+        description="A designated body employing the doctor: since 27 May 2024 (SI 2024/575) "
+        "such a doctor may work in primary care without being on the list."
+    )
+    public_list_visible: bool | None = strawberry.field(
+        description="Whether the published list showed the performer at the last check."
+    )
+    public_list_entries: int | None = strawberry.field(
+        description="Entries under this GMC number on the published list at the last check."
+    )
+    public_list_checked_on: date | None = strawberry.field(
+        description="When the published list was last checked."
     )
 
     @classmethod
@@ -225,6 +333,15 @@ class Performer:
             status=row.status,
             cct_date=row.cct_date,
             under_training_supervision=row.under_training_supervision,
+            gmc_registered_on=row.gmc_registered_on,
+            gp_register_on=row.gp_register_on,
+            training_programme_start=row.training_programme_start,
+            conditions=row.conditions,
+            suspension_review_on=row.suspension_review_on,
+            designated_body=row.designated_body,
+            public_list_visible=row.public_list_visible,
+            public_list_entries=row.public_list_entries,
+            public_list_checked_on=row.public_list_checked_on,
         )
 
     @classmethod
@@ -346,13 +463,18 @@ class Lmc:
         today = info.context.today
         async with info.context.sessionmaker() as session:
             dates = await repository.open_change_request_dates(session, codes, on=today)
-        compensable = sum(today > rules.compensable_from(d) for d in dates)
-        overdue = sum(today > rules.expected_decision_by(d) for d in dates) - compensable
+        beyond = overdue = 0
+        for kind, complete in dates:
+            goodwill = rules.goodwill_from(kind, complete)
+            if goodwill is not None and today > goodwill:
+                beyond += 1
+            elif today > rules.decision_due_by(kind, complete):
+                overdue += 1
         return ChangeRequestAges(
             open=len(dates),
-            within_twelve_weeks=len(dates) - overdue - compensable,
+            within_target=len(dates) - overdue - beyond,
             overdue=overdue,
-            compensable=compensable,
+            beyond_sixteen_weeks=beyond,
         )
 
     @strawberry.field(description="Open change requests in the area, longest waiting first.")
@@ -443,12 +565,20 @@ class FindingCount:
     count: int = strawberry.field(description="How many.")
 
 
-@strawberry.type(description="Open change requests by age against the 12- and 16-week marks.")
+@strawberry.type(
+    description="Open change requests by age against each kind's target, and applications "
+    "for inclusion past 16 weeks."
+)
 class ChangeRequestAges:
     open: int = strawberry.field(description="All open requests.")
-    within_twelve_weeks: int = strawberry.field(description="Not yet past 12 weeks.")
-    overdue: int = strawberry.field(description="Past 12 weeks, not yet 16.")
-    compensable: int = strawberry.field(description="Past 16 weeks: compensation is due.")
+    within_target: int = strawberry.field(description="Not yet past their due date.")
+    overdue: int = strawberry.field(
+        description="Past their due date (for an application, 12 weeks), not past 16 weeks."
+    )
+    beyond_sixteen_weeks: int = strawberry.field(
+        description="Applications for inclusion open past 16 weeks: they may be eligible for "
+        "goodwill compensation, at NHS England's discretion."
+    )
 
 
 @strawberry.type(description="A joiner, leaver or list decision in an LMC's area.")

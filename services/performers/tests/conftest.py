@@ -85,8 +85,14 @@ async def create_performer(
     given_name: str = "Priya",
     date_of_birth: date | None = date(1980, 5, 17),
     cct_date: date | None = date(2012, 8, 1),
+    gp_register_on: date | str | None = "cct",
     under_training_supervision: bool = False,
+    training_programme_start: date | None = None,
+    designated_body: str | None = None,
+    public_list_entries: int | None = None,
 ) -> str:
+    """A performer, working at ``at`` unless None. On the GP Register from the CCT date
+    unless ``gp_register_on`` says otherwise."""
     gmc_number = f"{next(_gmc):07d}"
     async with app.state.sessionmaker.begin() as session:
         await session.execute(
@@ -97,7 +103,15 @@ async def create_performer(
                 status=status,
                 date_of_birth=date_of_birth,
                 cct_date=cct_date,
+                gp_register_on=cct_date if gp_register_on == "cct" else gp_register_on,
                 under_training_supervision=under_training_supervision,
+                training_programme_start=training_programme_start,
+                designated_body=designated_body,
+                public_list_entries=public_list_entries,
+                public_list_visible=None
+                if public_list_entries is None
+                else public_list_entries > 0,
+                public_list_checked_on=None if public_list_entries is None else date(2026, 1, 5),
             )
         )
         if at is not None:
@@ -148,6 +162,7 @@ async def create_change_request(
                 ods_code=ods_code,
                 requested_status=ListStatus.INCLUDED if kind is ChangeKind.STATUS_CHANGE else None,
                 submitted_on=submitted_on,
+                complete_on=submitted_on,
                 decided_on=decided_on,
                 outcome=None if decided_on is None else ChangeOutcome.APPROVED,
             )

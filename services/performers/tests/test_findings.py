@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pcse_kit.dates import today
 from pcse_kit.testing import graphql
-from performers.models import ListStatus
+from performers.models import ChangeKind, ListStatus, Role
 
 if TYPE_CHECKING:
     import httpx
@@ -55,15 +55,78 @@ async def test_the_same_person_under_two_gmc_numbers(
     assert finding["evidence"] == [{"label": "same name and date of birth as", "value": second}]
 
 
-async def test_a_registrar_shown_as_fully_included_without_a_cct(
+async def test_a_gp_not_on_the_gp_register_and_not_a_registrar(
     practice: str, make_performer: Any, client: httpx.AsyncClient
 ) -> None:
-    wrong = await make_performer(cct_date=None, under_training_supervision=False)
+    """Reg 26(2)(b): the GMC GP Register, not a CCT, is the test."""
+    wrong = await make_performer(cct_date=None, gp_register_on=None)
+    # A registrar: no GP Register entry needed.
     await make_performer(family_name="B", cct_date=None, under_training_supervision=True)
+    # A CCT holder on the register.
     await make_performer(family_name="C", cct_date=date(2019, 8, 1))
+    # Qualified before 2005: on the GP Register since it opened (31 March 2006), no CCT.
+    await make_performer(family_name="E", cct_date=None, gp_register_on=date(2006, 3, 31))
+    # Not on the list at all: another finding's business, not this one's.
     await make_performer(family_name="D", cct_date=None, status=ListStatus.PENDING, at=None)
 
-    assert await kinds(client) == [("REGISTRAR_WITHOUT_CCT", wrong)]
+    body = await graphql(client, FINDINGS)
+
+    [finding] = body["data"]["practice"]["findings"]
+    assert (finding["kind"], finding["gmcNumber"]) == ("NOT_ON_GP_REGISTER", wrong)
+    assert {"label": "GP Register", "value": "no entry recorded"} in finding["evidence"]
+
+
+@pytest.mark.parametrize(
+    ("started_days_ago", "expected"),
+    [
+        # 45 days into the GP programme: month 2, inside the three months.
+        (45, []),
+        # 120 days: month 4 (three months are at most 92 days), past the window.
+        (120, ["WORKING_NOT_INCLUDED"]),
+    ],
+)
+async def test_a_registrar_may_work_for_three_months_before_inclusion(
+    practice: str,
+    make_performer: Any,
+    client: httpx.AsyncClient,
+    started_days_ago: int,
+    expected: list[str],
+) -> None:
+    started = TODAY - timedelta(days=started_days_ago)
+    await make_performer(
+        status=ListStatus.PENDING,
+        role=Role.REGISTRAR,
+        cct_date=None,
+        under_training_supervision=True,
+        training_programme_start=started,
+        start=started,
+    )
+    assert [kind for kind, _ in await kinds(client)] == expected
+
+
+async def test_a_doctor_of_a_designated_body_is_exempt_since_27_may_2024(
+    practice: str, make_performer: Any, client: httpx.AsyncClient
+) -> None:
+    await make_performer(
+        status=ListStatus.PENDING, designated_body="Royal Cornwall Hospitals NHS Trust"
+    )
+    not_exempt = await make_performer(family_name="N", status=ListStatus.PENDING)
+    assert await kinds(client) == [("WORKING_NOT_INCLUDED", not_exempt)]
+
+
+async def test_entitled_but_not_visible_and_a_number_listed_twice(
+    practice: str, make_performer: Any, client: httpx.AsyncClient
+) -> None:
+    hidden = await make_performer(public_list_entries=0)
+    twice = await make_performer(family_name="T", public_list_entries=2)
+    await make_performer(family_name="S", public_list_entries=1)
+    # Not included: the published list rightly does not show a refused applicant.
+    await make_performer(family_name="R", status=ListStatus.REFUSED, public_list_entries=0, at=None)
+
+    assert await kinds(client) == [
+        ("ENTITLED_NOT_VISIBLE", hidden),
+        ("GMC_NUMBER_LISTED_TWICE", twice),
+    ]
 
 
 async def test_working_at_a_practice_without_being_on_the_list(
@@ -97,19 +160,28 @@ async def test_a_suspended_performer_still_working(
 
 
 @pytest.mark.parametrize(
-    ("weeks", "decided", "expected"),
+    ("kind", "weeks", "decided", "expected"),
     [
-        (11, False, []),
-        (13, False, ["CHANGE_REQUEST_OVERDUE"]),
-        (17, False, ["CHANGE_REQUEST_COMPENSABLE"]),
-        (17, True, []),
+        # An application for inclusion: 12 weeks to decide, goodwill beyond 16.
+        (ChangeKind.INCLUSION, 11, False, []),
+        (ChangeKind.INCLUSION, 13, False, ["CHANGE_REQUEST_OVERDUE"]),
+        (ChangeKind.INCLUSION, 17, False, ["GOODWILL_COMPENSATION_MAY_APPLY"]),
+        (ChangeKind.INCLUSION, 17, True, []),
+        # A CCT update: the service's two weeks; never goodwill compensation.
+        (ChangeKind.CCT, 1, False, []),
+        (ChangeKind.CCT, 3, False, ["CHANGE_REQUEST_OVERDUE"]),
+        (ChangeKind.CCT, 17, False, ["CHANGE_REQUEST_OVERDUE"]),
+        # A status change: four weeks.
+        (ChangeKind.STATUS_CHANGE, 3, False, []),
+        (ChangeKind.STATUS_CHANGE, 5, False, ["CHANGE_REQUEST_OVERDUE"]),
     ],
 )
-async def test_a_change_request_left_open_past_12_and_16_weeks(
+async def test_each_kind_of_request_is_judged_by_its_own_target(
     practice: str,
     make_performer: Any,
     make_change_request: Any,
     client: httpx.AsyncClient,
+    kind: ChangeKind,
     weeks: int,
     decided: bool,
     expected: list[str],
@@ -117,7 +189,24 @@ async def test_a_change_request_left_open_past_12_and_16_weeks(
     gmc = await make_performer()
     submitted = TODAY - timedelta(weeks=weeks)
     await make_change_request(
-        gmc_number=gmc, submitted_on=submitted, decided_on=TODAY if decided else None
+        gmc_number=gmc, kind=kind, submitted_on=submitted, decided_on=TODAY if decided else None
     )
 
     assert [kind for kind, _ in await kinds(client)] == expected
+
+
+async def test_goodwill_evidence_counts_whole_weeks_beyond_sixteen(
+    practice: str, make_performer: Any, make_change_request: Any, client: httpx.AsyncClient
+) -> None:
+    gmc = await make_performer()
+    # Complete 130 days ago: 16 weeks is 112 days, so 18 days beyond, 2 whole weeks.
+    await make_change_request(
+        gmc_number=gmc, kind=ChangeKind.INCLUSION, submitted_on=TODAY - timedelta(days=130)
+    )
+    body = await graphql(client, FINDINGS)
+    [finding] = body["data"]["practice"]["findings"]
+    evidence = {e["label"]: e["value"] for e in finding["evidence"]}
+    assert finding["kind"] == "GOODWILL_COMPENSATION_MAY_APPLY"
+    assert finding["since"] == str(TODAY - timedelta(days=130 - 112))
+    assert evidence["whole weeks beyond 16"] == "2"
+    assert evidence["age in days"] == "130"

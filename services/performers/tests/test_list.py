@@ -10,7 +10,7 @@ from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
 from pcse_kit.testing import Token, graphql
 from performers import rules
-from performers.models import AuditEvent, ListStatus, Outbox, StatusChange
+from performers.models import AuditEvent, ChangeKind, ListStatus, Outbox, StatusChange
 from sqlalchemy import func, select
 
 if TYPE_CHECKING:
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 TODAY = today()
 DECIDE = """
-mutation ($gmc: String!, $to: ListStatus!, $key: String!, $on: Date!) {
+mutation ($gmc: String!, $to: ListStatus!, $key: String!, $on: Date!, $conditions: String) {
   recordListDecision(input: {gmcNumber: $gmc, toStatus: $to, effectiveDate: $on,
-                             decision: "PLDP", source: "NHS England", idempotencyKey: $key}) {
+                             decision: "PLDP", source: "NHS England", idempotencyKey: $key,
+                             conditions: $conditions}) {
     status statusHistory { fromStatus toStatus decision recordedBy }
   }
 }
@@ -60,6 +61,8 @@ async def test_every_transition_is_allowed_or_refused_as_the_regulations_say(
 ) -> None:
     gmc = await make_performer(status=current)
     variables = {"gmc": gmc, "to": target.name, "key": f"t-{current}-{target}", "on": str(TODAY)}
+    if target is ListStatus.INCLUDED_WITH_CONDITIONS:
+        variables["conditions"] = "Not to undertake minor surgery (reg 10)"
 
     body = await graphql(client, DECIDE, variables)
 
@@ -71,7 +74,8 @@ async def test_every_transition_is_allowed_or_refused_as_the_regulations_say(
             "decision": "PLDP",
             "recordedBy": "test-admin",
         }
-        assert await counts(app) == (1, 1, 1)
+        # The decision, its audit row; the event, and the LMC feed entry for kernow.
+        assert await counts(app) == (1, 1, 2)
     else:
         assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "toStatus"}
         assert await counts(app) == (0, 0, 0)
@@ -100,7 +104,8 @@ async def test_a_decision_publishes_one_event_and_a_replay_none(
     async with app.state.sessionmaker() as session:
         events = (await session.execute(select(Outbox))).all()
     assert [(e.stream, e.type, e.key) for e in events] == [
-        ("performers", "performer.status_changed", gmc)
+        ("performers", "performer.status_changed", gmc),
+        ("performers", "lmc.list_movement", "kernow"),
     ]
     assert events[0].payload["from"] == "included"
     assert events[0].payload["to"] == "suspended"
@@ -144,10 +149,12 @@ async def test_only_operators_record_decisions(
 
 
 OPEN = """
-mutation ($gmc: String!, $on: Date!, $key: String!) {
+mutation ($gmc: String!, $on: Date, $key: String!, $evidence: String) {
   openChangeRequest(input: {kind: STATUS_CHANGE, gmcNumber: $gmc, odsCode: "A81001",
-                            requestedStatus: INCLUDED, submittedOn: $on, idempotencyKey: $key}) {
-    reference open expectedDecisionBy compensableFrom ageDays overdue compensable
+                            requestedStatus: INCLUDED, submittedOn: $on, evidence: $evidence,
+                            idempotencyKey: $key}) {
+    reference open submittedOn completeOn decisionDueBy goodwillFrom ageDays overdue
+    mayBeEligibleForGoodwillCompensation
   }
 }
 """
@@ -159,29 +166,59 @@ mutation ($ref: String!, $on: Date!, $key: String!) {
 """
 
 
-async def test_a_change_request_runs_its_timers_and_closes_once(
-    practice: str, make_performer: Any, client: httpx.AsyncClient, token: Token
+async def test_the_server_dates_a_request_and_a_practice_cannot_back_date_it(
+    app: FastAPI, practice: str, make_performer: Any, client: httpx.AsyncClient, token: Token
 ) -> None:
     gmc = await make_performer(status=ListStatus.PENDING)
-    submitted = TODAY - timedelta(weeks=13)
+    own = token("practice", ["A81001"])
+    back = str(TODAY - timedelta(weeks=17))
 
-    # The practice itself may open one about its own performer.
-    opened = await graphql(
-        client,
-        OPEN,
-        {"gmc": gmc, "on": str(submitted), "key": "open-0001"},
-        token=token("practice", ["A81001"]),
+    back_dated = await graphql(
+        client, OPEN, {"gmc": gmc, "on": back, "key": "open-0000"}, token=own
     )
+    assert back_dated["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "submittedOn",
+    }
+    assert await counts(app) == (0, 0, 0)
+
+    opened = await graphql(client, OPEN, {"gmc": gmc, "key": "open-0001"}, token=own)
     request = opened["data"]["openChangeRequest"]
     assert request == {
         "reference": request["reference"],
         "open": True,
-        "expectedDecisionBy": str(submitted + timedelta(weeks=12)),
-        "compensableFrom": str(submitted + timedelta(weeks=16)),
-        "ageDays": 91,
-        "overdue": True,
-        "compensable": False,
+        "submittedOn": str(TODAY),
+        "completeOn": str(TODAY),
+        # A status change: the service's four weeks; goodwill is for applications only.
+        "decisionDueBy": str(TODAY + timedelta(weeks=4)),
+        "goodwillFrom": None,
+        "ageDays": 0,
+        "overdue": False,
+        "mayBeEligibleForGoodwillCompensation": False,
     }
+
+    # An operator may give an earlier day, with the evidence for it.
+    no_evidence = await graphql(client, OPEN, {"gmc": gmc, "on": back, "key": "open-0002"})
+    with_evidence = await graphql(
+        client,
+        OPEN,
+        {"gmc": gmc, "on": back, "key": "open-0003", "evidence": "Paper form stamped received"},
+    )
+    assert no_evidence["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "evidence"}
+    assert with_evidence["data"]["openChangeRequest"]["submittedOn"] == back
+
+
+async def test_a_change_request_closes_once(
+    practice: str, make_performer: Any, client: httpx.AsyncClient
+) -> None:
+    gmc = await make_performer(status=ListStatus.PENDING)
+    submitted = TODAY - timedelta(weeks=13)
+    opened = await graphql(
+        client, OPEN, {"gmc": gmc, "on": str(submitted), "key": "open-0101", "evidence": "form"}
+    )
+    request = opened["data"]["openChangeRequest"]
+    assert request["ageDays"] == 91  # 13 weeks
+    assert request["overdue"] is True
 
     early = await graphql(
         client,
@@ -206,7 +243,8 @@ async def test_a_change_request_runs_its_timers_and_closes_once(
         "decidedOn": str(TODAY),
         "ageDays": 91,
     }
-    assert again["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "reference"}
+    again_error = again["errors"][0]["extensions"]
+    assert again_error == {"code": "CONFLICT", "field": "reference"}
 
 
 MEMBERSHIP = """
@@ -248,8 +286,21 @@ async def test_memberships_start_and_end_with_events_for_payments(
     assert twice["errors"][0]["extensions"]["code"] == "CONFLICT"
     async with app.state.sessionmaker() as session:
         events = (await session.execute(select(Outbox).order_by(Outbox.c.id))).all()
-    assert [e.type for e in events] == ["membership.started", "membership.ended"]
-    assert events[1].payload == {
+    assert [(e.type, e.key) for e in events] == [
+        ("membership.started", gmc),
+        ("lmc.list_movement", "kernow"),
+        ("membership.ended", gmc),
+        ("lmc.list_movement", "kernow"),
+    ]
+    assert events[3].payload == {
+        "lmcCode": "kernow",
+        "on": "2025-03-31",
+        "kind": "left",
+        "gmcNumber": gmc,
+        "odsCode": "A81001",
+        "detail": "locum",
+    }
+    assert events[2].payload == {
         "membershipId": int(membership),
         "gmcNumber": gmc,
         "odsCode": "A81001",
@@ -302,7 +353,7 @@ query ($since: Date!, $after: String) {
   lmc(code: "kernow") {
     icbCodes
     performerCounts { status count }
-    changeRequestAges { open withinTwelveWeeks overdue compensable }
+    changeRequestAges { open withinTarget overdue beyondSixteenWeeks }
     findingCounts { kind count }
     entrantsAndLeavers(since: $since, first: 2, after: $after) {
       nodes { on kind gmcNumber odsCode detail }
@@ -331,7 +382,11 @@ async def test_the_lmc_view_counts_its_area(
     await make_performer(family_name="Left", start=date(2020, 1, 1), end=date(2026, 3, 1))
     await make_performer(family_name="Essex", at="C83003", start=date(2026, 1, 6))
     for weeks in (2, 13, 20):
-        await make_change_request(gmc_number=joined, submitted_on=TODAY - timedelta(weeks=weeks))
+        await make_change_request(
+            gmc_number=joined,
+            kind=ChangeKind.INCLUSION,
+            submitted_on=TODAY - timedelta(weeks=weeks),
+        )
 
     body = await graphql(client, LMC_VIEW, {"since": "2026-01-01"}, token=token("lmc", ["kernow"]))
 
@@ -344,14 +399,14 @@ async def test_the_lmc_view_counts_its_area(
     ]
     assert lmc["changeRequestAges"] == {
         "open": 3,
-        "withinTwelveWeeks": 1,
+        "withinTarget": 1,
         "overdue": 1,
-        "compensable": 1,
+        "beyondSixteenWeeks": 1,
     }
     counts = {c["kind"]: c["count"] for c in lmc["findingCounts"]}
     assert counts["WORKING_NOT_INCLUDED"] == 1
     assert counts["CHANGE_REQUEST_OVERDUE"] == 1
-    assert counts["CHANGE_REQUEST_COMPENSABLE"] == 1
+    assert counts["GOODWILL_COMPENSATION_MAY_APPLY"] == 1
     feed = lmc["entrantsAndLeavers"]
     assert [(n["kind"], n["gmcNumber"]) for n in feed["nodes"]] == [
         ("joined", joined),

@@ -134,7 +134,7 @@ async def import_registrations(
                 IdempotencyKey,
                 actor=principal,
                 key=idempotency_key,
-                operation="importRegistrations",
+                operation="importPatientRegistrations",
                 request={"odsCode": ods_code, "digest": parsed.digest},
             )
             if replay is not None:
@@ -257,7 +257,7 @@ async def record_registration(
         IdempotencyKey,
         actor=principal,
         key=idempotency_key,
-        operation="recordRegistration",
+        operation="recordPatientRegistration",
         request={
             "odsCode": ods_code,
             # A digest of the request is stored with the key; the NHS number only as part of it.

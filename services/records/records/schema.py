@@ -213,7 +213,7 @@ class ResolveIncidentInput:
 
 
 @strawberry.input(description="One registration or deduction from the practice's own system.")
-class RegistrationInput:
+class PatientRegistrationInput:
     ods_code: str = strawberry.field(description="The practice.")
     nhs_number: str = strawberry.field(description="The patient (modulus-11 checked).")
     event: models.RegistrationEvent = strawberry.field(description="Registered or deducted.")
@@ -236,7 +236,7 @@ class RegistrationInput:
 
 
 @strawberry.input(description="A practice's export of registrations and deductions.")
-class ImportRegistrationsInput:
+class ImportPatientRegistrationsInput:
     ods_code: str = strawberry.field(description="The practice.")
     csv: str = strawberry.field(
         description="The export in the registrations CSV format (the records README); larger "
@@ -290,7 +290,7 @@ class ReceiptResult:
 
 
 @strawberry.type(description="A registrations file, as loaded.")
-class RegistrationsLoaded:
+class PatientRegistrationsLoaded:
     ods_code: str = strawberry.field(description="The practice.")
     rows: int = strawberry.field(description="Rows in the file.")
     added: int = strawberry.field(description="Facts new to the service.")
@@ -561,8 +561,8 @@ class Mutation:
         description="Record one registration or deduction (the practice, or an operator); what "
         "it shows (record not received, archived in error, incorrect removal) is found at once."
     )
-    async def record_registration(
-        self, info: Info[RecordsContext, None], input: RegistrationInput
+    async def record_patient_registration(
+        self, info: Info[RecordsContext, None], input: PatientRegistrationInput
     ) -> PatientRegistration:
         ods_code = identifiers.ods_code(input.ods_code, field="odsCode")
         today = dates.today()
@@ -594,9 +594,9 @@ class Mutation:
         description="Load a practice's export of registrations and deductions (the practice, or "
         "an operator), all or nothing; the same file again changes nothing."
     )
-    async def import_registrations(
-        self, info: Info[RecordsContext, None], input: ImportRegistrationsInput
-    ) -> RegistrationsLoaded:
+    async def import_patient_registrations(
+        self, info: Info[RecordsContext, None], input: ImportPatientRegistrationsInput
+    ) -> PatientRegistrationsLoaded:
         if len(input.csv) > registering.MAX_FILE_CHARACTERS:
             raise BadUserInput("The file is too large for a request; use the CLI.", field="csv")
         loaded = await registering.import_registrations(
@@ -608,7 +608,7 @@ class Mutation:
             rules=info.context.rules,
             idempotency_key=input.idempotency_key,
         )
-        return RegistrationsLoaded(
+        return PatientRegistrationsLoaded(
             ods_code=loaded.ods_code,
             rows=loaded.rows,
             added=loaded.added,

@@ -860,7 +860,7 @@ class Practice:
         description="The practice's registrations and deductions as it sent them, newest first. "
         "Null, with FORBIDDEN, for a caller who may not see them."
     )
-    async def record_registrations(
+    async def patient_registrations(
         self,
         info: Info[RecordsContext, None],
         event: Annotated[
