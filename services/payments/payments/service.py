@@ -19,6 +19,7 @@ from pcse_kit import audit
 from pcse_kit.auth import Forbidden
 from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
+from pcse_kit.identifiers import free_text
 from sqlalchemy import func, select
 
 from payments import facts, ingest, policy, published, repository
@@ -221,10 +222,8 @@ def _year(year: int, *, today: date, field: str = "financialYear") -> int:
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
-    return text
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    return free_text(value, field=field, limit=limit)
 
 
 async def _idempotent(

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit import audit, dates
 from pcse_kit.errors import BadUserInput, ClientError, Conflict
+from pcse_kit.identifiers import free_text
 from sqlalchemy import func, literal, select, text
 
 from records import detection, identifiers, policy, rules, service, timers
@@ -234,8 +235,10 @@ def _check_cells(line: Line) -> tuple[str, str] | None:  # noqa: PLR0911 - one c
         if not _LABEL.fullmatch(cell("label_number", "")):
             return "label_number", "4-20 capital letters, digits or hyphens"
     elif line.type == "cancelled":
-        if not 0 < len(cell("note", "")) <= 300:  # noqa: PLR2004 - the column's width
-            return "note", "why it was cancelled, 1-300 characters"
+        try:
+            free_text(cell("note", ""), field="note", limit=300)
+        except BadUserInput as error:
+            return "note", error.message
     elif line.type == "opened":
         return _check_opened(line)
     return None
@@ -409,7 +412,7 @@ class _Replay:
         current = service.transition(movement, S.CANCELLED, at=line.at)
         self.record(
             movement, HistoryKind.CANCELLED, line.at, before=current, after=S.CANCELLED,
-            note=line.cells["note"],
+            note=free_text(line.cells["note"], field="note", limit=300),
         )  # fmt: skip
 
 
