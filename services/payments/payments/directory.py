@@ -8,25 +8,23 @@ practice's anomalies, so a leaver's superannuation is flagged as soon as the lea
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import dates
-from pcse_kit.events import Consumer
+from pcse_kit.events import Consumer, MalformedEvent
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments import service
-from payments.models import ConsumerPosition, Inbox, PerformerMembership, PracticeDirectory
+from payments.models import DeadLetter, Inbox, PerformerMembership, PracticeDirectory
 
 if TYPE_CHECKING:
     from pcse_kit.events import Event
     from pcse_kit.service import EventWiring
     from sqlalchemy.ext.asyncio import AsyncSession
 
-logger = logging.getLogger("payments.directory")
 
 STREAM = "performers"
 CONSUMER = "payments-directory"
@@ -40,7 +38,7 @@ def consumer(wiring: EventWiring) -> Consumer:
         streams=[STREAM],
         handler=apply,
         inbox=Inbox,
-        positions=ConsumerPosition,
+        dead_letters=DeadLetter,
     )
 
 
@@ -49,7 +47,12 @@ def _day(value: Any) -> date | None:
 
 
 async def apply(session: AsyncSession, event: Event) -> None:
-    """Apply one performers event; unknown types and malformed payloads are skipped, logged."""
+    """Apply one performers event; other types are not ours to know and are skipped.
+
+    A payload we cannot read is dead-lettered (``MalformedEvent``): set aside with the
+    reason and alerted on, while the stream goes on; the facts it carried come again with
+    the practice's or membership's next event.
+    """
     payload = event.payload
     try:
         if event.type == "practice.upserted":
@@ -58,11 +61,8 @@ async def apply(session: AsyncSession, event: Event) -> None:
             code = await upsert_membership(session, payload)
         else:
             return
-    except (KeyError, TypeError, ValueError):
-        # A payload we cannot read must not hold the stream up forever: it is logged for a
-        # person to look at, and the facts it carried come again with the next event.
-        logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
-        return
+    except (KeyError, TypeError, ValueError) as error:
+        raise MalformedEvent(f"{event.type} payload: {error!r}") from error
     await service.sync_anomalies(session, [code], today=dates.today())
 
 

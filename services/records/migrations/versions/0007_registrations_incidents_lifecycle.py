@@ -1,10 +1,10 @@
 """Registrations and the failures found from them; the collection and routine-request timers;
 in storage at the practice and the wrong record as statuses; the incident lifecycle; harm
 reviews graded, timed and loaded from NHS England's lists; monthly incident counts; the daily
-feed; the outbox.
+feed; the outbox of the records stream, relayed to NATS JetStream.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-23 09:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 from pcse_kit import dates
 from records.timers import Targets, due_dates
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -408,6 +408,10 @@ def upgrade() -> None:  # noqa: PLR0915 - one migration, many small steps
             nullable=False,
         ),
         sa.Column("relayed_at", sa.DateTime(timezone=True), nullable=True),
+        # The trace context of the change, so the relay sends the event within its trace.
+        sa.Column(
+            "trace_context", sa.dialects.postgresql.JSONB(astext_type=sa.Text()), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
     )
@@ -477,8 +481,8 @@ def downgrade() -> None:
     )
     if used.scalar():
         raise RuntimeError(
-            "The append-only history holds statuses or events added by revision 0006; "
-            "it cannot be taken back to 0005."
+            "The append-only history holds statuses or events added by revision 0007; "
+            "it cannot be taken back to 0006."
         )
     op.drop_index(
         "ix_outbox_unrelayed", table_name="outbox", postgresql_where=sa.text("relayed_at IS NULL")
