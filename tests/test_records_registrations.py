@@ -343,7 +343,7 @@ def test_a_record_in_storage_for_a_registered_patient_is_archived_in_error(
     worklist = ok(ask(stack, PRACTICE_CALLER, worklist_query, {"ods": PRACTICE}))
     items = worklist["practice"]["harmReviews"]["items"]["nodes"]
     [item] = [i for i in items if i["nhsNumber"] == stored]
-    del item["id"]
+    review_id = item.pop("id")
     assert item == {
         "nhsNumber": stored,
         "source": "DETECTED",
@@ -351,6 +351,51 @@ def test_a_record_in_storage_for_a_registered_patient_is_archived_in_error(
         "recordArrived": False,
         "dueOn": (TODAY + timedelta(days=30)).isoformat(),
     }
+
+    # The practice records its time and that the patient was told; it cannot grade the harm
+    # while the record is still in storage, and that refusal changes nothing.
+    review = {"reviewId": review_id, "minutesSpent": 25, "patientInformed": True,
+              "nhsEnglandNotified": False, "idempotencyKey": key()}  # fmt: skip
+    recorded = ok(ask(stack, PRACTICE_CALLER, HARM_REVIEW, {"input": review}))
+    assert recorded["recordHarmReview"] == {
+        "minutesSpent": 25, "patientInformed": True, "harmGrade": None, "recordArrived": False,
+    }  # fmt: skip
+    completing = {**review, "minutesSpent": 40, "harmGrade": "NONE", "reviewer": "Dr A Patel",
+                  "reviewedOn": TODAY.isoformat(), "idempotencyKey": key()}  # fmt: skip
+    refused = ask(stack, PRACTICE_CALLER, HARM_REVIEW, {"input": completing})
+    [error] = refused["errors"]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+        "BAD_USER_INPUT",
+        "harmGrade",
+    )
+    again = ok(ask(stack, PRACTICE_CALLER, worklist_query, {"ods": PRACTICE}))
+    [still] = [
+        i for i in again["practice"]["harmReviews"]["items"]["nodes"] if i["id"] == review_id
+    ]
+    assert still["recordArrived"] is False
+
+
+HARM_REVIEW = """
+mutation ($input: HarmReviewInput!) {
+  recordHarmReview(input: $input) { minutesSpent patientInformed harmGrade recordArrived }
+}
+"""
+
+
+def test_gp2gp_is_due_at_the_end_of_calendar_day_eight(stack: Stack) -> None:
+    """Not eight working days: the sender is prompted at the end of day 8 (GP2GP 2.2)."""
+    [patient] = patients(stack, 1)
+    number = labelled_movement(stack, patient, sender=ELSEWHERE, receiver=PRACTICE,
+                               deducted=day(2))  # fmt: skip
+    electronic = mutate(stack, OPERATOR, "updateRecordMovement", {
+        "movementNumber": number, "status": "NO_PAPER_RECORD", "idempotencyKey": key(),
+    })  # fmt: skip
+    timers = {t["kind"]: t for t in electronic["timers"]}
+    # Started today, day 1 is tomorrow: due today + 8 calendar days, weekends and bank
+    # holidays included (eight working days would be ten calendar days or more).
+    assert timers["GP2GP"]["startedOn"] == TODAY.isoformat()
+    assert timers["GP2GP"]["dueOn"] == (TODAY + timedelta(days=8)).isoformat()
+    assert timers["GP2GP"]["state"] == "RUNNING"
 
 
 def test_the_empty_envelope_false_alarm_is_gone_and_an_unconfirmed_one_remains(
