@@ -76,12 +76,17 @@ def ask(
     caller: tuple[str, list[str]],
     query: str,
     variables: dict[str, Any],
+    *,
+    traceparent: str | None = None,
 ) -> Any:
     role, scope = caller
+    headers = {"authorization": f"Bearer {stack.token(role, scope, subject=f'{role}-reg')}"}
+    if traceparent is not None:
+        headers["traceparent"] = traceparent
     response = httpx.post(
         stack.gateway_url,
         json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {stack.token(role, scope, subject=f'{role}-reg')}"},
+        headers=headers,
         timeout=30,
     )
     return response.json()
@@ -518,13 +523,16 @@ def test_registrations_are_published_without_the_patient(stack: Stack) -> None:
     register = {"odsCode": PRACTICE, "nhsNumber": patient, "event": "REGISTERED",
                 "effectiveOn": day(1), "reason": "NEW_REGISTRATION",
                 "idempotencyKey": key()}  # fmt: skip
-    registered = ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": register}))
+    # The caller's trace: the event goes out within it.
+    trace_id = uuid.uuid4().hex
+    traced = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    registered = ok(ask(stack, PRACTICE_CALLER, REGISTER, {"input": register}, traceparent=traced))
     registration_id = int(registered["recordPatientRegistration"]["id"])
     assert registered["recordPatientRegistration"]["nhsNumber"] == patient
 
-    async def published() -> list[tuple[str, dict[str, Any], str | None]]:
+    async def published() -> list[tuple[str, dict[str, Any], dict[str, str]]]:
         """The records stream on the broker, newest first, as its reader sees it: each
-        message's subject, body and message id."""
+        message's subject, body and headers."""
         bus = stack.bus("reader")
         try:
             js = await bus.jetstream()
@@ -532,13 +540,13 @@ def test_registrations_are_published_without_the_patient(stack: Stack) -> None:
                 info = await js.stream_info("records")
             except nats.js.errors.NotFoundError:
                 return []
-            messages: list[tuple[str, dict[str, Any], str | None]] = []
+            messages: list[tuple[str, dict[str, Any], dict[str, str]]] = []
             first = max(info.state.first_seq, info.state.last_seq - STREAM_SCAN + 1)
             for seq in range(info.state.last_seq, first - 1, -1):
                 message = await js.get_msg("records", seq)
                 headers = message.headers or {}
                 body = json.loads(message.data or b"null")
-                messages.append((message.subject or "", body, headers.get("Nats-Msg-Id")))
+                messages.append((message.subject or "", body, dict(headers)))
             return messages
         finally:
             await bus.close()
@@ -550,10 +558,12 @@ def test_registrations_are_published_without_the_patient(stack: Stack) -> None:
         if mine or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    [(subject, event, message_id)] = mine
-    # Relayed from the records outbox onto the records stream, under its own subject.
+    [(subject, event, headers)] = mine
+    # Relayed from the records outbox onto the records stream, under its own subject, within
+    # the trace of the request that recorded it.
     assert subject == "records.registration.registered"
-    assert message_id == event["eventId"]
+    assert headers["Nats-Msg-Id"] == event["eventId"]
+    assert headers["traceparent"].split("-")[1] == trace_id
     assert (event["type"], event["key"]) == ("registration.registered", PRACTICE)
     assert event["payload"] == {
         "registrationId": registration_id,

@@ -27,11 +27,13 @@ detect``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
+from opentelemetry import propagate
 from pcse_kit.events import OUTBOX_CHANNEL
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -384,6 +386,15 @@ async def _clear(session: AsyncSession, params: dict[str, Any]) -> int:
     return len(cleared)
 
 
+def trace_context() -> str | None:
+    """The W3C trace context of the change, as JSON for an outbox row written in bulk (as
+    ``pcse_kit.events.publish`` keeps it for one): the relay sends the events within the trace
+    of the request or command that made them."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return json.dumps(carrier) if carrier else None
+
+
 async def announce(
     session: AsyncSession, ids: list[int], params: dict[str, Any], *, action: str, event: str
 ) -> None:
@@ -411,11 +422,12 @@ async def announce(
     )
     await session.execute(
         text(f"""
-        INSERT INTO outbox (event_id, stream, type, key, payload)
-        SELECT gen_random_uuid(), '{STREAM}', 'incident.{event}', i.reference, {PAYLOAD}
+        INSERT INTO outbox (event_id, stream, type, key, payload, trace_context)
+        SELECT gen_random_uuid(), '{STREAM}', 'incident.{event}', i.reference, {PAYLOAD},
+               CAST(:trace AS jsonb)
           FROM incident i WHERE i.id = ANY(CAST(:ids AS bigint[]))
          ORDER BY i.id
         RETURNING pg_notify('{OUTBOX_CHANNEL}', '{STREAM}')
         """),
-        bound,
+        {"ids": ids, "trace": trace_context()},
     )

@@ -98,17 +98,18 @@ async def load_rows(
     if new:
         await session.execute(
             text(f"""
-            INSERT INTO outbox (event_id, stream, type, key, payload)
+            INSERT INTO outbox (event_id, stream, type, key, payload, trace_context)
             SELECT gen_random_uuid(), '{STREAM}', 'registration.' || r.event, r.ods_code,
                    jsonb_build_object(
                        'registrationId', r.id, 'odsCode', r.ods_code, 'event', r.event,
                        'effectiveOn', r.effective_on, 'reason', r.reason,
-                       'source', CASE WHEN r.file_id IS NULL THEN 'keyed' ELSE 'file' END)
+                       'source', CASE WHEN r.file_id IS NULL THEN 'keyed' ELSE 'file' END),
+                   CAST(:trace AS jsonb)
               FROM registration r WHERE r.id = ANY(CAST(:ids AS bigint[]))
              ORDER BY r.effective_on, r.id
             RETURNING pg_notify('{OUTBOX_CHANNEL}', '{STREAM}')
             """),  # noqa: S608 - our own SQL, values bound
-            {"ids": new},
+            {"ids": new, "trace": detection.trace_context()},
         )
     return new
 
