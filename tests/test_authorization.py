@@ -27,6 +27,7 @@ PRACTICE = "A81001"  # in kernow
 OTHER_PRACTICE = "F83424"  # in essex
 PERFORMER = "9071747"  # a partner at A81001
 ACCOUNTANT = "acct-matrix"
+PENSIONS_ACCOUNTANT = "acct-matrix-pensions"  # consent scope PAYMENTS_AND_PENSIONS
 
 CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     # name: (role, scope, subject)
@@ -37,6 +38,7 @@ CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     "other lmc": ("lmc", ["essex"], None),
     "accountant": ("accountant", [], ACCOUNTANT),
     "other accountant": ("accountant", [], "acct-stranger"),
+    "pensions accountant": ("accountant", [], PENSIONS_ACCOUNTANT),
     "payments operator": ("operator", ["payments"], None),
     "records operator": ("operator", ["records"], None),
     "performers operator": ("operator", ["performers"], None),
@@ -123,6 +125,17 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "{ nodes { event } } } }",
         ("practice", "patientRegistrations"),
     ),
+    "paymentsExport": (
+        '{ paymentsExport(format: XERO, from: "2025-04-01", to: "2026-03-31", '
+        f'odsCode: "{PRACTICE}") {{ net downloadPath }} }}',
+        ("paymentsExport",),
+    ),
+    "nominalCodes": ("{ nominalCodes { component code } }", ("nominalCodes",)),
+    "practicePayments.pensions": (
+        f'{{ practicePayments(odsCode: "{PRACTICE}") {{ pensions {{ gmcNumber '
+        "pensions { firstMissingYear years { financialYear certificateStatus blockedBy } } } } }",
+        ("practicePayments", "pensions"),
+    ),
 }
 
 Y, N = True, False
@@ -132,17 +145,19 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # canStart, practice.patientRegistrations.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N),
+    # canStart, practice.patientRegistrations, paymentsExport, nominalCodes,
+    # practicePayments.pensions.
+    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
+    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y),  # noqa: E501
+    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
+    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N),  # noqa: E501
+    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
+    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N),  # noqa: E501
+    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
+    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y),  # noqa: E501
+    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y),  # noqa: E501
+    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
+    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N),  # noqa: E501
 }  # fmt: skip
 
 CELLS = [
@@ -173,6 +188,16 @@ def consent(stack: Stack) -> None:
     )
     body = ask(stack, "practice", mutation).json()
     assert body == {"data": {"grantAccountantConsent": {"active": True}}}
+    # Another accountant, with pensions too: it sees the GP's pension at the practice.
+    wider = (
+        "mutation { grantAccountantConsent(input: "
+        f'{{odsCode: "{PRACTICE}", accountantId: "{PENSIONS_ACCOUNTANT}", '
+        'scope: PAYMENTS_AND_PENSIONS, idempotencyKey: "matrix-consent-2"}) { active scope } }'
+    )
+    body = ask(stack, "practice", wider).json()
+    assert body == {
+        "data": {"grantAccountantConsent": {"active": True, "scope": "PAYMENTS_AND_PENSIONS"}}
+    }
 
 
 def value_at(data: Any, path: tuple[str, ...]) -> Any:
@@ -382,6 +407,8 @@ MUTATIONS: dict[str, str] = {
     "{ lines }",
     "cancelRecordMovement": 'cancelRecordMovement(input: {movementNumber: "MOVEMENT", '
     'reason: "Registered in error", idempotencyKey: "KEY"}) { status }',
+    "setNominalCode": 'setNominalCode(input: {component: GLOBAL_SUM, code: "4000", '
+    'name: "Global sum", idempotencyKey: "KEY"}) { code }',
 }
 
 ANYONE_BUT_ITS_PRACTICE = ["lmc", "accountant", "other practice"]
@@ -433,6 +460,8 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "recordPatientRegistration": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "importPatientRegistrations": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "importRecordsFeed": ["lmc", "accountant", "practice", "payments operator"],
+    # Accountants and practices keep their own charts of accounts; nobody else books payments.
+    "setNominalCode": ["lmc", "payments operator", "records operator"],
 }
 # Refusals of a write that names a patient's NHS number to compare with a movement's stay in
 # the records service's audit trail, so that guessing leaves a trace; nothing else changes.
@@ -508,6 +537,18 @@ def test_a_mutation_is_refused_to_a_caller_who_may_not_make_it(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
     traced = 1 if mutation in AUDITED_REFUSALS else 0
     assert _audit_rows(stack) == {**before, "records": before["records"] + traced}
+
+
+SET_NOMINAL_CODE = (
+    'mutation { setNominalCode(input: {component: GLOBAL_SUM, code: "4000", name: "Global sum", '
+    'idempotencyKey: "matrix-chart-KEY"}) { code } }'
+)
+
+
+@pytest.mark.parametrize("caller", ["practice", "accountant"])
+def test_a_practice_or_an_accountant_keeps_its_own_chart(stack: Stack, caller: str) -> None:
+    body = ask(stack, caller, SET_NOMINAL_CODE.replace("KEY", caller)).json()
+    assert body == {"data": {"setNominalCode": body["data"]["setNominalCode"]}}, body
 
 
 # Fields on the performers service's entities added by the other services: each needs its own

@@ -56,6 +56,9 @@ class PaymentsContext(RequestContext):
         self.lines = many_per_key(sessionmaker, _lines_by_statement)
         # Read per request, never cached across requests: a revocation applies at once.
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
+        self.pension_consents: DataLoader[str, list[str]] = DataLoader(
+            load_fn=self._load_pension_consents
+        )
         # One "today" per request, so every field of one response agrees on what is due.
         self.today = dates.today()
         self.line_by_id = one_per_key(sessionmaker, statements_repository.lines_by_id, _id)
@@ -100,6 +103,14 @@ class PaymentsContext(RequestContext):
         async with self.sessionmaker() as session:
             active = await consent_repository.active_consents(session, pairs)
         return [pair in active for pair in pairs]
+
+    async def _load_pension_consents(self, accountants: list[str]) -> list[list[str]]:
+        """Practices whose active consent to the accountant includes pensions."""
+        async with self.sessionmaker() as session:
+            return [
+                await consent_repository.consented_practices(session, accountant, pensions=True)
+                for accountant in accountants
+            ]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
         """One query per distinct page request, however many practices ask for it.

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
-from pcse_kit.events import dead_letter_table, inbox_table
+from pcse_kit.events import dead_letter_table, inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     func,
@@ -952,6 +953,20 @@ class PublishedTotal(Base):
     """The data set's own heading(s) for it, which drift from year to year."""
 
 
+class ConsentScope(enum.StrEnum):
+    """What a practice lets an accountant see."""
+
+    PAYMENTS = "payments"
+    """Statements, lines, expected payments, anomalies, exports."""
+    PAYMENTS_AND_PENSIONS = "payments_and_pensions"
+    """Also the practice's side of its GPs' pensions: estimates, certificates, the blocking
+    year; what an accountant needs to prepare partners' certificates."""
+
+    @property
+    def includes_pensions(self) -> bool:
+        return self is ConsentScope.PAYMENTS_AND_PENSIONS
+
+
 class AccountantConsent(Base):
     """A practice's consent for an accountant to see its payments, until revoked.
 
@@ -982,12 +997,38 @@ class AccountantConsent(Base):
     granted_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+    scope: Mapped[ConsentScope] = mapped_column(
+        text_enum(ConsentScope, "consent_scope", length=40),
+        server_default=ConsentScope.PAYMENTS.value,
+    )
+
+
+class LedgerAccount(Base):
+    """The nominal code a component is booked to in a journal export.
+
+    ``owner`` ``*`` is the default chart every export uses (seeded by the migration); an
+    accountant's (or a practice's) own rows, under its token subject, replace single codes.
+    """
+
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        PrimaryKeyConstraint("owner", "component"),
+        CheckConstraint("code ~ '^[A-Za-z0-9][A-Za-z0-9./-]{0,19}$'", name="ledger_code_format"),
+        {"info": {"reference": True}},
+    )
+
+    owner: Mapped[str] = mapped_column(String(200))
+    component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 AuditEvent = audit_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 Inbox = inbox_table(Base.metadata)
 DeadLetter = dead_letter_table(Base.metadata)
+Outbox = outbox_table(Base.metadata)
 
 APPEND_ONLY_TABLES = ("statement_line", "dispute_event")
 """Besides audit_event: tables whose rows are evidence and never change."""

@@ -21,7 +21,12 @@ from payments.detection.types import (
     lmc_payments_summary,
 )
 from payments.disputes.types import DisputesMutation, DisputesOfPractice
-from payments.pensions.types import PensionsMutation, PerformerPensions, performer_pensions
+from payments.pensions.types import (
+    PensionsMutation,
+    PensionsOfPractice,
+    PerformerPensions,
+    performer_pensions,
+)
 from payments.published.types import PublishedMutation, PublishedOfPractice
 from payments.qof.types import QofMutation, QofOfPractice
 from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, ScheduleQuery
@@ -38,6 +43,7 @@ class PracticePayments(
     DisputesOfPractice,
     PublishedOfPractice,
     ClaimsOfPractice,
+    PensionsOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
@@ -102,8 +108,10 @@ class Performer:
 
     @strawberry.field(
         description="Estimates, tier, deductions expected and taken, certificates and locum "
-        "forms. A practice sees only its own posts; payments operators and admins everything; "
-        "FORBIDDEN, and null, for anyone else (LMCs and accountants included)."
+        "forms. A practice sees only its own posts; an accountant the posts at practices whose "
+        "consent to it includes pensions (PAYMENTS_AND_PENSIONS); payments operators and admins "
+        "everything; FORBIDDEN, and null, for anyone else (LMCs, accountants with a payments-only "
+        "consent)."
     )
     async def pensions(self, info: Info[PaymentsContext, None]) -> PerformerPensions | None:
         visible = await policy.pension_practices(info.context, self.gmc_number)

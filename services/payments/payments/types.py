@@ -26,6 +26,11 @@ strawberry.enum(
     description="Where a line is in the payment chain: authorised, entered, paid, failed, "
     "reversed.",
 )
+strawberry.enum(
+    models.ConsentScope,
+    description="What a practice's consent lets an accountant see: payments, or payments and "
+    "pensions.",
+)
 strawberry.enum(models.AnomalyKind, description="A kind of problem with a practice's payments.")
 strawberry.enum(models.Severity, description="How much an anomaly matters.")
 strawberry.enum(

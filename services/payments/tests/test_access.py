@@ -266,3 +266,76 @@ async def test_a_request_without_a_valid_token_is_refused(
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+PENSIONS_OF_PRACTICE = """
+query ($ods: String!) {
+  practicePayments(odsCode: $ods) {
+    statements { nodes { period } }
+    pensions { gmcNumber pensions { years { financialYear estimateDueOn certificateStatus } } }
+  }
+}
+"""
+GRANT_SCOPED = """
+mutation ($scope: ConsentScope!, $key: String!) {
+  grantAccountantConsent(input: {odsCode: "A81001", accountantId: "acct-42", scope: $scope,
+                                 idempotencyKey: $key}) { scope active }
+}
+"""
+
+
+async def test_an_accountant_sees_pensions_only_with_a_consent_that_includes_them(
+    app: FastAPI, make_statement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    from datetime import date  # noqa: PLC0415
+
+    from payments.models import PensionEstimate  # noqa: PLC0415
+
+    await make_statement(ods_code="A81001")
+    async with app.state.sessionmaker.begin() as session:
+        session.add(
+            PensionEstimate(
+                gmc_number="1234567",
+                ods_code="A81001",
+                financial_year=2025,
+                pensionable_pay_pence=100_000_00,
+                submitted_on=date(2025, 4, 20),
+            )
+        )
+    practice = token("practice", ["A81001"], subject="manager@a81001")
+    accountant = token("accountant", subject="acct-42")
+    variables = {"ods": "A81001"}
+
+    # A consent granted as before, without a scope, is payments only.
+    await graphql(
+        client, GRANT, {"ods": "A81001", "acct": "acct-42", "key": "grant-0001"}, token=practice
+    )
+    payments_only = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+    wider = await graphql(
+        client,
+        GRANT_SCOPED,
+        {"scope": "PAYMENTS_AND_PENSIONS", "key": "grant-0002"},
+        token=practice,
+    )
+    with_pensions = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+    narrower = await graphql(
+        client, GRANT_SCOPED, {"scope": "PAYMENTS", "key": "grant-0003"}, token=practice
+    )
+    again = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+
+    assert payments_only["data"]["practicePayments"]["statements"]["nodes"]
+    assert payments_only["data"]["practicePayments"]["pensions"] is None
+    assert forbidden(payments_only)
+    assert wider["data"]["grantAccountantConsent"] == {
+        "scope": "PAYMENTS_AND_PENSIONS",
+        "active": True,
+    }
+    [gp] = with_pensions["data"]["practicePayments"]["pensions"]
+    assert gp["gmcNumber"] == "1234567"
+    assert 2025 in [year["financialYear"] for year in gp["pensions"]["years"]]
+    assert "errors" not in with_pensions
+    assert narrower["data"]["grantAccountantConsent"]["scope"] == "PAYMENTS"
+    assert again["data"]["practicePayments"]["pensions"] is None
+    async with app.state.sessionmaker() as session:
+        actions = list(await session.scalars(select(AuditEvent.c.action).order_by(AuditEvent.c.id)))
+    assert actions == ["grant", "change_scope", "change_scope"]

@@ -16,6 +16,7 @@ from payments.models import (
     Anomaly,
     AnomalyKind,
     Direction,
+    PracticeDirectory,
 )
 
 if TYPE_CHECKING:
@@ -100,3 +101,13 @@ async def lock_practices(session: AsyncSession, codes: Sequence[str]) -> None:
         await session.execute(
             select(func.pg_advisory_xact_lock(func.hashtext(literal(f"payments:{code}"))))
         )
+
+
+async def lmc_codes(session: AsyncSession, codes: Sequence[str]) -> dict[str, str | None]:
+    """Each practice's LMC, as the directory copy knows it (None while unknown)."""
+    result = await session.execute(
+        select(PracticeDirectory.ods_code, PracticeDirectory.lmc_code).where(
+            PracticeDirectory.ods_code.in_(codes)
+        )
+    )
+    return {str(code): lmc for code, lmc in result}
