@@ -115,6 +115,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
         ("canStart",),
     ),
+    "lmc.disputeEscalations": (
+        '{ lmc(code: "kernow") { disputeEscalations(first: 5) { reference } } }',
+        ("lmc", "disputeEscalations"),
+    ),
 }
 
 Y, N = True, False
@@ -124,17 +128,17 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # canStart.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y),
+    # canStart, lmc.disputeEscalations.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, N),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, Y),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N),
 }  # fmt: skip
 
 CELLS = [
@@ -265,6 +269,8 @@ def test_the_practice_itself_does_see_its_patients_nhs_numbers(stack: Stack) -> 
 # matrix's one-request cells do not suit them.
 MUTATIONS_TESTED_IN_SERVICES = {
     "addDisputeEvent",
+    "attachDisputeEvidence",
+    "escalateDispute",
     "cancelRecordMovement",
     "confirmRecordReceipt",
     "importPaymentRun",
@@ -345,6 +351,37 @@ def test_a_caller_who_may_not_enter_a_practices_facts_is_refused(
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}, body
 
 
+# A practice's dispute writes, on the demo practice's dispute, each with a caller that may not
+# make it: refused with FORBIDDEN, and nothing written (the service tests show who may).
+DISPUTE_WRITES: dict[str, str] = {
+    "escalateDispute": (
+        'mutation { escalateDispute(input: {reference: "PAY-DEMO2021QOF", '
+        'idempotencyKey: "matrix-escalate-1"}) { escalatedOn } }'
+    ),
+    "attachDisputeEvidence": (
+        'mutation { attachDisputeEvidence(input: {reference: "PAY-DEMO2021QOF", '
+        'fileName: "a.txt", mediaType: "text/plain", content: "YWJj", '
+        'idempotencyKey: "matrix-attach-1"}) { attachments { sha256 } } }'
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mutation", "caller"),
+    [
+        pytest.param(mutation, caller, id=f"{caller} / {mutation}")
+        for mutation in DISPUTE_WRITES
+        for caller in ("other practice", "lmc", "accountant", "records operator")
+    ],
+)
+def test_a_caller_who_may_not_is_refused_each_dispute_write(
+    stack: Stack, mutation: str, caller: str
+) -> None:
+    body = ask(stack, caller, DISPUTE_WRITES[mutation]).json()
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+
+
 # The performers list's writes, each with a caller that may not make it: refused with FORBIDDEN
 # before anything is looked up, and nothing written.
 REFUSED_MUTATIONS: dict[str, tuple[str, str]] = {
@@ -413,7 +450,7 @@ def test_a_caller_who_may_not_is_refused_each_performers_write(stack: Stack, mut
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {
     "Practice": {"payments", "recordMovements", "recordsBacklog", "recordIncidents", "harmReviews"},
-    "Lmc": {"paymentsSummary", "recordsSummary"},
+    "Lmc": {"paymentsSummary", "recordsSummary", "disputeEscalations"},
     "Performer": {"pensions"},
 }
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     Numeric,
     String,
     UniqueConstraint,
@@ -381,6 +382,8 @@ class DeadlineRule(Base):
 class TimingKind(enum.StrEnum):
     COMMISSIONER_APPROVAL = "commissioner_approval"
     """Days a declaration may await the commissioner's approval before it is stuck."""
+    DISPUTE_ESCALATION = "dispute_escalation"
+    """Days a query may stay unresolved after it was first raised before an LMC may escalate."""
 
 
 class TimingRule(Base):
@@ -855,14 +858,29 @@ class Anomaly(Base):
 
 
 class Dispute(Base):
-    """A practice's query about a line or an anomaly, until it is resolved."""
+    """A practice's query about anything it is owed (a line, an anomaly, a claim it recorded,
+    or an item of its own with the amount claimed), from the day it first raised it with PCSE
+    until it is resolved."""
 
     __tablename__ = "dispute"
     __table_args__ = (
         CheckConstraint(
-            "line_id IS NOT NULL OR anomaly_id IS NOT NULL", name="dispute_is_about_something"
+            "line_id IS NOT NULL OR anomaly_id IS NOT NULL OR claim_id IS NOT NULL "
+            "OR (component IS NOT NULL AND amount_claimed_pence IS NOT NULL)",
+            name="dispute_is_about_something",
+        ),
+        CheckConstraint("amount_claimed_pence > 0", name="dispute_amount_claimed_positive"),
+        CheckConstraint(
+            "cas_reference ~ '^CAS-[0-9]{4,8}-[A-Z0-9]{6}$'", name="dispute_cas_format"
         ),
         Index("ix_dispute_practice", "ods_code", "opened_at"),
+        Index("ix_dispute_cas_reference", "cas_reference"),
+        Index(
+            "ix_dispute_escalated",
+            "ods_code",
+            "escalated_on",
+            postgresql_where=text("escalated_on IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -870,11 +888,50 @@ class Dispute(Base):
     ods_code: Mapped[str] = mapped_column(String(6))
     line_id: Mapped[int | None] = mapped_column(ForeignKey("statement_line.id"))
     anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("practice_claim.id"))
+    component: Mapped[Component | None] = mapped_column(
+        text_enum(Component, "component", length=40)
+    )
+    """What the money is (an item of the practice's own; else the line's, claim's, anomaly's)."""
+    amount_claimed_pence: Mapped[int | None] = mapped_column(BigInteger)
+    """What the practice says it is owed, where it says (else the anomaly's or claim's)."""
     subject: Mapped[str] = mapped_column(String(300))
+    raised_on: Mapped[date]
+    """When the practice first raised it with PCSE: the escalation clock runs from here."""
+    cas_reference: Mapped[str | None] = mapped_column(String(30))
+    """The case reference PCSE gave the enquiry (CAS-...)."""
+    health_service_body: Mapped[bool | None]
+    """Whether the contractor elected to be a health service body (None: not said)."""
     opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
     opened_by: Mapped[str] = mapped_column(String(200))
+    escalated_on: Mapped[date | None]
+    escalated_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(300))
+
+
+class DisputeAttachment(Base):
+    """A file kept as evidence of a dispute (a read receipt, a claim form), with its SHA-256;
+    append-only (a trigger)."""
+
+    __tablename__ = "dispute_attachment"
+    __table_args__ = (
+        CheckConstraint("size_bytes > 0", name="dispute_attachment_size"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="dispute_attachment_sha256"),
+        UniqueConstraint("dispute_id", "sha256", name="dispute_attachment_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("dispute.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("dispute_event.id"))
+    """The timeline step it is evidence of, if any."""
+    file_name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    uploaded_by: Mapped[str] = mapped_column(String(200))
 
 
 class DisputeEventKind(enum.StrEnum):

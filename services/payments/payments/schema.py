@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from pcse_kit.graphql import create_schema
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
+from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.types import Info
 
 from payments import policy
@@ -20,7 +21,12 @@ from payments.detection.types import (
     LmcPaymentsSummary,
     lmc_payments_summary,
 )
-from payments.disputes.types import DisputesMutation, DisputesOfPractice
+from payments.disputes.types import (
+    Dispute,
+    DisputesMutation,
+    DisputesOfPractice,
+    lmc_escalations,
+)
 from payments.pensions.types import PensionsMutation, PerformerPensions, performer_pensions
 from payments.published.types import PublishedMutation, PublishedOfPractice
 from payments.qof.types import QofMutation, QofOfPractice
@@ -87,6 +93,23 @@ class Lmc:
     ) -> LmcPaymentsSummary | None:
         policy.lmc_summary(info.context.principal, self.code)
         return await lmc_payments_summary(info, self.code)
+
+    @strawberry.field(
+        description="Disputes the LMC's practices have escalated to it, most recently escalated "
+        "first, each with its pack (JSON and PDF): for the LMC itself, payments operators and "
+        "admins; FORBIDDEN, and null, for anyone else (another LMC included).",
+        directives=[
+            Cost(weight=10),
+            ListSize(slicing_arguments=["first"]),  # type: ignore[call-arg]
+        ],
+    )
+    async def dispute_escalations(
+        self,
+        info: Info[PaymentsContext, None],
+        first: Annotated[int, strawberry.argument(description="How many, at most 100.")] = 50,
+    ) -> list[Dispute] | None:
+        policy.lmc_summary(info.context.principal, self.code)
+        return await lmc_escalations(info, self.code, first)
 
 
 @strawberry.federation.type(keys=["gmcNumber"], description="A GP (owned by performers).")
