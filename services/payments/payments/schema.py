@@ -28,6 +28,7 @@ from payments.disputes.types import (
     lmc_escalations,
 )
 from payments.pensions.types import PensionsMutation, PerformerPensions, performer_pensions
+from payments.planning.types import PlanningOfPractice
 from payments.published.types import PublishedMutation, PublishedOfPractice
 from payments.qof.types import QofMutation, QofOfPractice
 from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, ScheduleQuery
@@ -44,6 +45,7 @@ class PracticePayments(
     DisputesOfPractice,
     PublishedOfPractice,
     ClaimsOfPractice,
+    PlanningOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
