@@ -11,25 +11,37 @@ import asyncio
 import logging
 import os
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from pcse_kit.auth import TokenVerifier, Unauthenticated
+from pcse_kit import metrics, telemetry
+from pcse_kit.auth import (
+    AuthUnavailable,
+    JwksCache,
+    TokenVerifier,
+    Unauthenticated,
+    load_public_key,
+)
+from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
-from pcse_kit.events import Consumer, Relay, running
+from pcse_kit.events import Bus, Consumer, Relay, running
 from pcse_kit.graphql import create_router
+from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
+from pcse_kit.observe import RequestMetrics
+from pcse_kit.roles import audit_exposure, role_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
     from types import FrameType
 
+    from opentelemetry.sdk.trace import TracerProvider
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from pcse_kit.auth import Principal
@@ -63,26 +75,75 @@ class EventWiring:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    bus: AsyncEngine
+    bus: Bus
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
     key_files = [settings.auth_public_key_file] if settings.auth_public_key_file else []
-    return TokenVerifier.from_files(
+    jwks = (
+        JwksCache(settings.auth_jwks_url, max_age=settings.auth_jwks_max_age_seconds)
+        if settings.auth_jwks_url
+        else None
+    )
+    return TokenVerifier(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        key_files=key_files,
-        jwks_url=settings.auth_jwks_url,
+        public_keys=[load_public_key(path) for path in key_files],
+        jwks=jwks,
+        claims=settings.claims_mapping(),
     )
 
 
-def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
-    verifier = token_verifier(settings)
+def event_bus(service: str, settings: ServiceSettings) -> Bus | None:
+    """The service's connection to the broker, or None when ``*_NATS_URL`` is unset."""
+    if settings.nats_url is None:
+        return None
+    return Bus(
+        settings.nats_url,
+        name=service,
+        user=settings.nats_user,
+        password=None
+        if settings.nats_password is None
+        else settings.nats_password.get_secret_value(),
+    )
 
+
+class AuditTrailExposed(RuntimeError):
+    """Production refuses to run as a database role that could rewrite its own audit trail."""
+
+
+def migrate(service: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Apply the migrations as the migrator and grant the service's role what it may do."""
+    upgrade(
+        service.service_dir,
+        settings.migration_url,
+        service_role=role_of(settings.database_url),
+    )
+
+
+async def check_audit_trail(engine: AsyncEngine, settings: ServiceSettings) -> None:
+    """Say, or in production refuse, when the service's own role could change or empty an
+    append-only table (it owns it, or holds UPDATE, DELETE or TRUNCATE on it)."""
+    async with engine.connect() as connection:
+        exposure = await audit_exposure(connection)
+    if not exposure:
+        return
+    advice = (
+        "; give the service a role that owns nothing (*_DATABASE_URL) and migrate as the "
+        "tables' owner (*_MIGRATE_DATABASE_URL)"
+    )
+    if settings.environment == "production":
+        raise AuditTrailExposed(exposure.describe() + advice)
+    logger.warning("%s%s", exposure.describe(), advice)
+
+
+def _lifespan(
+    service: ServiceDefinition, settings: ServiceSettings, tracing: TracerProvider | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, service.service_dir, settings.database_url)
+            await asyncio.to_thread(migrate, service, settings)
         engine = create_engine(
             settings.database_url,
             application_name=service.name,
@@ -90,53 +151,103 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             max_overflow=settings.db_max_overflow,
             statement_timeout_seconds=settings.db_statement_timeout_seconds,
         )
+        if tracing is not None:
+            telemetry.instrument_engine(engine, tracing)
         app.state.engine = engine
+        app.state.settings = settings
+        try:
+            await check_audit_trail(engine, settings)
+        except BaseException:
+            await engine.dispose()
+            raise
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.bus = bus = event_bus(service.name, settings)
         if settings.seed_demo and service.seed_demo is not None:
-            loaded = await service.seed_demo(app.state.sessionmaker)
+            loaded = await _seed(service, settings)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
-            if settings.events_database_url and service.event_workers is not None:
-                bus = create_engine(
-                    settings.events_database_url,
-                    application_name=f"{service.name}-events",
-                    statement_timeout_seconds=settings.db_statement_timeout_seconds,
-                )
-                try:
-                    wiring = EventWiring(
-                        engine=engine, sessionmaker=app.state.sessionmaker, bus=bus
+            with metrics.watch_pool(service.name, engine):
+                if bus is not None and service.event_workers is not None:
+                    workers = service.event_workers(
+                        EventWiring(engine=engine, sessionmaker=app.state.sessionmaker, bus=bus)
                     )
-                    async with running(*service.event_workers(wiring)):
-                        yield
-                finally:
-                    await bus.dispose()
-            else:
-                yield
-        finally:
-            await engine.dispose()
+                    relays = [w for w in workers if isinstance(w, Relay)]
 
+                    async def count_backlog() -> None:
+                        for relay in relays:
+                            metrics.OUTBOX_BACKLOG.labels(relay.stream).set(await relay.backlog())
+
+                    with metrics.before_scrape(count_backlog):
+                        async with running(*workers):
+                            yield
+                else:
+                    yield
+        finally:
+            if bus is not None:
+                await bus.close()
+            await engine.dispose()
+            if tracing is not None:
+                tracing.force_flush()
+
+    return lifespan
+
+
+async def readiness(request: Request) -> JSONResponse:
+    """Ready when the database answers and, with events configured, the broker does."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        logger.warning("readiness: the database does not answer", exc_info=True)
+        checks["database"] = "unavailable"
+    bus: Bus | None = request.app.state.bus
+    if bus is not None:
+        try:
+            await bus.ping(READINESS_TIMEOUT_SECONDS)
+            checks["broker"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness: the broker does not answer: %r", error)
+            checks["broker"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    verifier = token_verifier(settings)
+    tracing = telemetry.configure_tracing(
+        service=service.name,
+        otlp_endpoint=settings.otlp_endpoint,
+        traces_file=settings.traces_file,
+        sample_ratio=settings.trace_sample_ratio,
+    )
     app = FastAPI(
         title=f"PCSE status: {service.name}",
-        lifespan=lifespan,
+        lifespan=_lifespan(service, settings, tracing),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RequestMetrics)
+    if tracing is not None:
+        telemetry.instrument_app(app, tracing)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        try:
-            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-                async with request.app.state.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-        except Exception:
-            logger.warning("readiness check failed", exc_info=True)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+    app.add_api_route("/readyz", readiness, methods=["GET"], include_in_schema=False)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_request: Request, error: Unauthenticated) -> JSONResponse:
@@ -145,6 +256,15 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             {"errors": [{"message": error.message, "extensions": error.extensions}]},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(AuthUnavailable)
+    async def auth_unavailable(_request: Request, error: AuthUnavailable) -> JSONResponse:
+        # The identity provider's fault, not the caller's: as the gateway answers it.
+        return JSONResponse(
+            {"errors": [{"message": error.message, "extensions": error.extensions}]},
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     async def context_getter(request: Request) -> RequestContext:
@@ -161,8 +281,12 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
 
 
 async def _seed(service: ServiceDefinition, settings: ServiceSettings) -> bool:
+    """Load the demo data as the migrator: a load, like a migration, may set sequences,
+    which the service's own role may not."""
     assert service.seed_demo is not None
-    engine = create_engine(settings.database_url, application_name=f"{service.name}-seed")
+    engine = create_engine(
+        settings.migration_url, application_name=f"{service.name}-seed", pool_size=1
+    )
     try:
         return await service.seed_demo(create_sessionmaker(engine))
     finally:
@@ -184,12 +308,10 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
 
     settings = service.settings_factory()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
-    )
+    # JSON with trace ids, NHS numbers masked (pcse_kit.logs, pcse_kit.telemetry).
+    configure_logging(level=settings.log_level, service=service.name, format=settings.log_format)
     if args.command == "migrate":
-        upgrade(service.service_dir, settings.database_url)
+        migrate(service, settings)
         return 0
     if args.command == "seed-demo":
         if service.seed_demo is None:
@@ -222,6 +344,10 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        # No logging configuration of uvicorn's own: its loggers propagate to the root
+        # handler (JSON with trace ids, NHS numbers masked); RequestMetrics writes one line
+        # per request in place of its access log.
+        log_config=None,
         # Requests in flight when a stop signal comes get this long; then they are cancelled.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

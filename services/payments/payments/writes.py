@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput
+from pcse_kit.identifiers import free_text
 from sqlalchemy import select
 
 from payments import policy
@@ -99,10 +100,8 @@ def financial_year_input(year: int, *, today: date, field: str = "financialYear"
 
 
 def text_input(value: str, *, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
-    return text
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    return free_text(value, field=field, limit=limit)
 
 
 async def idempotent(
@@ -113,8 +112,14 @@ async def idempotent(
     operation: str,
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[Written]],
+    authorize: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Written:
-    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+    """Run ``write`` once per key: a replay gets the first result and changes nothing.
+
+    ``authorize`` runs in the same transaction before the key is looked up, for the first
+    request and every replay alike: a right that depends on data (an accountant's consent,
+    which the practice may have revoked since) is checked again on a replay.
+    """
 
     async def remembered(session: AsyncSession) -> dict[str, Any]:
         return asdict(await write(session))
@@ -127,6 +132,7 @@ async def idempotent(
         operation=operation,
         request=request,
         write=remembered,
+        authorize=authorize,
     )
     return Written(**response)
 

@@ -7,8 +7,8 @@ PCSE gave it (searchable), whether the contractor elected to be a health service
 decides its route to a remedy), and when it was escalated to the LMC. Attachments are stored
 with their SHA-256 and size. The days before an LMC may escalate are a timing rule.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from pcse_kit.audit import append_only_sql
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
