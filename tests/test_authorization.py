@@ -323,6 +323,11 @@ MUTATIONS: dict[str, str] = {
     "attachDisputeEvidence": 'attachDisputeEvidence(input: {reference: "DISPUTE", '
     'fileName: "receipt.txt", mediaType: "text/plain", content: "YWJj", '
     'idempotencyKey: "KEY"}) { reference }',
+    "openCompensationClaim": f'openCompensationClaim(input: {{odsCode: "{PRACTICE}", '
+    'annualRatePercent: "7.9", rateBasis: "Overdraft letter", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "recordCompensationStep": 'recordCompensationStep(input: {reference: "CMP-0000000000", '
+    'state: SUBMITTED, on: "TODAY", idempotencyKey: "KEY"}) { reference }',
     "recordListDecision": 'recordListDecision(input: {gmcNumber: "PERFORMER", '
     'toStatus: SUSPENDED, effectiveDate: "TODAY", decision: "PLDP, reg 12", '
     'source: "NHS England", idempotencyKey: "KEY"}) { status }',
@@ -392,6 +397,9 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "resolveDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "escalateDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "attachDisputeEvidence": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "openCompensationClaim": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    # No such claim: refused all the same, without saying so.
+    "recordCompensationStep": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordListDecision": ["lmc", "accountant", "practice", "payments operator"],
     "openChangeRequest": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "decideChangeRequest": ["lmc", "accountant", "practice", "payments operator"],

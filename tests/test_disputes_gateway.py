@@ -75,7 +75,7 @@ mutation ($ref: String!, $key: String!) {
 ESCALATIONS = """
 query ($code: String!) {
   lmc(code: $code) {
-    disputeEscalations(first: 100) {
+    disputeEscalations(first: 20) {
       reference odsCode casReference escalatedOn escalationPack escalationPackPdf
     }
   }

@@ -934,6 +934,74 @@ class DisputeAttachment(Base):
     uploaded_by: Mapped[str] = mapped_column(String(200))
 
 
+class CompensationState(enum.StrEnum):
+    """Where a compensation claim is, in the order it moves."""
+
+    DRAFT = "draft"
+    """Assembled here from the evidence; not yet sent."""
+    SUBMITTED = "submitted"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    """The practice rejected the offer (it may then go to dispute resolution)."""
+    WITHDRAWN = "withdrawn"
+
+
+class LossKind(enum.StrEnum):
+    INTEREST = "interest"
+    """Interest or overdraft cost of money paid late or not yet paid."""
+
+
+class CompensationClaim(Base):
+    """A claim for the losses late or missing money caused a practice, with its items."""
+
+    __tablename__ = "compensation_claim"
+    __table_args__ = (
+        CheckConstraint("annual_rate > 0 AND annual_rate <= 100", name="compensation_rate"),
+        CheckConstraint("offered_pence >= 0", name="compensation_offer"),
+        Index("ix_compensation_claim_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("dispute.id"))
+    state: Mapped[CompensationState] = mapped_column(
+        text_enum(CompensationState, "compensation_state")
+    )
+    annual_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    """The yearly rate the practice's money cost it (its overdraft rate), percent."""
+    rate_basis: Mapped[str] = mapped_column(String(300))
+    """Where the rate comes from: the practice's evidence."""
+    as_of: Mapped[date]
+    """The day the losses were worked out to."""
+    claimed_pence: Mapped[int] = mapped_column(BigInteger)
+    submitted_on: Mapped[date | None]
+    offered_pence: Mapped[int | None] = mapped_column(BigInteger)
+    offered_on: Mapped[date | None]
+    decided_on: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(String(2000))
+    opened_by: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CompensationItem(Base):
+    """One loss, with its source: the anomaly (or other fact) it is worked out from."""
+
+    __tablename__ = "compensation_item"
+    __table_args__ = (Index("ix_compensation_item_claim", "claim_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("compensation_claim.id"))
+    kind: Mapped[LossKind] = mapped_column(text_enum(LossKind, "loss_kind"))
+    description: Mapped[str] = mapped_column(String(400))
+    principal_pence: Mapped[int] = mapped_column(BigInteger)
+    days: Mapped[int]
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(400))
+    anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
+
+
 class DisputeEventKind(enum.StrEnum):
     OPENED = "opened"
     SENT = "sent"

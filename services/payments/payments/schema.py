@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from payments import policy
 from payments.claims.types import ClaimsMutation, ClaimsOfPractice
+from payments.compensation.types import CompensationMutation, CompensationOfPractice
 from payments.consent.types import ConsentMutation, ConsentQuery
 from payments.context import PaymentsContext
 from payments.detection.types import (
@@ -46,6 +47,7 @@ class PracticePayments(
     PublishedOfPractice,
     ClaimsOfPractice,
     PlanningOfPractice,
+    CompensationOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
@@ -163,6 +165,7 @@ class Mutation(
     ScheduleMutation,
     DetectionMutation,
     DisputesMutation,
+    CompensationMutation,
 ):
     """Every write, each in its capability."""
 

@@ -5,7 +5,9 @@ an amount claimed, a description), besides a line or an anomaly; it carries the 
 practice first raised it with PCSE (possibly before it was typed in here), the CAS reference
 PCSE gave it (searchable), whether the contractor elected to be a health service body (which
 decides its route to a remedy), and when it was escalated to the LMC. Attachments are stored
-with their SHA-256 and size. The days before an LMC may escalate are a timing rule.
+with their SHA-256 and size. The days before an LMC may escalate are a timing rule. A
+compensation claim holds the losses late money caused (its items, each with its source) and
+moves from draft to an offer, accepted or rejected.
 
 Revision ID: 0008
 Revises: 0007
@@ -107,6 +109,60 @@ def upgrade() -> None:
     for statement in append_only_sql("dispute_attachment"):
         op.execute(statement)
 
+    op.create_table(
+        "compensation_claim",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("reference", sa.String(length=20), nullable=False),
+        sa.Column("ods_code", sa.String(length=6), nullable=False),
+        sa.Column("dispute_id", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "state",
+            sa.Enum("draft", "submitted", "offered", "accepted", "rejected", "withdrawn",
+                    name="compensation_state", native_enum=False, create_constraint=True,
+                    length=32),
+            nullable=False,
+        ),
+        sa.Column("annual_rate", sa.Numeric(precision=6, scale=3), nullable=False),
+        sa.Column("rate_basis", sa.String(length=300), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("claimed_pence", sa.BigInteger(), nullable=False),
+        sa.Column("submitted_on", sa.Date(), nullable=True),
+        sa.Column("offered_pence", sa.BigInteger(), nullable=True),
+        sa.Column("offered_on", sa.Date(), nullable=True),
+        sa.Column("decided_on", sa.Date(), nullable=True),
+        sa.Column("note", sa.String(length=2000), nullable=True),
+        sa.Column("opened_by", sa.String(length=200), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint("annual_rate > 0 AND annual_rate <= 100", name="compensation_rate"),
+        sa.CheckConstraint("offered_pence >= 0", name="compensation_offer"),
+        sa.ForeignKeyConstraint(["dispute_id"], ["dispute.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("reference"),
+    )  # fmt: skip
+    op.create_index("ix_compensation_claim_practice", "compensation_claim", ["ods_code"])
+    op.create_table(
+        "compensation_item",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("claim_id", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum("interest", name="loss_kind", native_enum=False, create_constraint=True,
+                    length=32),
+            nullable=False,
+        ),
+        sa.Column("description", sa.String(length=400), nullable=False),
+        sa.Column("principal_pence", sa.BigInteger(), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("amount_pence", sa.BigInteger(), nullable=False),
+        sa.Column("source", sa.String(length=400), nullable=False),
+        sa.Column("anomaly_id", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(["anomaly_id"], ["anomaly.id"]),
+        sa.ForeignKeyConstraint(["claim_id"], ["compensation_claim.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )  # fmt: skip
+    op.create_index("ix_compensation_item_claim", "compensation_item", ["claim_id", "id"])
+
     _recheck("timing_rule", "timing_kind", "kind", TIMING_KINDS)
     timing = sa.table(
         "timing_rule", sa.column("kind"), sa.column("effective_from", sa.Date()),
@@ -125,6 +181,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM timing_rule WHERE kind = 'dispute_escalation'")
     _recheck("timing_rule", "timing_kind", "kind", TIMING_KINDS_BEFORE)
+    op.drop_table("compensation_item")
+    op.drop_table("compensation_claim")
     op.execute("DROP TRIGGER dispute_attachment_append_only ON dispute_attachment")
     op.execute("DROP FUNCTION dispute_attachment_append_only()")
     op.drop_table("dispute_attachment")

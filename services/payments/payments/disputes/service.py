@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit import audit
@@ -482,8 +482,16 @@ async def disputes_escalatable_on(session: AsyncSession, *, today: date) -> list
     (it has none yet): the daily refresh would call this and publish each payload, key the
     practice's ODS code. Until then nothing calls it and no event is sent."""
     rules_ = await repository.escalation_days(session)
+    # Only disputes first raised exactly the escalation days (and one) before today can turn
+    # escalatable today: one candidate day per rule.
+    candidates = {
+        today - timedelta(days=d + 1)
+        for d in {r.days for r in rules_} | {rules.DEFAULT_ESCALATION_DAYS}
+    }
     found = await session.scalars(
-        select(Dispute).where(Dispute.resolved_at.is_(None)).order_by(Dispute.id)
+        select(Dispute)
+        .where(Dispute.resolved_at.is_(None), Dispute.raised_on.in_(sorted(candidates)))
+        .order_by(Dispute.id)
     )
     due = []
     for dispute in found:
