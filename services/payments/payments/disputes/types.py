@@ -368,7 +368,7 @@ class DisputesOfPractice:
         description="The practice's disputes, newest first. Not for accountants: FORBIDDEN, "
         "and null, for anyone but the practice, payments operators and admins.",
         directives=[
-            ListSize(assumed_size=50, require_one_slicing_argument=False)  # type: ignore[call-arg]
+            ListSize(assumed_size=10, require_one_slicing_argument=False)  # type: ignore[call-arg]
         ],
     )
     async def disputes(
