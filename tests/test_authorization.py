@@ -136,6 +136,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "pensions { firstMissingYear years { financialYear certificateStatus blockedBy } } } } }",
         ("practicePayments", "pensions"),
     ),
+    "lmc.disputeEscalations": (
+        '{ lmc(code: "kernow") { disputeEscalations(first: 5) { reference } } }',
+        ("lmc", "disputeEscalations"),
+    ),
 }
 
 Y, N = True, False
@@ -146,18 +150,18 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
     # canStart, practice.patientRegistrations, paymentsExport, nominalCodes,
-    # practicePayments.pensions.
-    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
-    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y),  # noqa: E501
-    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
-    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N),  # noqa: E501
-    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
-    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N),  # noqa: E501
-    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
-    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y),  # noqa: E501
-    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y),  # noqa: E501
-    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N),  # noqa: E501
-    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N),  # noqa: E501
+    # practicePayments.pensions, lmc.disputeEscalations.
+    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
+    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y, N),  # noqa: E501
+    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N, Y),  # noqa: E501
+    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N, N),  # noqa: E501
+    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
+    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
+    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N, N),  # noqa: E501
 }  # fmt: skip
 
 CELLS = [
@@ -346,6 +350,16 @@ MUTATIONS: dict[str, str] = {
     'occurredOn: "TODAY", note: "Chased by email", idempotencyKey: "KEY"}) { reference }',
     "resolveDispute": 'resolveDispute(input: {reference: "DISPUTE", outcome: "Paid", '
     'idempotencyKey: "KEY"}) { reference }',
+    "escalateDispute": 'escalateDispute(input: {reference: "DISPUTE", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "attachDisputeEvidence": 'attachDisputeEvidence(input: {reference: "DISPUTE", '
+    'fileName: "receipt.txt", mediaType: "text/plain", content: "YWJj", '
+    'idempotencyKey: "KEY"}) { reference }',
+    "openCompensationClaim": f'openCompensationClaim(input: {{odsCode: "{PRACTICE}", '
+    'annualRatePercent: "7.9", rateBasis: "Overdraft letter", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "recordCompensationStep": 'recordCompensationStep(input: {reference: "CMP-0000000000", '
+    'state: SUBMITTED, on: "TODAY", idempotencyKey: "KEY"}) { reference }',
     "recordListDecision": 'recordListDecision(input: {gmcNumber: "PERFORMER", '
     'toStatus: SUSPENDED, effectiveDate: "TODAY", decision: "PLDP, reg 12", '
     'source: "NHS England", idempotencyKey: "KEY"}) { status }',
@@ -433,6 +447,11 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "openDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "addDisputeEvent": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "resolveDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "escalateDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "attachDisputeEvidence": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "openCompensationClaim": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    # No such claim: refused all the same, without saying so.
+    "recordCompensationStep": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordListDecision": ["lmc", "accountant", "practice", "payments operator"],
     "openChangeRequest": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "decideChangeRequest": ["lmc", "accountant", "practice", "payments operator"],
@@ -562,7 +581,7 @@ EXTENDED_FIELDS = {
         "harmReviews",
         "patientRegistrations",
     },
-    "Lmc": {"paymentsSummary", "recordsSummary"},
+    "Lmc": {"paymentsSummary", "recordsSummary", "disputeEscalations"},
     "Performer": {"pensions"},
 }
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Anomaly,
         AnomalyKind,
         Dispute,
+        DisputeAttachment,
         DisputeEvent,
         LineRow,
         PracticeClaim,
@@ -70,9 +71,17 @@ class PaymentsContext(RequestContext):
         self.declarations = many_per_key(sessionmaker, _declarations_by_practice)
         self.disputes = many_per_key(sessionmaker, _disputes_by_practice)
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
+        self.dispute_attachments = many_per_key(sessionmaker, _attachments_by_dispute)
+        # The escalation days in force, by the day a query was first raised (one row or two).
+        self.escalation_days: DataLoader[date, int] = DataLoader(load_fn=self._load_days)
         self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
         self.published = many_per_key(sessionmaker, _published_by_practice)
         self.claims = many_per_key(sessionmaker, _claims_by_practice)
+
+    async def _load_days(self, raised: list[date]) -> list[int]:
+        async with self.sessionmaker() as session:
+            rules = await disputes_repository.escalation_days(session)
+        return [disputes_repository.days_in_force(rules, on) for on in raised]
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
@@ -175,6 +184,12 @@ async def _events_by_dispute(
     session: AsyncSession, ids: list[int]
 ) -> list[tuple[int, DisputeEvent]]:
     return [(row.dispute_id, row) for row in await disputes_repository.dispute_events(session, ids)]
+
+
+async def _attachments_by_dispute(
+    session: AsyncSession, ids: list[int]
+) -> list[tuple[int, DisputeAttachment]]:
+    return [(row.dispute_id, row) for row in await disputes_repository.attachments(session, ids)]
 
 
 async def _published_by_practice(

@@ -8,10 +8,12 @@ from typing import Annotated
 import strawberry
 from pcse_kit.graphql import create_schema
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
+from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.types import Info
 
 from payments import policy
 from payments.claims.types import ClaimsMutation, ClaimsOfPractice
+from payments.compensation.types import CompensationMutation, CompensationOfPractice
 from payments.consent.types import ConsentMutation, ConsentQuery
 from payments.context import PaymentsContext
 from payments.detection.types import (
@@ -20,13 +22,19 @@ from payments.detection.types import (
     LmcPaymentsSummary,
     lmc_payments_summary,
 )
-from payments.disputes.types import DisputesMutation, DisputesOfPractice
+from payments.disputes.types import (
+    Dispute,
+    DisputesMutation,
+    DisputesOfPractice,
+    lmc_escalations,
+)
 from payments.pensions.types import (
     PensionsMutation,
     PensionsOfPractice,
     PerformerPensions,
     performer_pensions,
 )
+from payments.planning.types import PlanningOfPractice
 from payments.published.types import PublishedMutation, PublishedOfPractice
 from payments.qof.types import QofMutation, QofOfPractice
 from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, ScheduleQuery
@@ -44,6 +52,8 @@ class PracticePayments(
     PublishedOfPractice,
     ClaimsOfPractice,
     PensionsOfPractice,
+    PlanningOfPractice,
+    CompensationOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
@@ -93,6 +103,23 @@ class Lmc:
     ) -> LmcPaymentsSummary | None:
         policy.lmc_summary(info.context.principal, self.code)
         return await lmc_payments_summary(info, self.code)
+
+    @strawberry.field(
+        description="Disputes the LMC's practices have escalated to it, most recently escalated "
+        "first, each with its pack (JSON and PDF): for the LMC itself, payments operators and "
+        "admins; FORBIDDEN, and null, for anyone else (another LMC included).",
+        directives=[
+            Cost(weight=10),
+            ListSize(slicing_arguments=["first"]),  # type: ignore[call-arg]
+        ],
+    )
+    async def dispute_escalations(
+        self,
+        info: Info[PaymentsContext, None],
+        first: Annotated[int, strawberry.argument(description="How many, at most 100.")] = 50,
+    ) -> list[Dispute] | None:
+        policy.lmc_summary(info.context.principal, self.code)
+        return await lmc_escalations(info, self.code, first)
 
 
 @strawberry.federation.type(keys=["gmcNumber"], description="A GP (owned by performers).")
@@ -146,6 +173,7 @@ class Mutation(
     ScheduleMutation,
     DetectionMutation,
     DisputesMutation,
+    CompensationMutation,
 ):
     """Every write, each in its capability."""
 

@@ -67,7 +67,7 @@ mutation ($ods: String!, $anomaly: ID, $line: ID, $key: String!) {
 STEP = """
 mutation ($ref: String!, $key: String!, $on: Date!) {
   addDisputeEvent(input: {reference: $ref, kind: RECEIPT, occurredOn: $on,
-      note: "Acknowledged", evidence: [{label: "CAS number", value: "CAS-0000123"}],
+      note: "Acknowledged", evidence: [{label: "CAS number", value: "CAS-0000123-A1B2C3"}],
       idempotencyKey: $key}) {
     timeline { kind } latePaymentNotice
   }
@@ -105,9 +105,7 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
 
     # Forty-one days on, the LMC may escalate it, and the notice says so.
     async with app.state.sessionmaker.begin() as session:
-        await session.execute(
-            update(Dispute).values(opened_at=datetime.now(UTC) - timedelta(days=41))
-        )
+        await session.execute(update(Dispute).values(raised_on=today() - timedelta(days=41)))
     later = await graphql(
         client,
         "query ($ods: String!) { practicePayments(odsCode: $ods) { disputes { reference ageDays "
@@ -119,7 +117,13 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
     assert (shown["ageDays"], shown["escalatable"]) == (41, True)
     assert shown["anomaly"] == {"kind": "MISSING"}
     notice = shown["latePaymentNotice"]
-    for expected in (dispute["reference"], "£10,278.33", "CAS-0000123", "escalate", "41 days"):
+    for expected in (
+        dispute["reference"],
+        "£10,278.33",
+        "CAS-0000123-A1B2C3",
+        "escalate",
+        "41 days",
+    ):
         assert expected in notice
 
 

@@ -197,6 +197,7 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
             d for d in await disputes_repository.disputes_of_practices(session, codes)
             if d.resolved_at is None
         ]  # fmt: skip
+        escalation = await disputes_repository.escalation_days(session)
     return LmcPaymentsSummary(
         practices=len(codes),
         anomalies=[
@@ -219,7 +220,11 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
                     reference=d.reference,
                     ods_code=d.ods_code,
                     age_days=disputes.age_days(d, today=today),
-                    escalatable=disputes.escalatable(d, today=today),
+                    escalatable=disputes.escalatable(
+                        d,
+                        today=today,
+                        days=disputes_repository.days_in_force(escalation, d.raised_on),
+                    ),
                 )
                 for d in open_disputes
             ),
