@@ -2,7 +2,8 @@
 // TokenVerifier (kit/pcse_kit/auth.py), so a token the gateway lets through is
 // one every subgraph will accept too, and one it refuses never reaches them.
 import { createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 export const ALGORITHMS = ['EdDSA', 'ES256', 'RS256'];
@@ -14,8 +15,17 @@ export const ROLES = ['practice', 'lmc', 'accountant', 'operator', 'admin'];
 export const CACHE_SIZE = 10_000;
 // A remembered token is checked again after this long even if it has not
 // expired, so a key withdrawn from the JWKS stops working at most this long
-// after jose's own copy of the set (kept up to 10 minutes) lets it go.
+// after jose's own copy of the set (kept up to JWKS_MAX_AGE_SECONDS) lets it go.
 export const CACHE_SECONDS = 60;
+export const JWKS_MAX_AGE_SECONDS = 600;
+// Development tokens carry these; production expects neither by default and
+// refuses them when configured, as the services do.
+export const DEVELOPMENT_ISSUER = 'pcse-status-development';
+export const DEVELOPMENT_AUDIENCE = 'pcse-status-development';
+export const PRODUCTION_ISSUER = 'pcse-status';
+export const PRODUCTION_AUDIENCE = 'pcse-status';
+// A file of this name beside a key marks the development key pair (make up's).
+export const DEVELOPMENT_KEY_MARKER = 'DEVELOPMENT-KEY';
 
 // The key types that can verify one of ALGORITHMS; anything else in the PEM
 // file is a configuration mistake better reported at start than per request.
@@ -43,6 +53,11 @@ const OTHER_KEY_ERRORS = new Set([
   'ERR_JOSE_NOT_SUPPORTED',
 ]);
 
+/** True for a key file kept beside the development marker. */
+export function isDevelopmentKey(path) {
+  return existsSync(join(dirname(realpathSync(path)), DEVELOPMENT_KEY_MARKER));
+}
+
 function loadPublicKey(path) {
   let pem;
   let key;
@@ -63,18 +78,132 @@ function loadPublicKey(path) {
   return key;
 }
 
-function checkPrincipal(claims) {
-  if (typeof claims.sub !== 'string' || claims.sub === '') {
-    throw new Unauthenticated('The token has no subject.');
+// The subject, role and scope of verified claims, by the rules of the services'
+// principal_from_claims (kit/pcse_kit/auth.py), tried in this order: the
+// role claim; NHS staff (CIS2) national RBAC claims; a client-credentials
+// client in the clients table. kit/tests/data/claims-cases.json holds the
+// cases both are tested against.
+export const DEFAULT_CIS2_PRACTICE_ROLES = Object.freeze(['R8000', 'R8008']);
+export const MAX_SCOPE_ITEMS = 1000;
+const PRACTICE_CODE = /^[A-Z][0-9]{5}$/;
+const NO_ROLE = 'The token gives no role in PCSE status.';
+
+function isNonEmptyString(value) {
+  return typeof value === 'string' && value !== '';
+}
+
+function scopeValues(value) {
+  let items;
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') items = value.split(' ').filter(Boolean);
+  else if (Array.isArray(value) && value.every(isNonEmptyString)) items = value;
+  else throw new Unauthenticated("The token's scope must be a list of strings or one string.");
+  if (items.length > MAX_SCOPE_ITEMS) throw new Unauthenticated("The token's scope is too long.");
+  return [...new Set(items)];
+}
+
+function cis2Principal(subject, claims, mapping) {
+  const roles = claims.nhsid_nrbac_roles;
+  const selected = claims.selected_roleid;
+  if (!Array.isArray(roles) || !isNonEmptyString(selected)) {
+    throw new Unauthenticated('The token has no selected national RBAC role.');
   }
-  if (!ROLES.includes(claims.role)) throw new Unauthenticated('The token has no valid role.');
-  const scope = claims.scope ?? [];
-  if (!Array.isArray(scope) || !scope.every((item) => typeof item === 'string')) {
-    throw new Unauthenticated("The token's scope must be a list of strings.");
+  const entry = roles.find(
+    (role) => role && typeof role === 'object' && !Array.isArray(role) && role.person_roleid === selected,
+  );
+  if (!entry) throw new Unauthenticated("The token's selected role is not among its roles.");
+  const { role_code: roleCode, org_code: orgCode } = entry;
+  if (typeof roleCode !== 'string' || typeof orgCode !== 'string') throw new Unauthenticated(NO_ROLE);
+  const jobRole = roleCode.split(':').at(-1);
+  if (!mapping.cis2PracticeRoles.includes(jobRole) || !PRACTICE_CODE.test(orgCode)) {
+    throw new Unauthenticated(NO_ROLE);
+  }
+  return { subject, role: 'practice', scope: [orgCode] };
+}
+
+function clientIdOf(subject, claims) {
+  for (const name of ['client_id', 'azp']) {
+    const client = claims[name];
+    if (!isNonEmptyString(client)) continue;
+    if (
+      subject === client ||
+      subject === `${client}@clients` ||
+      claims.gty === 'client-credentials' ||
+      claims.idtyp === 'app'
+    ) {
+      return client;
+    }
+  }
+  return undefined;
+}
+
+/** The caller that verified `claims` describe; throws Unauthenticated. */
+export function principalFromClaims(claims, mapping = DEFAULT_MAPPING) {
+  const subject = claims.sub;
+  if (!isNonEmptyString(subject)) throw new Unauthenticated('The token has no subject.');
+  let principal;
+  if (Object.hasOwn(claims, mapping.roleClaim)) {
+    const role = claims[mapping.roleClaim];
+    if (typeof role !== 'string' || !ROLES.includes(role)) {
+      throw new Unauthenticated('The token has no valid role.');
+    }
+    principal = { subject, role, scope: scopeValues(claims[mapping.scopeClaim]) };
+  } else if (Object.hasOwn(claims, 'nhsid_nrbac_roles')) {
+    principal = cis2Principal(subject, claims, mapping);
+  } else {
+    const client = clientIdOf(subject, claims);
+    const grant = client === undefined ? undefined : mapping.clients.get(client);
+    if (!grant) throw new Unauthenticated(NO_ROLE);
+    principal = { subject: grant.subject ?? client, role: grant.role, scope: [...grant.scope] };
   }
   // Frozen: a cached principal is shared by every request with its token.
-  return Object.freeze({ subject: claims.sub, role: claims.role, scope: Object.freeze([...scope]) });
+  return Object.freeze({ ...principal, scope: Object.freeze(principal.scope) });
 }
+
+/** The clients table, as kit's parse_clients reads it; throws on anything it would refuse. */
+export function parseClients(document) {
+  if (!document || typeof document !== 'object' || Array.isArray(document)) {
+    throw new Error('the clients file must be {"clients": {"<client id>": {...}}}');
+  }
+  const table = document.clients;
+  if (!table || typeof table !== 'object' || Array.isArray(table)) {
+    throw new Error('the clients file must be {"clients": {"<client id>": {...}}}');
+  }
+  const clients = new Map();
+  for (const [clientId, entry] of Object.entries(table)) {
+    if (!clientId || !entry || typeof entry !== 'object' || Array.isArray(entry)) {
+      throw new Error(`client ${clientId}: an entry must be an object`);
+    }
+    if (!ROLES.includes(entry.role)) throw new Error(`client ${clientId}: role must be one of ${ROLES.join(', ')}`);
+    if (entry.role === 'admin') throw new Error(`client ${clientId}: a client cannot be admin`);
+    const scope = entry.scope ?? [];
+    if (!Array.isArray(scope) || !scope.every(isNonEmptyString)) {
+      throw new Error(`client ${clientId}: scope must be a list of strings`);
+    }
+    if (entry.subject !== undefined && !isNonEmptyString(entry.subject)) {
+      throw new Error(`client ${clientId}: subject must be a non-empty string`);
+    }
+    clients.set(clientId, Object.freeze({ role: entry.role, scope: [...new Set(scope)], subject: entry.subject }));
+  }
+  return clients;
+}
+
+/**
+ * Where roles and scopes are read from: claim names, the CIS2 job roles that
+ * make a practice's user (a comma-separated string; undefined for the
+ * defaults, empty for none) and the clients file.
+ */
+export function createClaimsMapping({ roleClaim = 'role', scopeClaim = 'scope', cis2PracticeRoles, clientsFile } = {}) {
+  if (!roleClaim || !scopeClaim) throw new Error('the role and scope claim names must not be empty');
+  const codes =
+    cis2PracticeRoles === undefined
+      ? [...DEFAULT_CIS2_PRACTICE_ROLES]
+      : cis2PracticeRoles.split(',').map((code) => code.trim()).filter(Boolean);
+  const clients = clientsFile ? parseClients(JSON.parse(readFileSync(clientsFile, 'utf8'))) : new Map();
+  return Object.freeze({ roleClaim, scopeClaim, cis2PracticeRoles: codes, clients });
+}
+
+const DEFAULT_MAPPING = createClaimsMapping();
 
 /**
  * Remembers verified tokens, keyed by the token itself, so a request with a
@@ -119,14 +248,20 @@ export function createVerifier({
   audience,
   cacheSize = CACHE_SIZE,
   cacheSeconds = CACHE_SECONDS,
+  jwksMaxAgeSeconds = JWKS_MAX_AGE_SECONDS,
+  claims = DEFAULT_MAPPING,
   now = Date.now,
 }) {
   const sources = [];
   if (publicKeyFile) sources.push({ key: loadPublicKey(publicKeyFile), remote: false });
   if (jwksUrl) {
-    // jose caches the set, and fetches it again (at most every 30 s) when a
-    // token names a key id it does not hold, which is how rotation shows up.
-    const key = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000 });
+    // jose caches the set for jwksMaxAgeSeconds (ten minutes, as the
+    // services), and fetches it again (at most every 30 s) when a token names
+    // a key id it does not hold, which is how rotation shows up.
+    const key = createRemoteJWKSet(new URL(jwksUrl), {
+      timeoutDuration: 5000,
+      cacheMaxAge: jwksMaxAgeSeconds * 1000,
+    });
     sources.push({ key, remote: true });
   }
   if (sources.length === 0) throw new Error('a token verifier needs a public key file or a JWKS URL');
@@ -171,7 +306,7 @@ export function createVerifier({
       if (payload.iat > now() / 1000 + LEEWAY_SECONDS) {
         throw new Unauthenticated('The token is not valid.');
       }
-      const principal = checkPrincipal(payload);
+      const principal = principalFromClaims(payload, claims);
       cache.set(token, principal, payload.exp);
       return principal;
     }

@@ -8,6 +8,8 @@ import {
   GraphQLError,
   isListType,
   Kind,
+  parse,
+  valueFromASTUntyped,
 } from 'graphql';
 
 // The services' pagination (kit/pcse_kit/pagination.py): `first` defaults to
@@ -18,17 +20,65 @@ export const MAX_PAGE_SIZE = 100;
 // size to read; this is a generous guess at how long one is.
 export const ASSUMED_LIST_SIZE = 10;
 
-function pageSize(fieldDef, node, variables) {
-  let first;
+// The largest of the slicing arguments given (a page size), clamped to the
+// services' maximum; `fallback` when none is given.
+function sliceSize(fieldDef, node, variables, names, fallback) {
+  let values;
   try {
-    first = getArgumentValues(fieldDef, node, variables).first;
+    values = getArgumentValues(fieldDef, node, variables);
   } catch {
     // A bad argument value is refused later by the service; price it at most.
     return MAX_PAGE_SIZE;
   }
-  if (typeof first !== 'number' || !Number.isFinite(first)) return DEFAULT_PAGE_SIZE;
-  return Math.min(Math.max(Math.trunc(first), 1), MAX_PAGE_SIZE);
+  const given = names
+    .map((name) => values[name])
+    .filter((value) => typeof value === 'number' && Number.isFinite(value));
+  if (given.length === 0) return fallback;
+  return Math.min(Math.max(Math.trunc(Math.max(...given)), 1), MAX_PAGE_SIZE);
 }
+
+function pageSize(fieldDef, node, variables) {
+  return sliceSize(fieldDef, node, variables, ['first'], DEFAULT_PAGE_SIZE);
+}
+
+/**
+ * What the subgraphs declare about the cost of their fields, read from the
+ * composed supergraph: `@cost(weight:)` (what resolving the field costs, in
+ * place of 1) and `@listSize(assumedSize:, slicingArguments:, sizedFields:)`
+ * (how long the list it returns is: the slicing argument's value, else the
+ * assumed size; with sizedFields, the size multiplies those child fields, as
+ * a connection's `nodes` and `edges`). Keyed by "Type.field".
+ */
+export function readCostDirectives(supergraphSdl) {
+  const costs = new Map();
+  const document = typeof supergraphSdl === 'string' ? parse(supergraphSdl, { noLocation: true }) : supergraphSdl;
+  for (const definition of document.definitions) {
+    if (!definition.fields || !definition.name) continue;
+    for (const field of definition.fields) {
+      const entry = {};
+      for (const directive of field.directives ?? []) {
+        const args = Object.fromEntries(
+          (directive.arguments ?? []).map((arg) => [arg.name.value, valueFromASTUntyped(arg.value)]),
+        );
+        if (directive.name.value === 'cost' && Number.isInteger(args.weight)) {
+          entry.weight = Math.max(args.weight, 0);
+        } else if (directive.name.value === 'listSize') {
+          entry.listSize = {
+            assumedSize: Number.isInteger(args.assumedSize) ? args.assumedSize : undefined,
+            slicingArguments: Array.isArray(args.slicingArguments) ? args.slicingArguments : [],
+            sizedFields: Array.isArray(args.sizedFields) ? args.sizedFields : [],
+          };
+        }
+      }
+      if (entry.weight !== undefined || entry.listSize) {
+        costs.set(`${definition.name.value}.${field.name.value}`, entry);
+      }
+    }
+  }
+  return costs;
+}
+
+const NO_COSTS = new Map();
 
 function hasVariable(value) {
   if (value.kind === Kind.VARIABLE) return true;
@@ -38,6 +88,13 @@ function hasVariable(value) {
 }
 
 const ZERO = Object.freeze({ depth: 0, aliases: 0, cost: 0 });
+const NOT_PAGED = Object.freeze({ inPage: false, sized: null, size: 1 });
+const IN_PAGE = Object.freeze({ inPage: true, sized: null, size: 1 });
+
+function pageKey(page) {
+  if (page.sized) return `sized:${page.size}:${[...page.sized].join(',')}`;
+  return page.inPage ? 'page' : '';
+}
 
 /**
  * Depth, alias count and estimated cost of `operation`, fragments included.
@@ -45,10 +102,14 @@ const ZERO = Object.freeze({ depth: 0, aliases: 0, cost: 0 });
  * - depth: fields nested in each other; a root field is depth 1.
  * - aliases: every aliased field, counted as often as it would run (a
  *   fragment spread twice counts its aliases twice).
- * - cost: each field costs 1. Everything below a field that takes `first` (a
- *   connection) is multiplied by that page size (default 20, at most 100);
- *   everything below a plain list field by ASSUMED_LIST_SIZE. The `nodes` and
- *   `edges` lists of a connection are the page already paid for.
+ * - cost: each field costs 1, or its @cost weight. A field's @listSize says
+ *   how many items it returns (a slicing argument's value, at most 100, else
+ *   its assumed size), which multiplies what is selected below it, or only
+ *   its sizedFields. Without @listSize, everything below a field that takes
+ *   `first` (a connection) is multiplied by that page size (default 20, at
+ *   most 100), and everything below a plain list field by ASSUMED_LIST_SIZE;
+ *   the `nodes` and `edges` lists of a connection are the page already paid
+ *   for. `costs` is readCostDirectives' map.
  *
  * Introspection (`__schema`, `__type`) is left out of all three: it is
  * allowed or refused as a whole, and GraphiQL's query is deeper than any
@@ -62,7 +123,7 @@ const ZERO = Object.freeze({ depth: 0, aliases: 0, cost: 0 });
  * page size given as a variable); when it did not, they hold for every
  * request of the same operation.
  */
-export function measureOperation(schema, document, operation, variables) {
+export function measureOperation(schema, document, operation, variables, costs = NO_COSTS) {
   const fragments = new Map();
   for (const def of document.definitions) {
     if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
@@ -70,7 +131,11 @@ export function measureOperation(schema, document, operation, variables) {
   const memo = new Map();
   let usesVariables = false;
 
-  function selectionSet(set, parentType, inPage) {
+  // `page` describes the field whose selection this is: inPage when it is a
+  // connection already multiplied by its page (its `nodes` and `edges` are
+  // that page), or sized: the child fields a @listSize(sizedFields:) names,
+  // with the size that multiplies them.
+  function selectionSet(set, parentType, page) {
     let depth = 0;
     let aliases = 0;
     let cost = 0;
@@ -81,33 +146,50 @@ export function measureOperation(schema, document, operation, variables) {
         if (name.startsWith('__') && name !== '__typename') continue;
         if (selection.alias) aliases += 1;
         const fieldDef = name === '__typename' ? undefined : parentType?.getFields?.()[name];
+        const declared = fieldDef ? costs.get(`${parentType.name}.${name}`) : undefined;
+        const weight = declared?.weight ?? 1;
         let factor = 1;
-        let childInPage = false;
+        let childPage = NOT_PAGED;
         if (fieldDef) {
-          if (fieldDef.args.some((arg) => arg.name === 'first')) {
+          const listSize = declared?.listSize;
+          const isList = isListType(getNullableType(fieldDef.type));
+          if (listSize) {
+            let size = listSize.assumedSize ?? (isList ? ASSUMED_LIST_SIZE : 1);
+            if (listSize.slicingArguments.length) {
+              usesVariables ||= selection.arguments?.some((arg) => hasVariable(arg.value)) ?? false;
+              size = sliceSize(fieldDef, selection, variables, listSize.slicingArguments, listSize.assumedSize ?? DEFAULT_PAGE_SIZE);
+            }
+            if (listSize.sizedFields.length) {
+              childPage = { inPage: false, sized: new Set(listSize.sizedFields), size };
+            } else {
+              factor = size;
+            }
+          } else if (page.sized?.has(name)) {
+            factor = page.size;
+          } else if (fieldDef.args.some((arg) => arg.name === 'first')) {
             usesVariables ||= selection.arguments?.some((arg) => hasVariable(arg.value)) ?? false;
             factor = pageSize(fieldDef, selection, variables);
-            childInPage = true;
-          } else if (!inPage && isListType(getNullableType(fieldDef.type))) {
+            childPage = IN_PAGE;
+          } else if (!page.inPage && isList) {
             factor = ASSUMED_LIST_SIZE;
           }
           if (selection.selectionSet) {
-            child = selectionSet(selection.selectionSet, getNamedType(fieldDef.type), childInPage);
+            child = selectionSet(selection.selectionSet, getNamedType(fieldDef.type), childPage);
           }
         }
         depth = Math.max(depth, 1 + child.depth);
         aliases += child.aliases;
-        cost += 1 + factor * child.cost;
+        cost += weight + factor * child.cost;
         continue;
       }
       if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition
           ? schema.getType(selection.typeCondition.name.value)
           : parentType;
-        child = selectionSet(selection.selectionSet, type, inPage);
+        child = selectionSet(selection.selectionSet, type, page);
       } else if (selection.kind === Kind.FRAGMENT_SPREAD) {
         const name = selection.name.value;
-        const key = `${name}\u0000${inPage}`;
+        const key = `${name}\u0000${pageKey(page)}`;
         child = memo.get(key);
         if (!child) {
           const fragment = fragments.get(name);
@@ -115,7 +197,7 @@ export function measureOperation(schema, document, operation, variables) {
           // validation should have refused) ends here instead of recursing.
           memo.set(key, ZERO);
           const type = fragment && schema.getType(fragment.typeCondition.name.value);
-          child = fragment ? selectionSet(fragment.selectionSet, type, inPage) : ZERO;
+          child = fragment ? selectionSet(fragment.selectionSet, type, page) : ZERO;
           memo.set(key, child);
         }
       }
@@ -129,7 +211,7 @@ export function measureOperation(schema, document, operation, variables) {
   const measured = selectionSet(
     operation.selectionSet,
     schema.getRootType(operation.operation),
-    false,
+    NOT_PAGED,
   );
   return { ...measured, usesVariables };
 }

@@ -28,10 +28,20 @@ import {
   parse,
   validate,
 } from 'graphql';
-import { CACHE_SIZE, createVerifier } from './auth.mjs';
+import {
+  CACHE_SIZE,
+  createClaimsMapping,
+  createVerifier,
+  DEVELOPMENT_AUDIENCE,
+  DEVELOPMENT_ISSUER,
+  isDevelopmentKey,
+  JWKS_MAX_AGE_SECONDS,
+  PRODUCTION_AUDIENCE,
+  PRODUCTION_ISSUER,
+} from './auth.mjs';
 import { createRateLimiter, useEdgeChecks } from './edge.mjs';
 import { useDataWhenExecuted } from './executed.mjs';
-import { limitErrors, measureOperation, tokenLimitError } from './limits.mjs';
+import { limitErrors, measureOperation, readCostDirectives, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
 import { readTimeouts, upstreamTimeoutError, useDeadline } from './timeouts.mjs';
 
@@ -124,10 +134,48 @@ function readAuth() {
   const settings = {
     publicKeyFile: publicKeyFile && resolve(publicKeyFile),
     jwksUrl,
-    issuer: env.GATEWAY_AUTH_ISSUER || 'pcse-status',
-    audience: env.GATEWAY_AUTH_AUDIENCE || 'pcse-status',
+    issuer: env.GATEWAY_AUTH_ISSUER || (production ? PRODUCTION_ISSUER : DEVELOPMENT_ISSUER),
+    audience: env.GATEWAY_AUTH_AUDIENCE || (production ? PRODUCTION_AUDIENCE : DEVELOPMENT_AUDIENCE),
     cacheSize: readCount('GATEWAY_AUTH_CACHE_SIZE', CACHE_SIZE),
+    jwksMaxAgeSeconds: readCount('GATEWAY_AUTH_JWKS_MAX_AGE_SECONDS', JWKS_MAX_AGE_SECONDS),
   };
+  if (!settings.jwksMaxAgeSeconds) fatal('GATEWAY_AUTH_JWKS_MAX_AGE_SECONDS must be at least 1');
+  // Production trusts the identity provider's keys. A key file is the
+  // operator's explicit choice, and the development key (the one make up
+  // made, which anyone with that checkout can sign with) never.
+  if (production && settings.publicKeyFile) {
+    let development = false;
+    try {
+      development = isDevelopmentKey(settings.publicKeyFile);
+    } catch (err) {
+      fatal(`GATEWAY_AUTH_PUBLIC_KEY_FILE: ${err.message}`);
+    }
+    if (development) {
+      fatal(`GATEWAY_AUTH_PUBLIC_KEY_FILE ${settings.publicKeyFile} is the development key; production never trusts it`);
+    }
+    if (!readSwitch('GATEWAY_AUTH_ALLOW_KEY_FILE', false)) {
+      fatal(
+        'production verifies tokens with the identity provider\'s keys (GATEWAY_AUTH_JWKS_URL); ' +
+          'to trust GATEWAY_AUTH_PUBLIC_KEY_FILE as well, set GATEWAY_AUTH_ALLOW_KEY_FILE=1',
+      );
+    }
+  }
+  if (production && [settings.issuer, settings.audience].includes(DEVELOPMENT_ISSUER)) {
+    fatal(
+      `production does not accept development tokens (${DEVELOPMENT_ISSUER}); set ` +
+        'GATEWAY_AUTH_ISSUER and GATEWAY_AUTH_AUDIENCE to the identity provider\'s',
+    );
+  }
+  try {
+    settings.claims = createClaimsMapping({
+      roleClaim: env.GATEWAY_AUTH_ROLE_CLAIM || 'role',
+      scopeClaim: env.GATEWAY_AUTH_SCOPE_CLAIM || 'scope',
+      cis2PracticeRoles: env.GATEWAY_AUTH_CIS2_PRACTICE_ROLES,
+      clientsFile: env.GATEWAY_AUTH_CLIENTS_FILE || undefined,
+    });
+  } catch (err) {
+    fatal(`GATEWAY_AUTH_CLIENTS_FILE: ${err.message}`);
+  }
   try {
     return { ...settings, verify: createVerifier(settings) };
   } catch (err) {
@@ -290,7 +338,7 @@ function createMeasureCache() {
 // have been checked. A refusal here happens before the planner, so no
 // subgraph sees the operation. An operation measured without a variable in
 // its figures is not measured again.
-const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => {
+const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost, costs }) => {
   const measures = createMeasureCache();
   return {
     onParse({ setParseFn }) {
@@ -324,7 +372,7 @@ const useOperationLimits = ({ maxTokens, maxDepth, maxAliases, maxCost }) => {
           );
           variables = coerced ?? {};
         }
-        measured = measureOperation(args.schema, args.document, operation, variables);
+        measured = measureOperation(args.schema, args.document, operation, variables, costs);
         if (!measured.usesVariables) {
           measures.set(args.schema, args.document, operationName, measured);
         }
@@ -518,6 +566,8 @@ try {
 if (subgraphNames.length === 0) {
   fatal(`${supergraphPath} has no join__graph entries; is it a composed supergraph?`);
 }
+// The subgraphs' @cost and @listSize, which the cost estimate honours.
+const costs = readCostDirectives(supergraphSdl);
 
 // A subgraph that cannot be reached costs its part of the answer, not the
 // whole of it: the rest still comes back (HTTP 200), with an error that says
@@ -587,7 +637,7 @@ const runtime = createGatewayRuntime({
     }),
     ...(corsOrigins.size ? [useVaryOrigin()] : []),
     useVariableCoercionErrors(),
-    useOperationLimits(limits),
+    useOperationLimits({ ...limits, costs }),
     // After every plugin that refuses before execution; see executed.mjs.
     useDataWhenExecuted(),
     ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),

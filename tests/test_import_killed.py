@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 import asyncpg
-from payments.models import Component, Paycode
+from payments.models import Component, Paycode, PaycodeSign
 from pcse_kit.db import create_engine, create_sessionmaker
 from sqlalchemy import select
 
@@ -29,11 +29,15 @@ PRACTICES = 500
 DATABASE = "import_killed"
 
 
-async def paycodes(url: str) -> list[tuple[str, Component]]:
+async def paycodes(url: str) -> list[tuple[str, Component, bool]]:
+    """Each paycode, its component, and whether its lines are deductions (signed negative)."""
     engine = create_engine(url, application_name="test")
     try:
         async with create_sessionmaker(engine)() as session:
-            return [(p.code, p.component) for p in await session.scalars(select(Paycode))]
+            return [
+                (p.code, p.component, p.component.is_deduction or p.sign is PaycodeSign.DEBIT)
+                for p in await session.scalars(select(Paycode))
+            ]
     finally:
         await engine.dispose()
 

@@ -65,6 +65,7 @@ def national(
         server_url=postgres.dsn(),
         database_urls=urls,
         seed_demo=False,
+        trust_dev_key=True,
     )
     with Stack(config) as stack:
         yield nation, report, urls, stack

@@ -262,7 +262,12 @@ async def test_ctrl_c_while_a_service_is_migrating_stops_everything_within_secon
     try:
         # The key of the advisory lock the payments migrations take (pcse_kit.migrations).
         await holder.execute("SELECT pg_advisory_lock($1)", zlib.crc32(b"payments") & 0x7FFFFFFF)
-        env = {**free_ports_env(), "PAYMENTS_DATABASE_URL": postgres.dsn(database)}
+        env = {
+            **free_ports_env(),
+            "PAYMENTS_DATABASE_URL": postgres.dsn(database),
+            # A database make up did not make: it must be told to trust the development key.
+            "PCSE_TRUST_DEV_KEY": "1",
+        }
         payments_log = run_dir / "logs" / "payments.log"
 
         def payments_starting() -> bool:

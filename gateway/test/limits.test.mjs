@@ -1,11 +1,12 @@
 // measureOperation says when its figures depend on variables, which decides
-// whether the gateway may keep them for the next request of the operation.
+// whether the gateway may keep them for the next request of the operation, and
+// honours the @cost and @listSize the subgraphs declare.
 //   node --test gateway/test/
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { buildSchema, getOperationAST, parse } from 'graphql';
-import { measureOperation } from '../limits.mjs';
+import { measureOperation, readCostDirectives } from '../limits.mjs';
 
 const schema = buildSchema(`
   type Query {
@@ -73,5 +74,68 @@ describe('measureOperation', () => {
       ods: 'A81001',
     });
     assert.deepEqual(measured, { depth: 6, aliases: 0, cost: 196, usesVariables: false });
+  });
+});
+
+describe('declared costs', () => {
+  // As the composed supergraph carries them.
+  const sdl = `
+    directive @cost(weight: Int!) on FIELD_DEFINITION
+    directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION
+    type Query {
+      search(text: String!, first: Int): Page! @cost(weight: 100)
+      findings: [Finding!]! @cost(weight: 20) @listSize(assumedSize: 50)
+      window(months: Int): [Month!]! @listSize(slicingArguments: ["months"], assumedSize: 12)
+      feed(take: Int): Feed! @listSize(slicingArguments: ["take"], sizedFields: ["items"])
+      name: String!
+    }
+    type Page { nodes: [Item!]! }
+    type Feed { items: [Item!]! total: Int! }
+    type Item { id: String! tags: [String!]! }
+    type Finding { kind: String! }
+    type Month { label: String! }
+  `;
+  const schema = buildSchema(sdl);
+  const costs = readCostDirectives(sdl);
+  const measure = (source, variables = {}) => {
+    const document = parse(source);
+    return measureOperation(schema, document, getOperationAST(document), variables, costs);
+  };
+
+  test('a field costs its declared weight, each alias again', () => {
+    // 100, then the page of 20 (the default) times nodes (1) and id (1).
+    assert.equal(measure('{ search(text: "an") { nodes { id } } }').cost, 100 + 20 * 2);
+    const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `a${i}: search(text: "an", first: 100) { nodes { id } }`).join(' ')} }`;
+    // Without the weight these were 15 x 201 = 3015, under the default limit of 5000.
+    assert.equal(measure(aliased).cost, 15 * (100 + 100 * 2));
+  });
+
+  test('an assumed list size multiplies what is selected below', () => {
+    assert.equal(measure('{ findings { kind } }').cost, 20 + 50 * 1);
+  });
+
+  test('a slicing argument sets the size, up to the page maximum', () => {
+    assert.equal(measure('{ window(months: 36) { label } }').cost, 1 + 36);
+    assert.equal(measure('{ window { label } }').cost, 1 + 12);
+    assert.equal(measure('{ window(months: 100000) { label } }').cost, 1 + 100);
+    const variable = measure('query ($m: Int) { window(months: $m) { label } }', { m: 7 });
+    assert.deepEqual([variable.cost, variable.usesVariables], [1 + 7, true]);
+  });
+
+  test('sized fields carry the size, and other children do not', () => {
+    // feed 1, items 1 + 30 x (id 1), total 1: only what is selected in items is multiplied.
+    assert.equal(measure('{ feed(take: 30) { items { id } total } }').cost, 1 + (1 + 30 * 1) + 1);
+  });
+
+  test('fields without a declaration keep the default estimate', () => {
+    assert.equal(measure('{ name }').cost, 1);
+  });
+
+  test('the supergraph declares what the services said', () => {
+    const read = (path) => readFileSync(new URL(path, import.meta.url), 'utf8');
+    const declared = readCostDirectives(read('../../schema/supergraph.graphql'));
+    assert.equal(declared.get('Query.searchPerformers').weight, 100);
+    assert.equal(declared.get('Lmc.findings').listSize.assumedSize, 50);
+    assert.equal(declared.get('Lmc.recordsSummary').weight, 20);
   });
 });

@@ -115,8 +115,12 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
-def _request_hash(operation: str, request: dict[str, Any]) -> str:
-    canonical = json.dumps([operation, request], sort_keys=True, default=str)
+def _request_hash(operation: str, request: dict[str, Any], actor: Principal) -> str:
+    """The request and who made it, with the rights they had: a key is the subject's, and a
+    replay is answered only to the same subject in the same role over the same scope."""
+    canonical = json.dumps(
+        [operation, request, str(actor.role), sorted(actor.scope)], sort_keys=True, default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -132,14 +136,18 @@ async def claim(
     """Claim ``key`` for this request in the caller's transaction.
 
     Returns None when the key is new: go ahead, then :func:`remember` the response. Returns the
-    stored response when the same request was already made with this key. A concurrent replay
-    waits on the first one's row lock, so exactly one of them does the work.
+    stored response when the same request was already made with this key, by the same caller
+    with the same rights. A key is its subject's, so nobody else can reach its response; and a
+    replay by that subject under another role or scope (a token issued since, with other
+    rights) is a CONFLICT, never the stored response: what the first request was allowed to
+    see is not handed to a caller who may no longer see it. A concurrent replay waits on the
+    first one's row lock, so exactly one of them does the work.
     """
     if not _KEY.fullmatch(key):
         raise BadUserInput(
             "`idempotencyKey` must be 8-100 letters, digits or . _ : -", field="idempotencyKey"
         )
-    digest = _request_hash(operation, request)
+    digest = _request_hash(operation, request, actor)
     inserted = await session.execute(
         pg_insert(table)
         .values(actor_subject=actor.subject, key=key, operation=operation, request_hash=digest)
@@ -157,7 +165,8 @@ async def claim(
     ).one()
     if stored.request_hash != digest:
         raise Conflict(
-            "This idempotency key was already used for a different request.",
+            "This idempotency key was already used for a different request, or by you with "
+            "other rights; use a new key.",
             field="idempotencyKey",
         )
     response: dict[str, Any] = stored.response
@@ -188,14 +197,21 @@ async def once(
     operation: str,
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+    authorize: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run ``write`` in one transaction, once per idempotency key.
 
     A replay of the same request gets the first response and changes nothing; the key reused
     for another request is a CONFLICT (see :func:`claim`). ``write`` returns the JSON-ready
     response to remember.
+
+    ``authorize`` runs first, in the same transaction, for the first request and every
+    replay alike: a check that depends on data (a relationship that may have ended since) must
+    go there, not in ``write``, or a replay would skip it.
     """
     async with sessionmaker.begin() as session:
+        if authorize is not None:
+            await authorize(session)
         replay = await claim(
             session, table, actor=actor, key=key, operation=operation, request=request
         )

@@ -38,6 +38,9 @@ def create_engine(
 ) -> AsyncEngine:
     """An asyncpg engine whose pool heals itself after a database restart.
 
+    Its errors never carry the statement's parameters: they can hold patients' NHS numbers,
+    and a logged exception must not put one in a log.
+
     ``statement_timeout_seconds`` (0: none) is set as the session's ``statement_timeout`` in
     the startup packet of every connection, so it costs no round trip and no statement can
     escape it, whichever code path opened the connection.
@@ -50,6 +53,7 @@ def create_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        hide_parameters=True,
         connect_args={"server_settings": server_settings},
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed)

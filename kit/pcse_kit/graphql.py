@@ -16,7 +16,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
 
 from pcse_kit import over_http
-from pcse_kit.errors import MaskInternalErrors
+from pcse_kit.errors import BadUserInput, MaskInternalErrors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from strawberry.types.base import StrawberryObjectDefinition
 
     from pcse_kit.auth import Principal
+
+MAX_REPRESENTATIONS: Final = 10_000
+"""Entities one ``_entities`` call may ask for: far above what an operation within the
+gateway's cost limit (5,000) makes it fetch at once, and a bound on what anyone else sends."""
 
 FEDERATION_VERSION: Final = "2.9"
 """The newest version ``@theguild/federation-composition`` accepts; Strawberry defaults higher."""
@@ -69,6 +73,11 @@ class FederationSchema(strawberry.federation.Schema):
     def entities_resolver(
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
+        if len(representations) > MAX_REPRESENTATIONS:
+            raise BadUserInput(
+                f"`representations` holds at most {MAX_REPRESENTATIONS} items.",
+                field="representations",
+            )
         results: list[Any] = []
         for index, representation in enumerate(representations):
             results.append(self._resolve_one(info, index, representation))

@@ -1,8 +1,11 @@
-"""Validation of the NHS-wide identifiers every service keys on (NHS Data Dictionary formats)."""
+"""Validation of the NHS-wide identifiers every service keys on (NHS Data Dictionary formats),
+and of free text, which must not carry a patient's NHS number."""
 
 from __future__ import annotations
 
 import re
+
+from nhs_number.validate import is_valid
 
 from pcse_kit.errors import BadUserInput
 
@@ -66,3 +69,58 @@ def lmc_code(value: object, *, field: str = "code") -> str:
             field=field,
         )
     return str(value)
+
+
+# An NHS number as people write it: ten digits, or 3-3-4 with spaces or hyphens, not part of a
+# longer run of digits. Whether it is one is the modulus-11 check's to say.
+_NHS_NUMBER_CANDIDATE = re.compile(r"(?<![0-9])([0-9]{3})[ -]?([0-9]{3})[ -]?([0-9]{4})(?![0-9])")
+
+
+NHS_NUMBER_LENGTH = 10
+
+
+def is_nhs_number(digits: str) -> bool:
+    """Ten digits whose tenth is the modulus-11 check digit (NHS Data Dictionary)."""
+    return len(digits) == NHS_NUMBER_LENGTH and digits.isdigit() and bool(is_valid(digits))
+
+
+def nhs_numbers_in(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds something that passes the NHS number check: (start, end) spans."""
+    return [
+        match.span()
+        for match in _NHS_NUMBER_CANDIDATE.finditer(text)
+        if is_nhs_number("".join(match.groups()))
+    ]
+
+
+def mask_nhs_numbers(text: str, mask: str = "[NHS number]") -> str:
+    """``text`` with everything that passes the NHS number check replaced by ``mask``."""
+    spans = nhs_numbers_in(text)
+    if not spans:
+        return text
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], mask]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def free_text(value: str, *, field: str, limit: int) -> str:
+    """A free-text field, stripped: 1 to ``limit`` characters and no NHS number in it.
+
+    Free text (a reason, a note, a reviewer's name) is shown to operators and admins and kept
+    in the audit trail, where a patient's identifier has no place; the patient is named by the
+    record's own reference instead. The message never repeats the value.
+    """
+    text = value.strip()
+    if not text or len(text) > limit:
+        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
+    if nhs_numbers_in(text):
+        raise BadUserInput(
+            f"`{field}` must not contain an NHS number: free text is seen by people who may not "
+            "see patients' identifiers. Leave the number out; the record's own reference is "
+            "enough to find the patient.",
+            field=field,
+        )
+    return text

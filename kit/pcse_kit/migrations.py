@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from pcse_kit.db import create_engine
+from pcse_kit.roles import grant_service_role
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,16 +26,30 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-def alembic_config(service_dir: Path, database_url: str) -> Config:
+def alembic_config(
+    service_dir: Path, database_url: str, *, service_role: str | None = None
+) -> Config:
     config = Config(str(service_dir / "alembic.ini"))
     config.set_main_option("script_location", str(service_dir / "migrations"))
     config.attributes["database_url"] = database_url
+    config.attributes["service_role"] = service_role
     return config
 
 
-def upgrade(service_dir: Path, database_url: str, revision: str = "head") -> None:
-    """Apply migrations synchronously; call it in a thread from async code."""
-    command.upgrade(alembic_config(service_dir, database_url), revision)
+def upgrade(
+    service_dir: Path,
+    database_url: str,
+    revision: str = "head",
+    *,
+    service_role: str | None = None,
+) -> None:
+    """Apply migrations synchronously, as the role of ``database_url`` (the migrator); call it
+    in a thread from async code.
+
+    With ``service_role`` (another role than the migrator), the migrator then grants it what
+    :mod:`pcse_kit.roles` describes, in the same transaction.
+    """
+    command.upgrade(alembic_config(service_dir, database_url, service_role=service_role), revision)
 
 
 def _lock_key(name: str) -> int:
@@ -51,6 +66,7 @@ def run_env(
     ``alembic`` command line, from the service's settings.
     """
     url: str = context.config.attributes.get("database_url") or default_url_factory()
+    service_role: str | None = context.config.attributes.get("service_role")
 
     def do_run(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
@@ -60,6 +76,9 @@ def run_env(
                 text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(lock_name)}
             )
             context.run_migrations()
+            migrator = connection.execute(text("SELECT current_user")).scalar_one()
+            if service_role and service_role != migrator:
+                grant_service_role(connection, service_role)
 
     async def run() -> None:
         engine = create_engine(url, application_name=f"{lock_name}-migrate", pool_size=1)

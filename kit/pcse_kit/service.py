@@ -19,11 +19,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from pcse_kit.auth import TokenVerifier, Unauthenticated
+from pcse_kit.auth import (
+    AuthUnavailable,
+    JwksCache,
+    TokenVerifier,
+    Unauthenticated,
+    load_public_key,
+)
+from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.events import Consumer, Relay, running
 from pcse_kit.graphql import create_router
+from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
+from pcse_kit.roles import audit_exposure, role_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -68,12 +77,47 @@ class EventWiring:
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
     key_files = [settings.auth_public_key_file] if settings.auth_public_key_file else []
-    return TokenVerifier.from_files(
+    jwks = (
+        JwksCache(settings.auth_jwks_url, max_age=settings.auth_jwks_max_age_seconds)
+        if settings.auth_jwks_url
+        else None
+    )
+    return TokenVerifier(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        key_files=key_files,
-        jwks_url=settings.auth_jwks_url,
+        public_keys=[load_public_key(path) for path in key_files],
+        jwks=jwks,
+        claims=settings.claims_mapping(),
     )
+
+
+class AuditTrailExposed(RuntimeError):
+    """Production refuses to run as a database role that could rewrite its own audit trail."""
+
+
+def migrate(service: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Apply the migrations as the migrator and grant the service's role what it may do."""
+    upgrade(
+        service.service_dir,
+        settings.migration_url,
+        service_role=role_of(settings.database_url),
+    )
+
+
+async def check_audit_trail(engine: AsyncEngine, settings: ServiceSettings) -> None:
+    """Say, or in production refuse, when the service's own role could change or empty an
+    append-only table (it owns it, or holds UPDATE, DELETE or TRUNCATE on it)."""
+    async with engine.connect() as connection:
+        exposure = await audit_exposure(connection)
+    if not exposure:
+        return
+    advice = (
+        "; give the service a role that owns nothing (*_DATABASE_URL) and migrate as the "
+        "tables' owner (*_MIGRATE_DATABASE_URL)"
+    )
+    if settings.environment == "production":
+        raise AuditTrailExposed(exposure.describe() + advice)
+    logger.warning("%s%s", exposure.describe(), advice)
 
 
 def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
@@ -82,7 +126,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, service.service_dir, settings.database_url)
+            await asyncio.to_thread(migrate, service, settings)
         engine = create_engine(
             settings.database_url,
             application_name=service.name,
@@ -91,9 +135,15 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             statement_timeout_seconds=settings.db_statement_timeout_seconds,
         )
         app.state.engine = engine
+        app.state.settings = settings
+        try:
+            await check_audit_trail(engine, settings)
+        except BaseException:
+            await engine.dispose()
+            raise
         app.state.sessionmaker = create_sessionmaker(engine)
         if settings.seed_demo and service.seed_demo is not None:
-            loaded = await service.seed_demo(app.state.sessionmaker)
+            loaded = await _seed(service, settings)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
             if settings.events_database_url and service.event_workers is not None:
@@ -123,6 +173,8 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
         openapi_url=None,
     )
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -147,6 +199,15 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             headers={"WWW-Authenticate": "Bearer"},
         )
 
+    @app.exception_handler(AuthUnavailable)
+    async def auth_unavailable(_request: Request, error: AuthUnavailable) -> JSONResponse:
+        # The identity provider's fault, not the caller's: as the gateway answers it.
+        return JSONResponse(
+            {"errors": [{"message": error.message, "extensions": error.extensions}]},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     async def context_getter(request: Request) -> RequestContext:
         principal = await verifier.verify(request.headers.get("authorization"))
         return service.context_factory(request.app.state.sessionmaker, principal)
@@ -161,8 +222,12 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
 
 
 async def _seed(service: ServiceDefinition, settings: ServiceSettings) -> bool:
+    """Load the demo data as the migrator: a load, like a migration, may set sequences,
+    which the service's own role may not."""
     assert service.seed_demo is not None
-    engine = create_engine(settings.database_url, application_name=f"{service.name}-seed")
+    engine = create_engine(
+        settings.migration_url, application_name=f"{service.name}-seed", pool_size=1
+    )
     try:
         return await service.seed_demo(create_sessionmaker(engine))
     finally:
@@ -184,12 +249,9 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
 
     settings = service.settings_factory()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s {service.name} %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level=settings.log_level, service=service.name)
     if args.command == "migrate":
-        upgrade(service.service_dir, settings.database_url)
+        migrate(service, settings)
         return 0
     if args.command == "seed-demo":
         if service.seed_demo is None:
@@ -222,6 +284,9 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        # No logging configuration of uvicorn's own: its loggers propagate to the root
+        # handler, which masks NHS numbers (pcse_kit.logs).
+        log_config=None,
         # Requests in flight when a stop signal comes get this long; then they are cancelled.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

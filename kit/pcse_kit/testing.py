@@ -7,8 +7,13 @@ once per worker and empty its tables between tests.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -21,7 +26,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from pcse_kit.auth import Role, SigningKey
+from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.postgres import EmbeddedPostgres
+from pcse_kit.roles import ServiceRoles, provision
 from pcse_kit.service import create_app
 
 if TYPE_CHECKING:
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from pcse_kit.service import ServiceDefinition
 
@@ -120,34 +128,66 @@ async def client(
     await truncate_all(app, service_metadata)
 
 
+def service_roles(name: str, database: str | None = None) -> ServiceRoles:
+    """The migrator and service roles of service ``name`` on a test server (trust
+    authentication: the passwords are there for the URLs' sake)."""
+    return ServiceRoles(
+        database=database or name,
+        migrator=f"pcse_{name}_migrator",
+        service=f"pcse_{name}",
+        migrator_password="test-only",  # noqa: S106 - a trust-authenticated test server
+        service_password="test-only",  # noqa: S106 - likewise
+    )
+
+
 @asynccontextmanager
 async def running_service(
     service: ServiceDefinition, postgres: EmbeddedPostgres, public_key_file: Path, **settings: Any
 ) -> AsyncIterator[FastAPI]:
-    """The service's real app, migrated, its lifespan running, on its own database."""
-    postgres.create_database(service.name)
+    """The service's real app, migrated, its lifespan running, on its own database: as the
+    service's own role, migrated by the migrator role, as in production."""
+    service_url, migrator_url = await provision(postgres.dsn(), service_roles(service.name))
     settings_cls: Any = service.settings_factory
     app = create_app(
         service,
         settings_cls(
-            database_url=postgres.dsn(service.name),
+            database_url=service_url,
+            migrate_database_url=migrator_url,
             auth_public_key_file=public_key_file,
             auth_issuer=TEST_ISSUER,
             auth_audience=TEST_AUDIENCE,
             **settings,
         ),
     )
-    async with app.router.lifespan_context(app):
-        yield app
+    owner = create_engine(migrator_url, application_name=f"{service.name}-test-owner", pool_size=1)
+    app.state.owner_engine = owner
+    try:
+        async with app.router.lifespan_context(app):
+            yield app
+    finally:
+        await owner.dispose()
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
+def owner_engine(app: FastAPI) -> AsyncEngine:
+    """An engine as the tables' owner (the migrator): for emptying tables between tests, which
+    the service's own role may not do."""
+    engine: AsyncEngine = app.state.owner_engine
+    return engine
+
+
+def owner_sessionmaker(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    """Sessions as the tables' owner, for what only a migration or a data load may do (set a
+    sequence: the demo data does)."""
+    return create_sessionmaker(owner_engine(app))
+
+
 async def truncate_all(app: FastAPI, metadata: MetaData) -> None:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with app.state.engine.begin() as connection:
+    async with owner_engine(app).begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
@@ -210,3 +250,54 @@ async def assert_migrations_match_models(app: FastAPI, metadata: MetaData) -> No
     async with app.state.engine.connect() as connection:
         differences = await connection.run_sync(compare)
     assert differences == [], f"models and migrations differ: {differences}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def reheader(token: str, header: dict[str, Any]) -> str:
+    """``token`` with another header, its payload and signature kept."""
+    _, payload, signature = token.split(".")
+    return f"{_b64(json.dumps(header).encode())}.{payload}.{signature}"
+
+
+def _hs256(payload: dict[str, Any], secret: bytes) -> str:
+    """The classic confusion: a public key used as an HMAC secret (libraries refuse to make
+    one, so it is made by hand)."""
+    header = _b64(json.dumps({"alg": "HS256"}).encode())
+    signing_input = f"{header}.{_b64(json.dumps(payload).encode())}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+def malformed_tokens(key: SigningKey, claims: dict[str, Any]) -> dict[str, str]:
+    """Tokens broken every way we know of, made from valid ``claims`` signed with ``key``:
+    each must be refused as UNAUTHENTICATED (401), never answered with a server error."""
+    good = key.sign_claims(claims)
+    _, payload, signature = good.split(".")
+    now = int(time.time())
+    return {
+        # An alg the key cannot verify was an HTTP 500 (a TypeError inside the JWT library).
+        "ES256 header on an Ed25519 signature": reheader(good, {"alg": "ES256", "typ": "JWT"}),
+        "RS256 header on an Ed25519 signature": reheader(good, {"alg": "RS256"}),
+        "HS256, signed with the public key as a secret": _hs256(claims, key.public_pem),
+        "alg none": reheader(good, {"alg": "none"})[: -len(signature)],
+        "no alg": reheader(good, {"typ": "JWT"}),
+        "a kid that is a number": reheader(good, {"alg": "EdDSA", "kid": 7}),
+        "a header that is a list": f"{_b64(b'[1]')}.{payload}.{signature}",
+        "a header that is not base64": f"!!!.{payload}.{signature}",
+        "a header that is not JSON": f"{_b64(b'not json')}.{payload}.{signature}",
+        "a payload that is not JSON": f"{good.split('.')[0]}.{_b64(b'nope')}.{signature}",
+        "two parts": f"{good.split('.')[0]}.{payload}",
+        "four parts": f"{good}.x",
+        "a signature cut short": good[:-10],
+        "exp that is a string": key.sign_claims({**claims, "exp": "tomorrow"}),
+        "iat that is a list": key.sign_claims({**claims, "iat": [1]}),
+        "aud that is a number": key.sign_claims({**claims, "aud": 5}),
+        "a subject that is an object": key.sign_claims({**claims, "sub": {"id": 1}}),
+        "a role that is a number": key.sign_claims({**claims, "role": 1}),
+        "a scope that is a number": key.sign_claims({**claims, "scope": 5}),
+        "iat in the future": key.sign_claims({**claims, "iat": now + 3600}),
+        "not yet valid": key.sign_claims({**claims, "nbf": now + 3600}),
+    }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput
+from pcse_kit.identifiers import free_text
 from sqlalchemy import select
 
 from payments import policy
@@ -99,10 +100,8 @@ def financial_year_input(year: int, *, today: date, field: str = "financialYear"
 
 
 def text_input(value: str, *, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
-    return text
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    return free_text(value, field=field, limit=limit)
 
 
 async def idempotent(

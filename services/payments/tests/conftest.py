@@ -19,7 +19,7 @@ from payments.models import (
     StatementLine,
 )
 from payments.rates import month_end
-from pcse_kit.testing import client_for, running_service
+from pcse_kit.testing import client_for, owner_engine, running_service
 from sqlalchemy import insert, select, text
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ async def client(
         http.headers["authorization"] = f"Bearer {token('admin')}"
         yield http
     tables = ", ".join(f'"{t.name}"' for t in service_metadata.sorted_tables)
-    async with app.state.engine.begin() as connection:
+    async with owner_engine(app).begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         for table in _reference(service_metadata):
             if reference_rows[table.name]:

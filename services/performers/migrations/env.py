@@ -4,7 +4,7 @@ from performers.settings import PerformersSettings
 
 
 def _default_url() -> str:
-    return PerformersSettings().database_url
+    return PerformersSettings().migration_url
 
 
 run_env(Base.metadata, lock_name="performers", default_url_factory=_default_url)

@@ -10,6 +10,7 @@ from pcse_kit.errors import BadUserInput
 from pcse_kit.graphql import create_schema
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
+from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
 
 from performers import change_requests, models, policy, repository, service, start
@@ -93,7 +94,10 @@ class Query:
 
     @strawberry.field(
         description="Performers by GMC number prefix or any part of the name, among those the "
-        "caller may see, in GMC number order."
+        "caller may see, in GMC number order.",
+        # No index serves a match inside a name: the search reads the whole list (about
+        # 42,000 performers nationally), priced as a page of 100 would be.
+        directives=[Cost(weight=100)],
     )
     async def search_performers(
         self,
@@ -117,7 +121,9 @@ class Query:
 
     @strawberry.field(
         description="Practices by ODS code prefix, any part of the name, or postcode, among "
-        "those the caller may see, in code order."
+        "those the caller may see, in code order.",
+        # Reads the whole directory (about 6,500 practices nationally) for a match in a name.
+        directives=[Cost(weight=20)],
     )
     async def search_practices(
         self,

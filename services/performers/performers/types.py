@@ -8,10 +8,15 @@ from typing import Annotated
 import strawberry
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 
 from performers import findings, models, policy, repository, rules
 from performers.context import PerformersContext
+
+# By its own name too: in Lmc, `findings` is also a field's resolver.
+from performers.findings import FindingKind
 
 strawberry.enum(
     models.ContractType, description="The contract a practice holds with the commissioner."
@@ -31,6 +36,18 @@ strawberry.enum(
 strawberry.enum(models.ChangeOutcome, description="How a change request was decided.")
 strawberry.enum(findings.FindingKind, description="A kind of problem on the performers list.")
 strawberry.enum(findings.Severity, description="How much a finding matters.")
+
+
+# What the gateway's cost estimate charges for a field that works over a whole LMC area
+# (about 65 practices on average) rather than one row: 20 where a keyed field costs 1.
+AREA_COST = 20
+# An area's findings are worked out over every practice of it, and number tens, not ten.
+AREA_FINDINGS_COST = [
+    Cost(weight=AREA_COST),
+    # Strawberry types the other arguments as required, yet leaves them out of the SDL unset,
+    # which is what composition wants here (None would print null, which it refuses).
+    ListSizeDirective(assumed_size=50),  # type: ignore[call-arg]
+]
 
 
 @strawberry.type(description="One fact behind a finding.")
@@ -449,7 +466,8 @@ class Lmc:
         return await info.context.icbs_of_lmc.load(self.code)
 
     @strawberry.field(
-        description="Performers working in the area today, each counted once, by list status."
+        description="Performers working in the area today, each counted once, by list status.",
+        directives=[Cost(weight=AREA_COST)],
     )
     async def performer_counts(self, info: Info[PerformersContext, None]) -> list[StatusCount]:
         codes = await _area(info, self.code)
@@ -457,7 +475,10 @@ class Lmc:
             counts = await repository.performer_counts(session, codes, on=info.context.today)
         return [StatusCount(status=status, count=count) for status, count in counts]
 
-    @strawberry.field(description="Open change requests in the area, counted by age.")
+    @strawberry.field(
+        description="Open change requests in the area, counted by age.",
+        directives=[Cost(weight=AREA_COST)],
+    )
     async def change_request_ages(self, info: Info[PerformersContext, None]) -> ChangeRequestAges:
         codes = await _area(info, self.code)
         today = info.context.today
@@ -502,18 +523,24 @@ class Lmc:
             node=lambda r: ChangeRequest.of(r, today=today),
         )
 
-    @strawberry.field(description="Problems on the list in the area, optionally of one kind.")
+    @strawberry.field(
+        description="Problems on the list in the area, optionally of one kind.",
+        directives=AREA_FINDINGS_COST,
+    )
     async def findings(
         self,
         info: Info[PerformersContext, None],
         kind: Annotated[
-            findings.FindingKind | None, strawberry.argument(description="Only this kind.")
+            FindingKind | None, strawberry.argument(description="Only this kind.")
         ] = None,
     ) -> list[Finding]:
         found = await _area_findings(info, self.code)
         return [Finding.of(f) for f in found if kind is None or f.kind == kind]
 
-    @strawberry.field(description="How many findings of each kind the area has.")
+    @strawberry.field(
+        description="How many findings of each kind the area has.",
+        directives=[Cost(weight=AREA_COST)],
+    )
     async def finding_counts(self, info: Info[PerformersContext, None]) -> list[FindingCount]:
         found = await _area_findings(info, self.code)
         return [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pcse_kit import audit, dates, events
 from pcse_kit.auth import Forbidden
 from pcse_kit.errors import BadUserInput, NotFound
+from pcse_kit.identifiers import free_text
 from sqlalchemy import or_, select
 
 from performers import policy, rules
@@ -100,7 +101,8 @@ def clean_text(value: str, *, field: str, limit: int = TEXT_MAX) -> str:
         raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
     if any(ord(character) < 32 and character not in "\t\n\r" for character in value):  # noqa: PLR2004 - control characters
         raise BadUserInput(f"`{field}` cannot hold control characters.", field=field)
-    return value.strip()
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    return free_text(value, field=field, limit=limit)
 
 
 def iso(value: date | None) -> str | None:

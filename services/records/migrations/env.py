@@ -4,7 +4,7 @@ from records.settings import RecordsSettings
 
 
 def _default_url() -> str:
-    return RecordsSettings().database_url
+    return RecordsSettings().migration_url
 
 
 run_env(Base.metadata, lock_name="records", default_url_factory=_default_url)

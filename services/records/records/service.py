@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit import audit, dates
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
+from pcse_kit.identifiers import free_text
 from sqlalchemy import func, select
 
 from records import policy, repository, rules, timers
@@ -95,10 +96,8 @@ async def _idempotent(
 
 
 def _text(value: str, *, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise BadUserInput(f"`{field}` must be 1-{limit} characters.", field=field)
-    return text
+    # Free text reaches operators, admins and the audit trail: never an NHS number in it.
+    return free_text(value, field=field, limit=limit)
 
 
 def _not_future(value: date, *, field: str) -> None:
