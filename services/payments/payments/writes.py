@@ -18,10 +18,15 @@ from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import free_text
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from payments import policy
-from payments.models import AccountantConsent, IdempotencyKey, PracticeDirectory
+from payments.models import (
+    AccountantConsent,
+    IdempotencyKey,
+    PerformerMembership,
+    PracticeDirectory,
+)
 from payments.rates import financial_year
 
 if TYPE_CHECKING:
@@ -112,8 +117,13 @@ async def idempotent(
     operation: str,
     request: dict[str, Any],
     write: Callable[[AsyncSession], Awaitable[Written]],
+    authorize: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Written:
-    """Run ``write`` once per key: a replay gets the first result and changes nothing."""
+    """Run ``write`` once per key: a replay gets the first result and changes nothing.
+
+    ``authorize`` checks who may, against data, in the same transaction, on the first request
+    and on every replay: a relationship that has ended since refuses the replay too.
+    """
 
     async def remembered(session: AsyncSession) -> dict[str, Any]:
         return asdict(await write(session))
@@ -126,8 +136,42 @@ async def idempotent(
         operation=operation,
         request=request,
         write=remembered,
+        authorize=authorize,
     )
     return Written(**response)
+
+
+async def performer_works_at(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    gmc_number: str,
+    ods_code: str,
+    financial_year: int,
+    today: date,
+) -> None:
+    """A practice writes about a GP only while the GP works there: a post at the practice, in
+    this service's copy of the performers list's memberships (which no practice can write),
+    not ended before today and overlapping the financial year named. Operators of this domain
+    record for any GP. Anyone else is refused without learning whether the GP exists."""
+    if principal.operates(policy.DOMAIN):
+        return
+    year_start, year_end = date(financial_year, 4, 1), date(financial_year + 1, 3, 31)
+    post = await session.scalar(
+        select(PerformerMembership.id)
+        .where(
+            PerformerMembership.gmc_number == gmc_number,
+            PerformerMembership.ods_code == ods_code,
+            PerformerMembership.start_date <= year_end,
+            or_(
+                PerformerMembership.end_date.is_(None),
+                PerformerMembership.end_date >= max(today, year_start),
+            ),
+        )
+        .limit(1)
+    )
+    if post is None:
+        raise Forbidden
 
 
 async def known_practice(session: AsyncSession, ods_code: str) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments.models import AccountantConsent, AuditEvent
+from payments.directory import consumer as directory
+from payments.models import AccountantConsent, AuditEvent, PensionEstimate
+from payments.rates import financial_year
 from pcse_kit.auth import SigningKey
+from pcse_kit.dates import today
+from pcse_kit.events import Event
 from pcse_kit.testing import TEST_AUDIENCE, TEST_ISSUER, Token, graphql, owner_engine
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -236,3 +242,101 @@ async def test_a_request_without_a_valid_token_is_refused(
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+ESTIMATE = """
+mutation ($gmc: String!, $year: Int!, $key: String!) {
+  recordPensionEstimate(input: {gmcNumber: $gmc, odsCode: "A81001", financialYear: $year,
+      pensionablePay: "90000.00", submittedOn: "2024-02-20", idempotencyKey: $key}) {
+    gmcNumber
+  }
+}
+"""
+
+
+async def _estimates_and_their_audit(app: FastAPI) -> tuple[int, int]:
+    async with app.state.sessionmaker() as session:
+        estimates = await session.scalar(select(func.count()).select_from(PensionEstimate))
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.c.action == "record_pension_estimate")
+        )
+    return int(estimates or 0), int(audited or 0)
+
+
+async def test_a_practice_records_an_estimate_only_for_a_gp_who_works_there(
+    app: FastAPI,
+    make_practice: Any,
+    make_membership: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+) -> None:
+    await make_practice(ods_code="A81001")
+    await make_practice(ods_code="B82002", lmc_code="essex")
+    await make_membership(gmc_number="1234567", ods_code="A81001")  # a partner since 2015
+    await make_membership(gmc_number="7654321", ods_code="B82002")  # another practice's GP
+    # Left A81001 at the end of March 2024: the post covered 2023/24, and has ended.
+    await make_membership(gmc_number="2222222", ods_code="A81001", end=date(2024, 3, 31))
+    practice = token("practice", ["A81001"])
+    year = financial_year(today())
+
+    own = await graphql(client, ESTIMATE, {"gmc": "1234567", "year": year, "key": "estimate-own"},
+                        token=practice)  # fmt: skip
+    asked = [("7654321", year), ("9999999", year), ("2222222", year), ("2222222", 2023)]
+    refused = {
+        (gmc, y): await graphql(
+            client, ESTIMATE, {"gmc": gmc, "year": y, "key": f"estimate-{gmc}-{y}"}, token=practice
+        )
+        for gmc, y in asked
+    }
+
+    assert "errors" not in own, own
+    for asking, body in refused.items():
+        assert forbidden(body), (asking, body)
+        assert body["data"] is None
+    # Whether the GP exists, elsewhere or nowhere, the refusal reads the same.
+    assert len({body["errors"][0]["message"] for body in refused.values()}) == 1
+    assert await _estimates_and_their_audit(app) == (1, 1)
+    # This domain's operators record for any GP (PCSE itself keys estimates in).
+    operator = await graphql(
+        client, ESTIMATE, {"gmc": "7654321", "year": year, "key": "estimate-operator"},
+        token=token("operator", ["payments"]),
+    )  # fmt: skip
+    assert "errors" not in operator, operator
+    assert await _estimates_and_their_audit(app) == (2, 2)
+
+
+async def test_a_replayed_estimate_is_refused_once_the_gp_has_left(
+    app: FastAPI, make_practice: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    await make_practice(ods_code="A81001")
+    membership = {
+        "membershipId": 91, "gmcNumber": "1234567", "odsCode": "A81001", "role": "salaried",
+        "startDate": "2020-01-01", "endDate": None,
+    }  # fmt: skip
+    async with app.state.sessionmaker.begin() as session:
+        await directory.apply(session, _event("membership.started", membership))
+    practice = token("practice", ["A81001"])
+    variables = {"gmc": "1234567", "year": financial_year(today()), "key": "estimate-replayed"}
+
+    first = await graphql(client, ESTIMATE, variables, token=practice)
+    replay = await graphql(client, ESTIMATE, variables, token=practice)
+    assert "errors" not in first, first
+    assert replay == first
+    # The GP leaves: the performers list publishes the end of the post, yesterday.
+    left = {**membership, "endDate": (today() - timedelta(days=1)).isoformat()}
+    async with app.state.sessionmaker.begin() as session:
+        await directory.apply(session, _event("membership.ended", left))
+    after = await graphql(client, ESTIMATE, variables, token=practice)
+
+    assert forbidden(after), after
+    assert after["data"] is None
+    assert await _estimates_and_their_audit(app) == (1, 1)
+
+
+def _event(type_: str, payload: dict[str, Any]) -> Event:
+    return Event(
+        event_id=uuid.uuid4(), stream="performers", type=type_, key="k", payload=payload,
+        occurred_at=datetime.now(UTC), position=1,
+    )  # fmt: skip
