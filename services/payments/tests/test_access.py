@@ -340,3 +340,63 @@ def _event(type_: str, payload: dict[str, Any]) -> Event:
         event_id=uuid.uuid4(), stream="performers", type=type_, key="k", payload=payload,
         occurred_at=datetime.now(UTC), position=1,
     )  # fmt: skip
+
+
+REFRESH = """
+mutation ($codes: [String!]) { refreshAnomalies(odsCodes: $codes) { opened resolved open } }
+"""
+
+
+async def test_a_refresh_is_in_the_audit_trail_with_what_it_changed(
+    app: FastAPI, make_practice: Any, make_statement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    await make_practice(ods_code="A81001")
+    await make_statement(ods_code="A81001")
+    operator = token("operator", ["payments"], subject="ops@pcse")
+
+    named = await graphql(client, REFRESH, {"codes": ["A81001", "A81001"]}, token=operator)
+    everyone = await graphql(client, REFRESH, {"codes": None}, token=operator)
+
+    assert "errors" not in named, named
+    assert "errors" not in everyone, everyone
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.c.action == "refresh_anomalies")
+                .order_by(AuditEvent.c.id)
+            )
+        ).all()
+    assert [(r.actor_subject, r.actor_role, r.entity, r.entity_key) for r in rows] == [
+        ("ops@pcse", "operator", "anomaly", "the practices named"),
+        ("ops@pcse", "operator", "anomaly", "every practice with a statement"),
+    ]
+    first, second = rows[0].after, rows[1].after
+    # The same practice named twice is refreshed once.
+    assert first["odsCodes"] == ["A81001"]
+    assert first["practices"] == 1
+    assert second["odsCodes"] is None
+    assert second["practices"] == 1
+    assert first["asOf"] == today().isoformat()
+    result = named["data"]["refreshAnomalies"]
+    assert (first["opened"], first["resolved"], first["open"]) == (
+        result["opened"], result["resolved"], result["open"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [["A81001"] * 1001, ["not a code"] * 1001],
+    ids=["1,001 practices", "1,001 of anything"],
+)
+async def test_a_refresh_naming_too_many_practices_is_refused_before_reading_them(
+    app: FastAPI, client: httpx.AsyncClient, token: Token, codes: list[str]
+) -> None:
+    body = await graphql(client, REFRESH, {"codes": codes}, token=token("operator", ["payments"]))
+
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "odsCodes"}
+    assert error["message"] == "At most 1,000 practices at a time."
+    async with app.state.sessionmaker() as session:
+        audited = await session.scalar(select(func.count()).select_from(AuditEvent))
+    assert audited == 0

@@ -127,6 +127,10 @@ class LmcPaymentsSummary:
         return sum(d.escalatable for d in self.open_disputes)
 
 
+MAX_REFRESH_PRACTICES = 1000
+"""How many practices one `refreshAnomalies` names at most (an LMC area is about 65)."""
+
+
 @strawberry.type(description="What a re-detection changed.")
 class AnomalyRefresh:
     opened: int = strawberry.field(description="Anomalies newly detected.")
@@ -170,11 +174,14 @@ class DetectionMutation:
             strawberry.argument(name="odsCodes", description="Only these (up to 1,000)."),
         ] = None,
     ) -> AnomalyRefresh:
+        # Bounded by count before each code is read: one request's worth of practices.
+        if ods_codes is not None and len(ods_codes) > MAX_REFRESH_PRACTICES:
+            raise BadUserInput(
+                f"At most {MAX_REFRESH_PRACTICES:,} practices at a time.", field="odsCodes"
+            )
         codes = (
             None if ods_codes is None else [practice_code(c, field="odsCodes") for c in ods_codes]
         )
-        if codes is not None and len(codes) > 1000:  # noqa: PLR2004 - one request's worth
-            raise BadUserInput("At most 1,000 practices at a time.", field="odsCodes")
         result = await service.refresh_anomalies(
             info.context.sessionmaker,
             info.context.principal,
