@@ -12,12 +12,15 @@ from payments.detection import service
 from payments.directory import consumer as directory
 from payments.models import (
     Anomaly,
+    AnomalyKind,
     CertificateType,
     Component,
+    Direction,
     Dispute,
     PensionCertificate,
     PerformerMembership,
     PracticeDirectory,
+    Severity,
 )
 from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
@@ -146,7 +149,7 @@ query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
     ... on Lmc { code paymentsSummary { practices escalatableDisputes
       anomalies { kind count amountAtStake owedToPractices repayableByPractices
-                  practicesAffected practiceCodes }
+                  suppressed practicesAffected practiceCodes }
       openDisputes { reference odsCode ageDays } } }
   }
 }
@@ -188,16 +191,31 @@ async def test_the_lmc_summary_is_for_the_lmc_and_payments_operators(
     assert summary["practices"] == 1
     by_kind = {a["kind"]: a for a in summary["anomalies"]}
     assert len(by_kind) == 10
-    assert by_kind["MISSING"] == {
-        "kind": "MISSING",
-        "count": 1,
-        "amountAtStake": "10278.33",
-        "owedToPractices": "10278.33",
-        "repayableByPractices": "0.00",
-        "practicesAffected": 1,
-        "practiceCodes": ["A81001"],
-    }
+    if role == "lmc":
+        # One practice's missing global sum: the LMC learns which practice, never how much.
+        assert by_kind["MISSING"] == {
+            "kind": "MISSING",
+            "count": None,
+            "amountAtStake": None,
+            "owedToPractices": None,
+            "repayableByPractices": "0.00",
+            "suppressed": True,
+            "practicesAffected": 1,
+            "practiceCodes": ["A81001"],
+        }
+    else:
+        assert by_kind["MISSING"] == {
+            "kind": "MISSING",
+            "count": 1,
+            "amountAtStake": "10278.33",
+            "owedToPractices": "10278.33",
+            "repayableByPractices": "0.00",
+            "suppressed": False,
+            "practicesAffected": 1,
+            "practiceCodes": ["A81001"],
+        }
     assert by_kind["LATE"]["count"] == 0
+    assert by_kind["LATE"]["suppressed"] is False
     assert summary["openDisputes"] == []
 
 
@@ -441,3 +459,85 @@ async def test_anomalies_of_many_practices_cost_a_constant_number_of_statements(
         assert all(e["payments"]["anomalies"]["nodes"] for e in body["data"]["_entities"])
         counts.append(counter.count)
     assert counts[0] == counts[1]
+
+
+async def _open_anomalies(app: FastAPI, found: list[tuple[str, str, int, Direction]]) -> None:
+    """Open anomalies as detection keeps them: (practice, kind, pence at stake, direction)."""
+    async with app.state.sessionmaker.begin() as session:
+        for n, (code, kind, pence, direction) in enumerate(found):
+            session.add(
+                Anomaly(
+                    fingerprint=f"test-{n}", ods_code=code, kind=AnomalyKind(kind),
+                    severity=Severity.HIGH, component=Component.GLOBAL_SUM,
+                    covers_from=date(2026, 1, 1), covers_to=date(2026, 1, 31),
+                    amount_at_stake_pence=pence, direction=direction, summary="test",
+                    evidence={},
+                )
+            )  # fmt: skip
+
+
+async def test_an_lmc_sees_no_figure_made_from_fewer_than_eight_practices(
+    app: FastAPI, make_practice: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    codes = [f"K0000{n}" for n in range(1, 10)]  # nine practices in kernow
+    for code in codes:
+        await make_practice(ods_code=code, lmc_code="kernow")
+    owed, repayable = Direction.OWED_TO_PRACTICE, Direction.REPAYABLE_BY_PRACTICE
+    await _open_anomalies(
+        app,
+        # MISSING at 8 practices, £100.00 each, and a second one of £50.00 at K00001.
+        [(code, "missing", 100_00, owed) for code in codes[:8]]
+        + [("K00001", "missing", 50_00, owed)]
+        # WRONG_TIER at 7 practices, £10.00 each to repay.
+        + [(code, "wrong_tier", 10_00, repayable) for code in codes[:7]]
+        # LATE at all 9: 8 owed £20.00 each, and K00009 £5.00 to repay.
+        + [(code, "late", 20_00, owed) for code in codes[:8]]
+        + [("K00009", "late", 5_00, repayable)],
+    )
+
+    body = await graphql(
+        client, SUMMARY, {"reps": [{"__typename": "Lmc", "code": "kernow"}]},
+        token=token("lmc", ["kernow"]),
+    )  # fmt: skip
+
+    assert "errors" not in body, body
+    by_kind = {a["kind"]: a for a in body["data"]["_entities"][0]["paymentsSummary"]["anomalies"]}
+    assert (
+        by_kind["MISSING"]
+        == {
+            "kind": "MISSING",
+            "count": 10,  # 9 anomalies, rounded to the nearest 5
+            "amountAtStake": "850.00",  # 8 x 100.00 + 50.00, from 8 practices
+            "owedToPractices": "850.00",
+            "repayableByPractices": "0.00",  # no practice
+            "suppressed": False,
+            "practicesAffected": 8,
+            "practiceCodes": codes[:8],
+        }
+    )
+    assert (
+        by_kind["WRONG_TIER"]
+        == {
+            "kind": "WRONG_TIER",
+            "count": None,  # 7 practices: which ones, not how many nor how much
+            "amountAtStake": None,
+            "owedToPractices": "0.00",
+            "repayableByPractices": None,
+            "suppressed": True,
+            "practicesAffected": 7,
+            "practiceCodes": codes[:7],
+        }
+    )
+    assert by_kind["LATE"] == {
+        "kind": "LATE",
+        "count": 10,  # 9 anomalies
+        # 165.00 less the 160.00 owed would be K00009's 5.00: the total is withheld too.
+        "amountAtStake": None,
+        "owedToPractices": "160.00",  # 8 x 20.00, from 8 practices
+        "repayableByPractices": None,  # one practice's 5.00
+        "suppressed": True,
+        "practicesAffected": 9,
+        "practiceCodes": codes,
+    }
+    assert by_kind["DUPLICATE"]["count"] == 0
+    assert by_kind["DUPLICATE"]["amountAtStake"] == "0.00"

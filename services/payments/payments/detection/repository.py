@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import (
     case,
@@ -71,12 +71,24 @@ async def anomalies_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Ano
     return list(await session.scalars(select(Anomaly).where(Anomaly.id.in_(ids))))
 
 
-async def anomaly_summary(
-    session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[AnomalyKind, int, int, int, list[str]]]:
-    """Open anomalies by kind: (kind, count, amount at stake, of it owed to the practices, the
-    practices affected)."""
-    owed = case((Anomaly.direction == Direction.OWED_TO_PRACTICE, Anomaly.amount_at_stake_pence))
+class KindSummary(NamedTuple):
+    """An area's open anomalies of one kind, and how many practices each figure comes from."""
+
+    kind: AnomalyKind
+    anomalies: int
+    amount_pence: int
+    owed_pence: int
+    practices: list[str]
+    practices_owed: int
+    practices_repayable: int
+
+
+async def anomaly_summary(session: AsyncSession, codes: Sequence[str]) -> list[KindSummary]:
+    """Open anomalies by kind, in one statement: the count, the amount at stake and the part
+    owed to the practices, the practices affected, and how many practices each direction's
+    amount comes from (so a figure from few practices can be withheld)."""
+    is_owed = Anomaly.direction == Direction.OWED_TO_PRACTICE
+    owed = case((is_owed, Anomaly.amount_at_stake_pence))
     result = await session.execute(
         select(
             Anomaly.kind,
@@ -84,13 +96,17 @@ async def anomaly_summary(
             func.coalesce(func.sum(Anomaly.amount_at_stake_pence), 0),
             func.coalesce(func.sum(owed), 0),
             func.array_agg(aggregate_order_by(Anomaly.ods_code.distinct(), Anomaly.ods_code)),
+            func.count(case((is_owed, Anomaly.ods_code)).distinct()),
+            func.count(case((~is_owed, Anomaly.ods_code)).distinct()),
         )
         .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
         .group_by(Anomaly.kind)
     )
     return [
-        (kind, count, int(amount), int(owed_amount), list(practices))
-        for kind, count, amount, owed_amount, practices in result
+        KindSummary(
+            kind, count, int(amount), int(owed_amount), list(practices), owed_at, repayable_at
+        )
+        for kind, count, amount, owed_amount, practices, owed_at, repayable_at in result
     ]
 
 

@@ -12,7 +12,7 @@ from pcse_kit.identifiers import practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.types import Info
 
-from payments import models
+from payments import disclosure, models, policy
 from payments.context import PaymentsContext
 from payments.detection import repository, service
 from payments.directory import repository as directory_repository
@@ -90,18 +90,71 @@ class Anomaly:
 @strawberry.type(description="Open anomalies of one kind across an LMC's practices.")
 class AnomalyKindSummary:
     kind: models.AnomalyKind = strawberry.field(description="The kind.")
-    count: int = strawberry.field(description="How many are open.")
-    amount_at_stake: Decimal = strawberry.field(
-        description="Pounds at stake, all together, whichever way each goes."
+    count: int | None = strawberry.field(
+        description="How many are open. For an LMC rounded to the nearest 5, and null when "
+        "fewer than 8 practices have one (`suppressed`); exact for payments operators and admins."
     )
-    owed_to_practices: Decimal = strawberry.field(
-        description="Of it, pounds owed to the practices."
+    amount_at_stake: Decimal | None = strawberry.field(
+        description="Pounds at stake, all together, whichever way each goes; for an LMC null "
+        "when fewer than 8 practices make it up (it would be their money)."
     )
-    repayable_by_practices: Decimal = strawberry.field(
-        description="Of it, pounds the practices may have to repay."
+    owed_to_practices: Decimal | None = strawberry.field(
+        description="Of it, pounds owed to the practices; for an LMC null when fewer than 8 "
+        "practices are owed."
+    )
+    repayable_by_practices: Decimal | None = strawberry.field(
+        description="Of it, pounds the practices may have to repay; for an LMC null when fewer "
+        "than 8 practices may."
+    )
+    suppressed: bool = strawberry.field(
+        description="True when a count or amount here is withheld because it comes from 1 to "
+        "7 practices: it would show one practice's money (NHS Digital's small-number rule)."
     )
     practices_affected: int = strawberry.field(description="How many practices have one.")
-    practice_codes: list[str] = strawberry.field(description="Which practices, by ODS code.")
+    practice_codes: list[str] = strawberry.field(
+        description="Which practices, by ODS code: who is affected, never how much."
+    )
+
+    @classmethod
+    def of(
+        cls, kind: models.AnomalyKind, found: repository.KindSummary | None, *, exact: bool
+    ) -> AnomalyKindSummary:
+        """One kind's figures, withheld where they come from too few practices (unless
+        ``exact``: for those who may see every practice's payments)."""
+        if found is None:
+            return cls(
+                kind=kind, count=0, amount_at_stake=pounds(0), owed_to_practices=pounds(0),
+                repayable_by_practices=pounds(0), suppressed=False, practices_affected=0,
+                practice_codes=[],
+            )  # fmt: skip
+        affected = len(found.practices)
+        repayable = found.amount_pence - found.owed_pence
+        count: int | None
+        amount: int | None
+        owed: int | None
+        back: int | None
+        if exact:
+            count, amount, owed, back = (
+                found.anomalies, found.amount_pence, found.owed_pence, repayable,
+            )  # fmt: skip
+        else:
+            count = disclosure.count_shown(found.anomalies, practices=affected)
+            amount = disclosure.amount_shown(found.amount_pence, practices=affected)
+            owed = disclosure.amount_shown(found.owed_pence, practices=found.practices_owed)
+            back = disclosure.amount_shown(repayable, practices=found.practices_repayable)
+            if owed is None or back is None:
+                # Secondary suppression: the total less the part shown is the part withheld.
+                amount = None
+        return cls(
+            kind=kind,
+            count=count,
+            amount_at_stake=None if amount is None else pounds(amount),
+            owed_to_practices=None if owed is None else pounds(owed),
+            repayable_by_practices=None if back is None else pounds(back),
+            suppressed=None in (count, amount, owed, back),
+            practices_affected=affected,
+            practice_codes=found.practices,
+        )
 
 
 @strawberry.type(description="An open dispute in an LMC's area, by age (no correspondence).")
@@ -193,13 +246,12 @@ class DetectionMutation:
 
 async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> LmcPaymentsSummary:
     """Open anomalies by kind and open disputes by age across an LMC's practices: counts,
-    amounts and ODS codes only."""
+    amounts and ODS codes only; for an LMC, figures from 1 to 7 practices withheld."""
     today = info.context.today
+    exact = info.context.principal.operates(policy.DOMAIN)
     async with info.context.sessionmaker() as session:
         codes = await directory_repository.practices_of_lmc(session, code)
-        counts = {
-            k: (c, a, o, p) for k, c, a, o, p in await repository.anomaly_summary(session, codes)
-        }
+        found = {k.kind: k for k in await repository.anomaly_summary(session, codes)}
         open_disputes = [
             d for d in await disputes_repository.disputes_of_practices(session, codes)
             if d.resolved_at is None
@@ -207,18 +259,7 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
     return LmcPaymentsSummary(
         practices=len(codes),
         anomalies=[
-            AnomalyKindSummary(
-                kind=kind,
-                count=counts[kind][0] if kind in counts else 0,
-                amount_at_stake=pounds(counts[kind][1] if kind in counts else 0),
-                owed_to_practices=pounds(counts[kind][2] if kind in counts else 0),
-                repayable_by_practices=pounds(
-                    counts[kind][1] - counts[kind][2] if kind in counts else 0
-                ),
-                practices_affected=len(counts[kind][3]) if kind in counts else 0,
-                practice_codes=counts[kind][3] if kind in counts else [],
-            )
-            for kind in models.AnomalyKind
+            AnomalyKindSummary.of(kind, found.get(kind), exact=exact) for kind in models.AnomalyKind
         ],
         open_disputes=sorted(
             (
