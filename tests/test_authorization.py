@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLField, GraphQLObjectType, build_ast_schema, parse, print_ast
+from pcse_kit import dates
 
 from stack import ROOT, SERVICES
 
@@ -406,7 +407,10 @@ NAMING_SOMEONE_ELSE: list[tuple[str, str, str, str]] = [
     (
         "recordPensionEstimate",
         "practice",
-        MUTATIONS["recordPensionEstimate"].replace('"PERFORMER"', '"OTHER_GP"'),
+        # Submitted today: a practice dates its own submission at most three days back.
+        MUTATIONS["recordPensionEstimate"]
+        .replace('"PERFORMER"', '"OTHER_GP"')
+        .replace('submittedOn: "TODAY"', 'submittedOn: "NOW"'),
         "a GP of another practice",
     ),
 ]
@@ -450,6 +454,7 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "PERFORMER": PERFORMER,
         "OTHER_GP": other_gp,
         "TODAY": TODAY,
+        "NOW": dates.today().isoformat(),
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
         "LINE": first(practice["payments"]["statements"]["nodes"][0]["lines"], "id", "1"),
         "DISPUTE": first(practice["payments"]["disputes"], "reference", "D-00000001"),

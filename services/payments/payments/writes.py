@@ -10,12 +10,13 @@ commit together or not at all.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
+from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import free_text
 from sqlalchemy import or_, select
@@ -102,6 +103,31 @@ def financial_year_input(year: int, *, today: date, field: str = "financialYear"
             field=field,
         )
     return year
+
+
+PRACTICE_BACKDATE_DAYS = 3
+"""How far back a practice may date a submission it records: a form sent on PCSE Online on a
+Friday and recorded here on the Monday. A chosen bound, not a published one."""
+
+
+def submitted_on_input(
+    principal: Principal, value: date, *, today: date, field: str = "submittedOn"
+) -> date:
+    """The day a form was sent to PCSE, which its deadline is judged by (a locum form's 7th of
+    the following month and 10-week rule; an estimate sets the deductions). Never in the future.
+    A practice records its own submission within :data:`PRACTICE_BACKDATE_DAYS` days, so it
+    cannot date a late form on time; this domain's operators (PCSE, holding the stamped
+    receipt) record any earlier day."""
+    not_future(value, today=today, field=field)
+    earliest = today - timedelta(days=PRACTICE_BACKDATE_DAYS)
+    if value < earliest and not principal.operates(policy.DOMAIN):
+        raise BadUserInput(
+            f"`{field}` can be at most {PRACTICE_BACKDATE_DAYS} days before today "
+            f"({earliest.isoformat()}) when a practice records it, since the deadline is judged "
+            "by it; an earlier submission is recorded by PCSE from its receipt.",
+            field=field,
+        )
+    return value
 
 
 def text_input(value: str, *, field: str, limit: int) -> str:

@@ -245,9 +245,9 @@ async def test_a_request_without_a_valid_token_is_refused(
 
 
 ESTIMATE = """
-mutation ($gmc: String!, $year: Int!, $key: String!) {
+mutation ($gmc: String!, $year: Int!, $key: String!, $on: Date!) {
   recordPensionEstimate(input: {gmcNumber: $gmc, odsCode: "A81001", financialYear: $year,
-      pensionablePay: "90000.00", submittedOn: "2024-02-20", idempotencyKey: $key}) {
+      pensionablePay: "90000.00", submittedOn: $on, idempotencyKey: $key}) {
     gmcNumber
   }
 }
@@ -280,13 +280,17 @@ async def test_a_practice_records_an_estimate_only_for_a_gp_who_works_there(
     await make_membership(gmc_number="2222222", ods_code="A81001", end=date(2024, 3, 31))
     practice = token("practice", ["A81001"])
     year = financial_year(today())
+    now = today().isoformat()
 
-    own = await graphql(client, ESTIMATE, {"gmc": "1234567", "year": year, "key": "estimate-own"},
-                        token=practice)  # fmt: skip
+    mine = {"gmc": "1234567", "year": year, "key": "estimate-own", "on": now}
+    own = await graphql(client, ESTIMATE, mine, token=practice)
     asked = [("7654321", year), ("9999999", year), ("2222222", year), ("2222222", 2023)]
     refused = {
         (gmc, y): await graphql(
-            client, ESTIMATE, {"gmc": gmc, "year": y, "key": f"estimate-{gmc}-{y}"}, token=practice
+            client,
+            ESTIMATE,
+            {"gmc": gmc, "year": y, "key": f"estimate-{gmc}-{y}", "on": now},
+            token=practice,
         )
         for gmc, y in asked
     }
@@ -300,7 +304,7 @@ async def test_a_practice_records_an_estimate_only_for_a_gp_who_works_there(
     assert await _estimates_and_their_audit(app) == (1, 1)
     # This domain's operators record for any GP (PCSE itself keys estimates in).
     operator = await graphql(
-        client, ESTIMATE, {"gmc": "7654321", "year": year, "key": "estimate-operator"},
+        client, ESTIMATE, {"gmc": "7654321", "year": year, "key": "estimate-operator", "on": now},
         token=token("operator", ["payments"]),
     )  # fmt: skip
     assert "errors" not in operator, operator
@@ -318,7 +322,10 @@ async def test_a_replayed_estimate_is_refused_once_the_gp_has_left(
     async with app.state.sessionmaker.begin() as session:
         await directory.apply(session, _event("membership.started", membership))
     practice = token("practice", ["A81001"])
-    variables = {"gmc": "1234567", "year": financial_year(today()), "key": "estimate-replayed"}
+    variables = {
+        "gmc": "1234567", "year": financial_year(today()), "key": "estimate-replayed",
+        "on": today().isoformat(),
+    }  # fmt: skip
 
     first = await graphql(client, ESTIMATE, variables, token=practice)
     replay = await graphql(client, ESTIMATE, variables, token=practice)
@@ -400,3 +407,58 @@ async def test_a_refresh_naming_too_many_practices_is_refused_before_reading_the
     async with app.state.sessionmaker() as session:
         audited = await session.scalar(select(func.count()).select_from(AuditEvent))
     assert audited == 0
+
+
+LOCUM_FORM = """
+mutation ($on: Date!, $from: Date!, $key: String!) {
+  recordLocumForm(input: {gmcNumber: "1234567", odsCode: "A81001", form: A, workFrom: $from,
+      workTo: $from, submittedOn: $on, bacsReference: "12345678LOCJAN2026",
+      pensionablePay: "500.00", idempotencyKey: $key}) { gmcNumber }
+}
+"""
+
+
+@pytest.mark.parametrize("mutation", ["recordPensionEstimate", "recordLocumForm"])
+async def test_a_practice_cannot_date_a_submission_more_than_three_days_back(
+    app: FastAPI,
+    make_practice: Any,
+    make_membership: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+    mutation: str,
+) -> None:
+    """The finding: a practice could date a late form on time (a locum form is judged by the
+    7th of the following month and the 10-week rule, an estimate by its deadline)."""
+    await make_practice(ods_code="A81001")
+    await make_membership(gmc_number="1234567", ods_code="A81001")
+    now = today()
+    practice = token("practice", ["A81001"])
+    operator = token("operator", ["payments"])
+
+    def send(days_back: int, who: str, key: str) -> Any:
+        on = (now - timedelta(days=days_back)).isoformat()
+        if mutation == "recordPensionEstimate":
+            variables = {"gmc": "1234567", "year": financial_year(now), "key": key, "on": on}
+            return graphql(client, ESTIMATE, variables, token=who)
+        work = (now - timedelta(days=days_back + 10)).isoformat()
+        return graphql(client, LOCUM_FORM, {"on": on, "from": work, "key": key}, token=who)
+
+    four_days = await send(4, practice, "backdated-4-days")
+    assert four_days["data"] is None
+    [error] = four_days["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "submittedOn"}
+    earliest = (now - timedelta(days=3)).isoformat()
+    assert error["message"] == (
+        f"`submittedOn` can be at most 3 days before today ({earliest}) when a practice "
+        "records it, since the deadline is judged by it; an earlier submission is recorded by "
+        "PCSE from its receipt."
+    )
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+    # Three days back is a submission made on Friday and recorded on Monday.
+    three_days = await send(3, practice, "backdated-3-days")
+    # PCSE records an older one from its receipt.
+    sixty_days = await send(60, operator, "backdated-60-days")
+    assert "errors" not in three_days, three_days
+    assert "errors" not in sixty_days, sixty_days

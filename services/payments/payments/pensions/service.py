@@ -54,7 +54,7 @@ async def record_pension_estimate(
     pensions, so naming another practice's GP, or one who has left, is refused."""
     writes.operator_or_practice(principal, ods_code)
     writes.financial_year_input(financial_year, today=today)
-    not_future(submitted_on, today=today, field="submittedOn")
+    writes.submitted_on_input(principal, submitted_on, today=today)
     if pensionable_pay_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
 
@@ -199,7 +199,7 @@ async def record_locum_form(
     writes.operator_or_practice(principal, ods_code)
     if work_to < work_from:
         raise BadUserInput("`workTo` cannot be before `workFrom`.", field="workTo")
-    not_future(submitted_on, today=today, field="submittedOn")
+    writes.submitted_on_input(principal, submitted_on, today=today)
     if pensionable_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
     reference = writes.text_input(bacs_reference, field="bacsReference", limit=40)
