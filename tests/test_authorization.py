@@ -283,7 +283,7 @@ MUTATIONS: dict[str, str] = {
     "importPublishedTotals": 'importPublishedTotals(input: {financialYear: 2024, csv: "x"}) '
     "{ __typename }",
     "recordQofDeclaration": f'recordQofDeclaration(input: {{odsCode: "{PRACTICE}", '
-    'financialYear: 2025, achievement: "1000.00", state: APPROVED, approvedOn: "TODAY", '
+    'financialYear: 2024, achievement: "1000.00", state: APPROVED, approvedOn: "TODAY", '
     'idempotencyKey: "KEY"}) { __typename }',
     "recordTraineePlacement": f'recordTraineePlacement(input: {{odsCode: "{PRACTICE}", '
     'gmcNumber: "PERFORMER", startsOn: "2026-02-04", endsOn: "2027-02-03", '
