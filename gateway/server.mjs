@@ -43,6 +43,13 @@ import { createRateLimiter, useEdgeChecks } from './edge.mjs';
 import { useDataWhenExecuted } from './executed.mjs';
 import { limitErrors, measureOperation, readCostDirectives, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
+import {
+  JsonTraceLogWriter,
+  serveMetrics,
+  setupTracing,
+  usePrometheusMetrics,
+  useRequestLog,
+} from './telemetry.mjs';
 import { readTimeouts, upstreamTimeoutError, useDeadline } from './timeouts.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,13 +78,41 @@ function readLogLevel() {
   return raw;
 }
 
-function readPort() {
-  const raw = env.GATEWAY_PORT || '4000';
+function readPort(name = 'GATEWAY_PORT', fallback = '4000') {
+  const raw = env[name] || fallback;
   const port = Number(raw);
   // 0 is allowed on purpose: the OS picks a free port and the listening line
   // reports the real one, which is what test harnesses want.
-  if (!/^\d+$/.test(raw) || port > 65535) fatal(`GATEWAY_PORT is not a port: "${raw}"`);
+  if (!/^\d+$/.test(raw) || port > 65535) fatal(`${name} is not a port: "${raw}"`);
   return port;
+}
+
+function readChoice(name, choices, fallback) {
+  const raw = (env[name] || fallback).toLowerCase();
+  if (!choices.includes(raw)) fatal(`${name} must be one of ${choices.join(', ')}; got "${raw}"`);
+  return raw;
+}
+
+function readRatio(name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    fatal(`${name} must be a number from 0 to 1; got "${raw}"`);
+  }
+  return value;
+}
+
+function readUrl(name) {
+  const raw = env[name];
+  if (!raw) return undefined;
+  try {
+    const parsed = new URL(raw);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    fatal(`${name} is not an http(s) URL: "${raw}"`);
+  }
+  return raw;
 }
 
 // A whole number >= 0; 0 means "no limit" wherever a limit is read this way.
@@ -548,9 +583,23 @@ const timeouts = readTimeouts(env, fatal);
 // process whatever the runtime does with its plugins.
 const rateLimiter = rateLimit ? createRateLimiter(rateLimit, rateWindowSeconds) : null;
 
+const logFormat = readChoice('GATEWAY_LOG_FORMAT', ['json', 'text'], 'json');
+const metricsPort = readPort('GATEWAY_METRICS_PORT', '9464');
+const metricsHost = env.GATEWAY_METRICS_HOST || host;
+// Before the runtime exists: the plugin needs the tracer provider in place.
+const tracing = await setupTracing({
+  otlpEndpoint: readUrl('GATEWAY_OTLP_ENDPOINT'),
+  tracesFile: env.GATEWAY_TRACES_FILE || undefined,
+  sampleRatio: readRatio('GATEWAY_TRACE_SAMPLE_RATIO', 1),
+});
+
 const log = new Logger({
   level: readLogLevel(),
-  writers: [new ConsoleLogWriter({ console: stderrConsole, noColor: !process.stderr.isTTY })],
+  writers: [
+    logFormat === 'json'
+      ? new JsonTraceLogWriter(process.stderr)
+      : new ConsoleLogWriter({ console: stderrConsole, noColor: !process.stderr.isTTY }),
+  ],
 });
 
 // Read the supergraph up front so a missing or broken file fails the start
@@ -626,23 +675,31 @@ const runtime = createGatewayRuntime({
   // Access-Control-Allow-Credentials: true.
   cors: corsOrigins.size ? corsFor : false,
   persistedDocuments: persisted ? persistedDocumentsOptions(persisted.operations) : undefined,
-  plugins: () => [
-    // First, so that the deadline covers everything, the token check included.
-    ...(timeouts.requestDeadlineMs ? [useDeadline(timeouts.requestDeadlineMs)] : []),
-    useEdgeChecks({
-      verify: auth.verify,
-      rateLimiter,
-      maxBodyBytes,
-      log,
-    }),
-    ...(corsOrigins.size ? [useVaryOrigin()] : []),
-    useVariableCoercionErrors(),
-    useOperationLimits({ ...limits, costs }),
-    // After every plugin that refuses before execution; see executed.mjs.
-    useDataWhenExecuted(),
-    ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),
-    useNoStackTraces({ hideSuggestions: !fieldSuggestions }),
-  ],
+  plugins: (context) => {
+    const openTelemetry = tracing ? tracing(context) : null;
+    return [
+      // First, so that its spans enclose everything the others do.
+      ...(openTelemetry ? [openTelemetry] : []),
+      // Next, so that the deadline covers everything else, the token check included.
+      ...(timeouts.requestDeadlineMs ? [useDeadline(timeouts.requestDeadlineMs)] : []),
+      usePrometheusMetrics(context),
+      // Before the edge checks, which may answer early: refusals are counted too.
+      useRequestLog({ log, traceContextOf: (request) => openTelemetry?.getHttpContext(request) }),
+      useEdgeChecks({
+        verify: auth.verify,
+        rateLimiter,
+        maxBodyBytes,
+        log,
+      }),
+      ...(corsOrigins.size ? [useVaryOrigin()] : []),
+      useVariableCoercionErrors(),
+      useOperationLimits({ ...limits, costs }),
+      // After every plugin that refuses before execution; see executed.mjs.
+      useDataWhenExecuted(),
+      ...(exposeQueryPlan ? [useQueryPlan({ expose: true })] : []),
+      useNoStackTraces({ hideSuggestions: !fieldSuggestions }),
+    ];
+  },
 });
 
 // Build the schema and the query planner now, so that once the listening
@@ -666,6 +723,12 @@ if (persisted) {
 }
 
 const server = createServer(runtime);
+let metricsServer;
+try {
+  metricsServer = await serveMetrics({ host: metricsHost, port: metricsPort, log });
+} catch (err) {
+  fatal(`cannot serve metrics on ${metricsHost}:${metricsPort}: ${err.message}`);
+}
 
 let shuttingDown = false;
 async function shutdown(signal) {
@@ -673,6 +736,7 @@ async function shutdown(signal) {
   shuttingDown = true;
   log.info(`${signal} received, shutting down`);
   setTimeout(() => process.exit(0), timeouts.shutdownGraceMs + SHUTDOWN_MARGIN_MS).unref();
+  metricsServer.close();
   const closed = new Promise((done) => server.close(() => done()));
   // Keep-alive sockets whose request finishes after close() are not closed by
   // Node on their own, so sweep them until the grace period ends.
@@ -696,6 +760,8 @@ server.listen(port, host, () => {
   const address = server.address();
   const shownHost = host.includes(':') ? `[${host}]` : host;
   process.stdout.write(`gateway listening on http://${shownHost}:${address.port}/graphql\n`);
+  const metricsAddress = metricsServer.address();
+  log.info(`metrics on http://${metricsHost}:${metricsAddress.port}/metrics`);
   log.info(`serving ${supergraphPath} (${subgraphNames.join(', ')}) with the Rust query planner`);
   const keySources = [auth.publicKeyFile, auth.jwksUrl].filter(Boolean).join(' and ');
   const persistedSummary = persisted

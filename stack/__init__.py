@@ -1,4 +1,4 @@
-"""The whole PCSE status stack on one machine: PostgreSQL, the three subgraphs and the gateway.
+"""The whole PCSE status stack on one machine: PostgreSQL, NATS, the subgraphs and the gateway.
 
 ``make up`` runs it in the foreground (``python -m stack up``); the end-to-end tests start their
 own copy on free ports with their own data directory, through the same code.
@@ -12,6 +12,7 @@ from stack import early_signals
 # isort: on
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -22,33 +23,43 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 from pcse_kit.auth import DEVELOPMENT_AUDIENCE, DEVELOPMENT_ISSUER, SigningKey
+from pcse_kit.broker import EmbeddedNats
+from pcse_kit.events import Bus
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.processes import die_with_parent
-from pcse_kit.roles import ServiceRoles, provision, provision_shared
+from pcse_kit.roles import ServiceRoles, provision
 
 if TYPE_CHECKING:
     from types import TracebackType
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 SERVICES: Final = ("payments", "records", "performers")
-DEFAULT_PORTS: Final = {"gateway": 4000, "payments": 4001, "records": 4002, "performers": 4003}
+DEFAULT_PORTS: Final = {
+    "gateway": 4000,
+    "payments": 4001,
+    "records": 4002,
+    "performers": 4003,
+    "gateway_metrics": 9464,
+}
+"""Each read from ``<NAME>_PORT`` by ``make up`` (``GATEWAY_METRICS_PORT`` for the last)."""
 DEFAULT_POSTGRES_PORT: Final = 54329
+DEFAULT_NATS_PORT: Final = 54229
+NATS_CONFIG: Final = ROOT / "deploy" / "nats" / "nats.conf"
+"""The broker's users and permissions, the same file docker-compose.yml mounts."""
+NATS_READER: Final = "reader"
+"""The broker user that may read every stream and publish nothing (operators, tests)."""
 SHUTDOWN_GRACE_SECONDS: Final = 2
 """What requests in flight get when the stack stops (each part's ``*_SHUTDOWN_GRACE_SECONDS``,
 unless the environment sets it): on one machine, a quick stop matters more."""
 STOP_TIMEOUT_SECONDS: Final = SHUTDOWN_GRACE_SECONDS + 3.0
 """How long the parts get, together, to stop on SIGTERM before they are killed."""
 STOP_SIGNALS: Final = early_signals.STOP_SIGNALS
-EVENTS_DATABASE: Final = "events"
-"""The event bus: a database of its own, standing in for a broker on one machine."""
-EVENT_BUS_ROLE: Final = "pcse_event_bus"
-"""Owns the event bus database; every service's role is a member."""
 TOKEN_ISSUER: Final = DEVELOPMENT_ISSUER
 TOKEN_AUDIENCE: Final = DEVELOPMENT_AUDIENCE
 LOG_TAIL_LINES: Final = 30
@@ -77,6 +88,12 @@ def sign_token(
         audience=TOKEN_AUDIENCE,
         ttl_seconds=ttl_seconds,
     )
+
+
+def nats_password() -> str:
+    """A new broker password. The server reads a password given in the environment as a
+    config value, so it must read as a string: a letter first, then letters and digits."""
+    return "p" + secrets.token_hex(24)
 
 
 class StackError(RuntimeError):
@@ -150,6 +167,10 @@ class StackConfig:
     postgres_port: int | None = DEFAULT_POSTGRES_PORT
     server_url: str | None = None
     """An external PostgreSQL server (``DATABASE_URL``); None runs the embedded one."""
+    nats_port: int | None = DEFAULT_NATS_PORT
+    nats_url: str | None = None
+    """An external NATS server (``NATS_URL``); None runs the embedded one. The services then
+    take their credentials from ``*_NATS_USER`` and ``*_NATS_PASSWORD`` if set."""
     database_urls: dict[str, str] = field(default_factory=dict)
     """Per-service overrides (``PAYMENTS_DATABASE_URL``, ...)."""
     migrate_urls: dict[str, str] = field(default_factory=dict)
@@ -159,6 +180,9 @@ class StackConfig:
     trust_dev_key: bool = False
     """Trust the development key with an outside database (``PCSE_TRUST_DEV_KEY=1``)."""
     durable: bool = True
+    traces_dir: Path | None = None
+    """Each part appends its spans to ``<part>.jsonl`` here (``PCSE_TRACES_DIR``); None: no
+    tracing, unless the parts' own variables say otherwise."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -182,6 +206,7 @@ class StackConfig:
             data_dir=data_dir,
             ports={name: free_port() for name in DEFAULT_PORTS},
             postgres_port=None,
+            nats_port=None,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -198,6 +223,9 @@ class StackConfig:
             ports=ports,
             postgres_port=int(env.get("PCSE_POSTGRES_PORT", DEFAULT_POSTGRES_PORT)),
             server_url=env.get("DATABASE_URL") or None,
+            nats_port=int(env.get("PCSE_NATS_PORT", DEFAULT_NATS_PORT)),
+            traces_dir=Path(env["PCSE_TRACES_DIR"]) if env.get("PCSE_TRACES_DIR") else None,
+            nats_url=env.get("NATS_URL") or None,
             database_urls={
                 name: env[f"{name.upper()}_DATABASE_URL"]
                 for name in SERVICES
@@ -254,12 +282,16 @@ class Stack:
         self.config = config
         self.log_dir = config.data_dir / "logs"
         self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
         self.children: list[_Child] = []
         self.database_urls: dict[str, str] = {}
+        self.nats_url: str | None = config.nats_url
+        # Each broker user's password (the services' and the read-only reader's), new for
+        # every start of the stack.
+        self.nats_passwords = {name: nats_password() for name in [*SERVICES, NATS_READER]}
         """Each service's own connection: its service role."""
         self.migrate_urls: dict[str, str] = {}
         """Each service's migrator: the tables' owner."""
-        self.events_urls: dict[str, str] = {}
         self.signing_key = SigningKey.load_or_create(config.keys_dir)
 
     def token(
@@ -283,16 +315,16 @@ class Stack:
         }
 
     @property
-    def events_url(self) -> str | None:
-        """The event bus, as one of the services reaches it."""
-        return next(iter(self.events_urls.values()), None)
-
-    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.config.ports['gateway']}/graphql"
 
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.config.ports[name]}/graphql"
+
+    def metrics_url(self, name: str) -> str:
+        """Where a part answers Prometheus: a service's own port, the gateway's metrics port."""
+        port = self.config.ports["gateway_metrics" if name == "gateway" else name]
+        return f"http://127.0.0.1:{port}/metrics"
 
     def __enter__(self) -> Self:
         self.start()
@@ -316,6 +348,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_databases()
+            self._start_broker()
             for name in SERVICES:
                 self._spawn_service(name)
             self._spawn_gateway()
@@ -325,7 +358,7 @@ class Stack:
             raise
 
     def _start_databases(self) -> None:
-        """Each service's database with its two roles (pcse_kit.roles), and the event bus."""
+        """Each service's database with its two roles (pcse_kit.roles)."""
         missing = [name for name in SERVICES if name not in self.config.database_urls]
         server: str | None = self.config.server_url
         prefix = "pcse_" if server is not None else ""
@@ -347,32 +380,68 @@ class Stack:
             return
         passwords = load_passwords(self.config.data_dir)
 
-        bus_name = f"{prefix}{EVENTS_DATABASE}"
-
         async def provision_all(server_url: str) -> None:
             for name in missing:
                 roles = service_roles(name, f"{prefix}{name}", passwords)
                 service_url, migrate_url = await provision(server_url, roles)
                 self.database_urls[name], self.migrate_urls[name] = service_url, migrate_url
-            if missing:
-                await provision_shared(
-                    server_url,
-                    database=bus_name,
-                    group=EVENT_BUS_ROLE,
-                    members=[f"pcse_{name}" for name in missing],
-                )
-            else:
-                await ensure_databases(server_url, [bus_name])
 
         asyncio.run(provision_all(server))
-        for name in SERVICES:
-            if name in missing:
-                # As its own role, a member of the bus's owner.
-                service_url = urlsplit(self.database_urls[name])
-                self.events_urls[name] = urlunsplit(service_url._replace(path=f"/{bus_name}"))
-            else:
-                # A database given as it is: the bus through the server's own connection.
-                self.events_urls[name] = with_database(server, bus_name)
+
+    def _start_broker(self) -> None:
+        if self.config.nats_url is not None:
+            return
+        self.nats = EmbeddedNats(
+            self.config.data_dir / "nats",
+            port=self.config.nats_port,
+            log_file=self.log_dir / "nats.log",
+            config_file=NATS_CONFIG,
+            environment={
+                f"{name.upper()}_NATS_PASSWORD": password
+                for name, password in self.nats_passwords.items()
+            },
+        )
+        self.nats.start()
+        self.nats_url = self.nats.url
+
+    def bus(self, user: str) -> Bus:
+        """A connection to this stack's embedded broker as ``user`` (a service, or reader)."""
+        if self.nats_url is None or self.nats is None:
+            raise StackError("this stack runs no broker of its own")
+        return Bus(
+            self.nats_url, name=f"stack-{user}", user=user, password=self.nats_passwords[user]
+        )
+
+    def _traces_env(self, prefix: str, name: str) -> dict[str, str]:
+        if self.config.traces_dir is None:
+            return {}
+        return {f"{prefix}_TRACES_FILE": str(self.config.traces_dir.absolute() / f"{name}.jsonl")}
+
+    def traces(self, name: str) -> list[dict[str, Any]]:
+        """The spans ``name`` has written so far (the stack must have a traces_dir)."""
+        if self.config.traces_dir is None:
+            raise StackError("this stack records no traces")
+        path = self.config.traces_dir / f"{name}.jsonl"
+        if not path.exists():
+            return []
+        spans: list[dict[str, Any]] = []
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line being written as we read
+                spans.append(json.loads(line))
+        return spans
+
+    def _nats_env(self, name: str) -> dict[str, str]:
+        prefix = name.upper()
+        if self.nats_url is None:
+            return {}
+        if self.nats is None:
+            # An outside broker: its credentials, if any, come from our own environment.
+            return {f"{prefix}_NATS_URL": self.nats_url}
+        return {
+            f"{prefix}_NATS_URL": self.nats_url,
+            f"{prefix}_NATS_USER": name,
+            f"{prefix}_NATS_PASSWORD": self.nats_passwords[name],
+        }
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -393,7 +462,6 @@ class Stack:
 
     def _spawn_service(self, name: str) -> None:
         prefix = name.upper()
-        events_url = self.events_urls.get(name)
         self._spawn(
             name,
             [sys.executable, "-m", name, "serve"],
@@ -403,7 +471,8 @@ class Stack:
                 f"{prefix}_HOST": "127.0.0.1",
                 f"{prefix}_PORT": str(self.config.ports[name]),
                 f"{prefix}_SEED_DEMO": "true" if self.config.seeds_demo else "false",
-                **({f"{prefix}_EVENTS_DATABASE_URL": events_url} if events_url else {}),
+                **self._nats_env(name),
+                **self._traces_env(prefix, name),
                 **self._auth_env(prefix),
             },
         )
@@ -412,6 +481,12 @@ class Stack:
         env = {
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.config.ports["gateway"]),
+            "GATEWAY_METRICS_PORT": str(self.config.ports["gateway_metrics"]),
+            # One line per request, with its trace id, as the services write.
+            "GATEWAY_LOG_LEVEL": {**os.environ, **self.config.extra_env}.get(
+                "GATEWAY_LOG_LEVEL", "info"
+            ),
+            **self._traces_env("GATEWAY", "gateway"),
             "GATEWAY_SUPERGRAPH": str(ROOT / "schema" / "supergraph.graphql"),
             **self._auth_env("GATEWAY"),
         }
@@ -480,7 +555,7 @@ class Stack:
         return [c.name for c in self.children if c.process.poll() is not None]
 
     def stop(self) -> None:
-        """Gateway first, then the services, then PostgreSQL; each waited for.
+        """Gateway first, then the services, then NATS and PostgreSQL; each waited for.
 
         The parts stop together, within ``STOP_TIMEOUT_SECONDS`` or killed. Stop signals wait
         until this is done (a second Ctrl-C must not abandon the clean-up half way), then
@@ -500,6 +575,9 @@ class Stack:
                     child.process.wait()
                 child.log.close()
             self.children.clear()
+            if self.nats is not None:
+                self.nats.stop()
+                self.nats = None
             if self.postgres is not None:
                 self.postgres.stop()
                 self.postgres = None

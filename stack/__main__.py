@@ -47,7 +47,7 @@ def up() -> int:
         signal.signal(signum, _exit_on_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     stack = Stack(StackConfig.from_environment())
-    print("Starting PostgreSQL, payments, records, performers and the gateway...", flush=True)
+    print("Starting PostgreSQL, NATS, payments, records, performers and the gateway...", flush=True)
     try:
         stack.start()
     except StackError as error:

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack")
     config = StackConfig.free_ports(
-        tmp_path_factory.mktemp("stack"),
+        data_dir,
         server_url=postgres.dsn(),
         seed_demo=True,
         trust_dev_key=True,
+        traces_dir=data_dir / "traces",
     )
     # Tests send far more than a person would (the fuzzing especially); the rate limit has its
     # own gateway in test_gateway_edge.py.

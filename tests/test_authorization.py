@@ -272,13 +272,14 @@ def test_the_practice_itself_does_see_its_patients_nhs_numbers(stack: Stack) -> 
 # the callers who may.
 
 TODAY = "2026-01-05"
+CSV_HEADER = "ods_code,period,paycode,component,amount,paymaster,status,paid_on"
+CSV_LINE = f"{PRACTICE},2025-11,OTHER,other,1.00,icb,paid,2025-11-28"
 MUTATIONS: dict[str, str] = {
     "grantAccountantConsent": f'grantAccountantConsent(input: {{odsCode: "{PRACTICE}", '
     'accountantId: "acct-matrix-2", idempotencyKey: "KEY"}) { active }',
     "revokeAccountantConsent": f'revokeAccountantConsent(input: {{odsCode: "{PRACTICE}", '
     f'accountantId: "{ACCOUNTANT}", idempotencyKey: "KEY"}}) {{ active }}',
-    "importPaymentRun": 'importPaymentRun(input: {runId: "RUN-MATRIX-1", csv: "ods_code,'
-    f'period,paycode,component,amount\\n{PRACTICE},2026-06,OTHER,other,1.00\\n", '
+    "importPaymentRun": 'importPaymentRun(input: {runId: "RUN-MATRIX-1", csv: "CSV", '
     'idempotencyKey: "KEY"}) { __typename }',
     "importPublishedTotals": 'importPublishedTotals(input: {financialYear: 2024, csv: "x"}) '
     "{ __typename }",
@@ -289,12 +290,12 @@ MUTATIONS: dict[str, str] = {
     'gmcNumber: "PERFORMER", startsOn: "2026-02-04", endsOn: "2027-02-03", '
     'monthlyAmount: "100.00", idempotencyKey: "KEY"}) { __typename }',
     "recordClaim": f'recordClaim(input: {{odsCode: "{PRACTICE}", reference: "ES-1", '
-    'component: ENHANCED_SERVICE, description: "Flu", coversFrom: "2026-01-01", '
-    'coversTo: "2026-01-31", amount: "10.00", claimedOn: "2026-02-01", state: CLAIMED, '
+    'component: ENHANCED_SERVICE, description: "Flu", coversFrom: "2025-11-01", '
+    'coversTo: "2025-11-30", amount: "10.00", claimedOn: "TODAY", state: CLAIMED, '
     'idempotencyKey: "KEY"}) { __typename }',
     "recordContractValue": f'recordContractValue(input: {{odsCode: "{PRACTICE}", '
-    'contractType: "PMS", effectiveFrom: "2026-04-01", annualValue: "1.00", source: "matrix", '
-    'idempotencyKey: "KEY"}) { __typename }',
+    'contractType: "PMS", effectiveFrom: "2026-04-01", annualValue: "1.00", '
+    'source: "Contract variation", idempotencyKey: "KEY"}) { __typename }',
     "recordPensionEstimate": 'recordPensionEstimate(input: {gmcNumber: "PERFORMER", '
     f'odsCode: "{PRACTICE}", financialYear: 2025, pensionablePay: "90000.00", '
     'submittedOn: "TODAY", idempotencyKey: "KEY"}) { gmcNumber }',
@@ -360,17 +361,18 @@ MUTATIONS: dict[str, str] = {
 }
 
 ANYONE_BUT_ITS_PRACTICE = ["lmc", "accountant", "other practice"]
-PRACTICE_FACTS_REFUSED = ["lmc", "other accountant", "other practice", "records operator"]
-# mutation: the callers that may not make it (an LMC and an accountant may make none).
+ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT = ["lmc", "other accountant", "other practice"]
+# mutation: the callers that may not make it (an LMC may make none; an accountant only some of
+# what the practice that consented to it may).
 MUTATION_REFUSALS: dict[str, list[str]] = {
     "grantAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "revokeAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
-    # A practice enters its own facts, and an accountant it consented to may too.
-    "importPaymentRun": [*PRACTICE_FACTS_REFUSED],
+    # A practice, or an accountant it consented to, enters its own statements and facts.
+    "importPaymentRun": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
     "importPublishedTotals": ["lmc", "accountant", "practice", "records operator"],
-    "recordQofDeclaration": [*PRACTICE_FACTS_REFUSED],
-    "recordTraineePlacement": [*PRACTICE_FACTS_REFUSED],
-    "recordClaim": [*PRACTICE_FACTS_REFUSED],
+    "recordQofDeclaration": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
+    "recordTraineePlacement": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
+    "recordClaim": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
     "recordContractValue": ["lmc", "accountant", "practice", "records operator"],
     "recordPensionEstimate": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordPensionCertificate": ["lmc", "accountant", "practice", "records operator"],
@@ -455,6 +457,8 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "OTHER_GP": other_gp,
         "TODAY": TODAY,
         "NOW": dates.today().isoformat(),
+        # One line of the practice's own: whose statements a file holds decides who may import it.
+        "CSV": CSV_HEADER + "\\n" + CSV_LINE,
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
         "LINE": first(practice["payments"]["statements"]["nodes"][0]["lines"], "id", "1"),
         "DISPUTE": first(practice["payments"]["disputes"], "reference", "D-00000001"),

@@ -207,8 +207,9 @@ PASSWORDS = {
     **{
         f"{service.upper()}_{kind}_PASSWORD": f"{service}-{kind.lower()}-test"
         for service in SERVICES
-        for kind in ("DB", "MIGRATOR")
+        for kind in ("DB", "MIGRATOR", "NATS")
     },
+    "READER_NATS_PASSWORD": "reader-nats-test",
 }
 
 

@@ -125,6 +125,7 @@ class Gateway:
             **base,
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
+            "GATEWAY_METRICS_PORT": "0",  # any free port: two of these run at once
             "GATEWAY_AUTH_PUBLIC_KEY_FILE": str(stack.config.keys_dir / "public.pem"),
             "GATEWAY_AUTH_ISSUER": TOKEN_ISSUER,
             "GATEWAY_AUTH_AUDIENCE": TOKEN_AUDIENCE,

@@ -30,7 +30,8 @@ DATABASE = "import_killed"
 
 
 async def paycodes(url: str) -> list[tuple[str, Component, bool]]:
-    """Each paycode, its component, and whether its lines are deductions (signed negative)."""
+    """Each paycode with whether its lines are debits (a deduction, or a paycode that carries
+    only debits), so the run's signs are ones the importer accepts."""
     engine = create_engine(url, application_name="test")
     try:
         async with create_sessionmaker(engine)() as session:

@@ -39,6 +39,18 @@ def last_month_paid() -> date:
 PERSON_NUMBER = re.compile(r"(?<![\d.])\d{7}(?![\d.])|(?<!\d)\d{10}(?!\d)")
 
 
+def story_practices(directory: dict[str, Any]) -> set[str]:
+    """The demo practices something goes wrong at (payments/demo.py): three in Kernow, the
+    leaver's, and the first of Essex, Humberside and LLR."""
+    area = {
+        lmc["code"]: sorted(
+            p["odsCode"] for p in directory["practices"] if p["lmcCode"] == lmc["code"]
+        )
+        for lmc in directory["lmcs"]
+    }
+    return {*area["kernow"][:3], "D88199", area["essex"][0], area["humberside"][0], area["llr"][0]}
+
+
 def ask(stack: Stack, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
     response = httpx.post(
         stack.gateway_url,
@@ -68,6 +80,7 @@ def test_each_lmc_sees_its_areas_payment_problems_and_the_demo_shows_every_kind(
     stack: Stack, directory: dict[str, Any]
 ) -> None:
     seen: set[str] = set()
+    affected: set[str] = set()
     for lmc in directory["lmcs"]:
         response = httpx.post(
             stack.gateway_url,
@@ -92,9 +105,12 @@ def test_each_lmc_sees_its_areas_payment_problems_and_the_demo_shows_every_kind(
             else:
                 assert (kind["count"] > 0) == (Decimal(kind["amountAtStake"]) > 0)
         seen |= {a["kind"] for a in summary["anomalies"] if a["practicesAffected"]}
+        affected |= {code for a in summary["anomalies"] for code in a["practiceCodes"]}
         # Aggregates only: no GP's number, no patient's.
         assert not PERSON_NUMBER.search(response.text), response.text
     assert seen == ALL_KINDS
+    # Every other practice is paid correctly, and has no anomaly at all.
+    assert affected == story_practices(directory)
 
 
 def test_an_lmc_learns_which_practices_are_affected_never_how_much(stack: Stack) -> None:

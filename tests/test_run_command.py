@@ -103,7 +103,7 @@ def data_dir() -> Iterator[Path]:
 
 def test_ctrl_c_and_sigkill_leave_no_process_behind(data_dir: Path) -> None:
     ports = {f"{name.upper()}_PORT": str(free_port()) for name in DEFAULT_PORTS}
-    env = {**ports, "PCSE_POSTGRES_PORT": str(free_port())}
+    env = {**ports, "PCSE_POSTGRES_PORT": str(free_port()), "PCSE_NATS_PORT": str(free_port())}
     gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}/graphql"
     query = {"query": '{ practice(odsCode: "A81001") { name payments { statements { nodes '
              "{ period } } } recordMovements { nodes { status } } } }"}  # fmt: skip
@@ -126,7 +126,7 @@ def test_ctrl_c_and_sigkill_leave_no_process_behind(data_dir: Path) -> None:
     body = httpx.post(gateway, json=query, headers=admin, timeout=10).json()
     assert body["data"]["practice"]["name"]
     started = descendants(process.pid)
-    assert len(started) >= 5  # PostgreSQL (and its workers), three services, the gateway
+    assert len(started) >= 6  # PostgreSQL (and its workers), NATS, three services, the gateway
 
     process.send_signal(signal.SIGINT)
     assert process.wait(EXIT_TIMEOUT_SECONDS) == 0

@@ -42,21 +42,3 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 SQL
 done
 unset service password_var migrator_var password migrator_password
-
-# The event bus (a broker's stand-in on one server): every service's role may connect, and the
-# first relay or consumer to arrive creates its table, so all three roles share its schema.
-psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL'
-CREATE ROLE event_bus NOLOGIN;
-GRANT event_bus TO payments, records, performers;
-CREATE DATABASE events OWNER event_bus;
-REVOKE ALL ON DATABASE events FROM PUBLIC;
-GRANT CONNECT, TEMPORARY ON DATABASE events TO event_bus;
-SQL
-psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname events <<'SQL'
-GRANT ALL ON SCHEMA public TO event_bus;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO event_bus;
-ALTER DEFAULT PRIVILEGES FOR ROLE payments, records, performers IN SCHEMA public
-    GRANT ALL ON TABLES TO event_bus;
-ALTER DEFAULT PRIVILEGES FOR ROLE payments, records, performers IN SCHEMA public
-    GRANT ALL ON SEQUENCES TO event_bus;
-SQL

@@ -11,7 +11,7 @@ handler sees the record. The SQL engine hides statement parameters as well
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, Literal
 
 from pcse_kit.identifiers import mask_nhs_numbers
 
@@ -48,12 +48,12 @@ def install_filter(handler: logging.Handler) -> None:
         handler.addFilter(NhsNumberFilter())
 
 
-def configure_logging(*, level: str, service: str) -> None:
+def configure_logging(
+    *, level: str, service: str, format: Literal["json", "text"] = "json"
+) -> None:
     """The root logger writes to stderr through the masking filter; every library's logger
-    (uvicorn's too: it is run without a logging configuration of its own) propagates to it."""
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        install_filter(handler)
+    (uvicorn's too: it is run without a logging configuration of its own) propagates to it.
+    The lines are JSON with the trace id, or text (:func:`pcse_kit.telemetry.configure_logging`)."""
+    from pcse_kit.telemetry import configure_logging as configure  # noqa: PLC0415 - it imports us
+
+    configure(service=service, level=level, format=format)

@@ -11,14 +11,15 @@ import asyncio
 import logging
 import os
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from pcse_kit import metrics, telemetry
 from pcse_kit.auth import (
     AuthUnavailable,
     JwksCache,
@@ -28,10 +29,11 @@ from pcse_kit.auth import (
 )
 from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
-from pcse_kit.events import Consumer, Relay, running
+from pcse_kit.events import Bus, Consumer, Relay, running
 from pcse_kit.graphql import create_router
 from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
+from pcse_kit.observe import RequestMetrics
 from pcse_kit.roles import audit_exposure, role_of
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import FrameType
 
+    from opentelemetry.sdk.trace import TracerProvider
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from pcse_kit.auth import Principal
@@ -72,7 +75,7 @@ class EventWiring:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    bus: AsyncEngine
+    bus: Bus
 
 
 def token_verifier(settings: ServiceSettings) -> TokenVerifier:
@@ -88,6 +91,20 @@ def token_verifier(settings: ServiceSettings) -> TokenVerifier:
         public_keys=[load_public_key(path) for path in key_files],
         jwks=jwks,
         claims=settings.claims_mapping(),
+    )
+
+
+def event_bus(service: str, settings: ServiceSettings) -> Bus | None:
+    """The service's connection to the broker, or None when ``*_NATS_URL`` is unset."""
+    if settings.nats_url is None:
+        return None
+    return Bus(
+        settings.nats_url,
+        name=service,
+        user=settings.nats_user,
+        password=None
+        if settings.nats_password is None
+        else settings.nats_password.get_secret_value(),
     )
 
 
@@ -120,9 +137,9 @@ async def check_audit_trail(engine: AsyncEngine, settings: ServiceSettings) -> N
     logger.warning("%s%s", exposure.describe(), advice)
 
 
-def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
-    verifier = token_verifier(settings)
-
+def _lifespan(
+    service: ServiceDefinition, settings: ServiceSettings, tracing: TracerProvider | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
@@ -134,6 +151,8 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             max_overflow=settings.db_max_overflow,
             statement_timeout_seconds=settings.db_statement_timeout_seconds,
         )
+        if tracing is not None:
+            telemetry.instrument_engine(engine, tracing)
         app.state.engine = engine
         app.state.settings = settings
         try:
@@ -142,36 +161,81 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
             await engine.dispose()
             raise
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.bus = bus = event_bus(service.name, settings)
         if settings.seed_demo and service.seed_demo is not None:
             loaded = await _seed(service, settings)
             logger.info("demo data %s", "loaded" if loaded else "already present")
         try:
-            if settings.events_database_url and service.event_workers is not None:
-                bus = create_engine(
-                    settings.events_database_url,
-                    application_name=f"{service.name}-events",
-                    statement_timeout_seconds=settings.db_statement_timeout_seconds,
-                )
-                try:
-                    wiring = EventWiring(
-                        engine=engine, sessionmaker=app.state.sessionmaker, bus=bus
+            with metrics.watch_pool(service.name, engine):
+                if bus is not None and service.event_workers is not None:
+                    workers = service.event_workers(
+                        EventWiring(engine=engine, sessionmaker=app.state.sessionmaker, bus=bus)
                     )
-                    async with running(*service.event_workers(wiring)):
-                        yield
-                finally:
-                    await bus.dispose()
-            else:
-                yield
-        finally:
-            await engine.dispose()
+                    relays = [w for w in workers if isinstance(w, Relay)]
 
+                    async def count_backlog() -> None:
+                        for relay in relays:
+                            metrics.OUTBOX_BACKLOG.labels(relay.stream).set(await relay.backlog())
+
+                    with metrics.before_scrape(count_backlog):
+                        async with running(*workers):
+                            yield
+                else:
+                    yield
+        finally:
+            if bus is not None:
+                await bus.close()
+            await engine.dispose()
+            if tracing is not None:
+                tracing.force_flush()
+
+    return lifespan
+
+
+async def readiness(request: Request) -> JSONResponse:
+    """Ready when the database answers and, with events configured, the broker does."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        logger.warning("readiness: the database does not answer", exc_info=True)
+        checks["database"] = "unavailable"
+    bus: Bus | None = request.app.state.bus
+    if bus is not None:
+        try:
+            await bus.ping(READINESS_TIMEOUT_SECONDS)
+            checks["broker"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness: the broker does not answer: %r", error)
+            checks["broker"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    verifier = token_verifier(settings)
+    tracing = telemetry.configure_tracing(
+        service=service.name,
+        otlp_endpoint=settings.otlp_endpoint,
+        traces_file=settings.traces_file,
+        sample_ratio=settings.trace_sample_ratio,
+    )
     app = FastAPI(
         title=f"PCSE status: {service.name}",
-        lifespan=lifespan,
+        lifespan=_lifespan(service, settings, tracing),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RequestMetrics)
+    if tracing is not None:
+        telemetry.instrument_app(app, tracing)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
@@ -179,16 +243,11 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        try:
-            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-                async with request.app.state.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-        except Exception:
-            logger.warning("readiness check failed", exc_info=True)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+    app.add_api_route("/readyz", readiness, methods=["GET"], include_in_schema=False)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_request: Request, error: Unauthenticated) -> JSONResponse:
@@ -249,7 +308,8 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
 
     settings = service.settings_factory()
-    configure_logging(level=settings.log_level, service=service.name)
+    # JSON with trace ids, NHS numbers masked (pcse_kit.logs, pcse_kit.telemetry).
+    configure_logging(level=settings.log_level, service=service.name, format=settings.log_format)
     if args.command == "migrate":
         migrate(service, settings)
         return 0
@@ -285,7 +345,8 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=False,
         # No logging configuration of uvicorn's own: its loggers propagate to the root
-        # handler, which masks NHS numbers (pcse_kit.logs).
+        # handler (JSON with trace ids, NHS numbers masked); RequestMetrics writes one line
+        # per request in place of its access log.
         log_config=None,
         # Requests in flight when a stop signal comes get this long; then they are cancelled.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pcse_kit.auth import (
@@ -57,10 +57,39 @@ class ServiceSettings(BaseSettings):
         "they are cancelled.",
     )
     migrate_on_start: bool = True
-    events_database_url: str | None = Field(
+    nats_url: str | None = Field(
         default=None,
-        description="The event bus database (postgresql://...); unset, no events are relayed "
-        "or consumed, though they still wait in the outbox.",
+        description="The event broker, NATS with JetStream (nats://host:4222; several servers "
+        "of a cluster comma-separated); unset, no events are relayed or consumed, though "
+        "they still wait in the outbox.",
+    )
+    nats_user: str | None = Field(
+        default=None,
+        description="This service's NATS user; the broker lets it publish only its own "
+        "stream and read only the consumers it owns.",
+    )
+    nats_password: SecretStr | None = Field(default=None, description="That user's password.")
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="json: one JSON object a line, with the trace and span ids of the request "
+        "or event it belongs to; text: lines for a person at a terminal.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Export traces over OTLP/HTTP to this collector (http://collector:4318); "
+        "with neither this nor traces_file set, tracing is off and costs nothing.",
+    )
+    traces_file: Path | None = Field(
+        default=None,
+        description="Append finished spans to this file, one JSON object a line "
+        "(development and tests).",
+    )
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of new traces kept; a request arriving with a sampled traceparent "
+        "is always kept, so a trace is never cut in half.",
     )
     seed_demo: bool = Field(
         default=False, description="Load the deterministic demo data on start-up, once."
@@ -135,6 +164,28 @@ class ServiceSettings(BaseSettings):
         if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("otlp_endpoint", "traces_file", "nats_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable as an empty string.
+        return None if value == "" else value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for server in value.split(","):
+            if server.strip().split("://", 1)[0] not in {"nats", "tls"}:
+                raise ValueError("nats_url must be nats:// or tls:// URLs, comma-separated")
+        return value
+
+    @model_validator(mode="after")
+    def _nats_credentials_in_pairs(self) -> Self:
+        if (self.nats_user is None) != (self.nats_password is None):
+            raise ValueError("set NATS_USER and NATS_PASSWORD together (with the service prefix)")
+        return self
 
     @model_validator(mode="after")
     def _can_verify_tokens(self) -> Self:

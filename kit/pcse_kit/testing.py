@@ -26,6 +26,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from pcse_kit.auth import Role, SigningKey
+from pcse_kit.broker import EmbeddedNats
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.postgres import EmbeddedPostgres
 from pcse_kit.roles import ServiceRoles, provision
@@ -63,6 +64,18 @@ def postgres() -> Iterator[EmbeddedPostgres]:
             directory / "data",
             durable=False,  # a test database need not survive a power cut; it runs faster
         )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedNats]:
+    """One NATS JetStream server per worker, without users: tests name their streams apart."""
+    with server_directory() as directory:
+        server = EmbeddedNats(directory / "nats")
         server.start()
         try:
             yield server

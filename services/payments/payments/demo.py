@@ -184,9 +184,10 @@ async def _directory(session: AsyncSession, plan: _Plan) -> None:
             {"ods_code": code, "name": practice["name"], "lmc_code": practice["lmcCode"],
              "list_size": practice["listSize"], "status": practice["status"],
              "contract_type": contract, "icb_code": practice["icbCode"],
-             "training_practice": code in plan.trainers,
-             "dispensing": plan.rng.random() < 0.15,  # noqa: PLR2004 - about one in seven
-             "out_of_hours_opt_out": contract == "GMS" and plan.rng.random() < 0.3}  # noqa: PLR2004
+             # As the performers stream brings them, so its events change nothing here.
+             "training_practice": practice.get("trainingPractice"),
+             "dispensing": practice.get("dispensing"),
+             "out_of_hours_opt_out": practice.get("outOfHoursOptOut")}
         )  # fmt: skip
         weighting = Decimal(plan.rng.randint(92, 112)) / 100
         quarters = months_between(add_months(plan.start(code), -15), month_end(plan.today))

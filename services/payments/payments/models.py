@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
-from pcse_kit.events import consumer_position_table, inbox_table
+from pcse_kit.events import dead_letter_table, inbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -987,7 +987,7 @@ class AccountantConsent(Base):
 AuditEvent = audit_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 Inbox = inbox_table(Base.metadata)
-ConsumerPosition = consumer_position_table(Base.metadata)
+DeadLetter = dead_letter_table(Base.metadata)
 
 APPEND_ONLY_TABLES = ("statement_line", "dispute_event")
 """Besides audit_event: tables whose rows are evidence and never change."""

@@ -147,8 +147,10 @@ async def idempotent(
 ) -> Written:
     """Run ``write`` once per key: a replay gets the first result and changes nothing.
 
-    ``authorize`` checks who may, against data, in the same transaction, on the first request
-    and on every replay: a relationship that has ended since refuses the replay too.
+    ``authorize`` runs in the same transaction before the key is looked up, for the first
+    request and every replay alike: a right that depends on data (an accountant's consent, or
+    a GP's post at the practice, either of which may have ended since) is checked again on a
+    replay.
     """
 
     async def remembered(session: AsyncSession) -> dict[str, Any]:

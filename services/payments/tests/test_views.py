@@ -24,7 +24,7 @@ from payments.models import (
 )
 from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
-from pcse_kit.events import Event
+from pcse_kit.events import Event, MalformedEvent
 from pcse_kit.testing import Token, graphql
 from sqlalchemy import select, update
 
@@ -358,8 +358,12 @@ async def test_directory_events_keep_the_copy_and_a_leaver_is_flagged_at_once(
         await directory.apply(session, event("practice.upserted", practice))
         await directory.apply(session, event("practice.upserted", {**practice, "listSize": 9100}))
         await directory.apply(session, event("membership.started", MEMBERSHIP))
-        await directory.apply(session, event("performer.status_changed", {"gmcNumber": GP}))
-        await directory.apply(session, event("membership.started", {"odsCode": 7}))  # malformed
+        # A type payments has no use for is skipped.
+        await directory.apply(session, event("performer.registration_recorded", {"gmcNumber": GP}))
+    # A payload it cannot read is the consumer's to dead-letter, and writes nothing.
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(MalformedEvent, match=r"membership\.started"):
+            await directory.apply(session, event("membership.started", {"odsCode": 7}))
     async with app.state.sessionmaker() as session:
         copy = await session.get(PracticeDirectory, "A81001")
         assert copy is not None

@@ -6,7 +6,7 @@ from pcse_kit.service import ServiceDefinition
 from records import directory
 from records.context import RecordsContext
 from records.demo import seed_demo
-from records.models import Inbox, Positions
+from records.models import DeadLetter, Inbox
 from records.schema import schema
 from records.settings import SERVICE_DIR, RecordsSettings
 
@@ -25,7 +25,7 @@ SERVICE = ServiceDefinition(
             streams=[directory.STREAM],
             handler=directory.apply,
             inbox=Inbox,
-            positions=Positions,
+            dead_letters=DeadLetter,
         )
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from pcse_kit.events import MalformedEvent
 from pcse_kit.identifiers import is_lmc_code, is_practice_code
 
 from records import repository
@@ -33,7 +34,7 @@ async def apply(session: AsyncSession, event: Event) -> None:
         and isinstance(name, str)
         and 0 < len(name) <= NAME_MAX_LENGTH
     ):
-        # Held, not skipped: a practice silently missing from its LMC's figures is worse than
-        # a stalled stream, which the consumer logs at every retry.
-        raise ValueError(f"practice.upserted event {event.event_id} is malformed")
+        # Dead-lettered, like every consumer's malformed events: set aside and alerted on,
+        # so that a person restores the practice's figures, while the stream goes on.
+        raise MalformedEvent(f"practice.upserted event {event.event_id} is malformed")
     await repository.upsert_practice(session, ods_code=str(code), lmc_code=str(lmc), name=name)

@@ -14,7 +14,7 @@ from typing import Final
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
-from pcse_kit.events import consumer_position_table, inbox_table
+from pcse_kit.events import dead_letter_table, inbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -343,4 +343,4 @@ class PracticeDirectory(Base):
 AuditEvent = audit_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 Inbox = inbox_table(Base.metadata)
-Positions = consumer_position_table(Base.metadata)
+DeadLetter = dead_letter_table(Base.metadata)

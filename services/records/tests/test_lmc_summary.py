@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from pcse_kit.events import Event
+from pcse_kit.events import Event, MalformedEvent
 from pcse_kit.testing import Token, graphql, owner_sessionmaker
 from records import directory
 from records.demo import seed_demo
@@ -223,9 +223,9 @@ async def test_the_directory_follows_practice_upserted_and_skips_other_events(
     ]
 
 
-async def test_a_malformed_practice_event_holds_the_stream(app: FastAPI) -> None:
+async def test_a_malformed_practice_event_is_for_the_consumer_to_dead_letter(app: FastAPI) -> None:
     async with app.state.sessionmaker() as session:
-        with pytest.raises(ValueError, match="malformed"):
+        with pytest.raises(MalformedEvent, match="malformed"):
             await directory.apply(session, practice_event("a81001", "kernow", "Abbey"))
 
 

@@ -115,8 +115,11 @@ async def record_claim(
     writes.may_enter_facts(principal, facts.ods_code)
     facts = _validate(facts, today=today)
 
-    async def write(session: AsyncSession) -> writes.Written:
+    async def authorize(session: AsyncSession) -> None:
+        # Before the key is looked up, so a replay is refused once consent is revoked.
         await writes.practice_or_consented(session, principal, [facts.ods_code])
+
+    async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, facts.ods_code)
         if facts.paycode is not None:
             paycode = await session.get(Paycode, facts.paycode)
@@ -152,4 +155,5 @@ async def record_claim(
     return await writes.idempotent(
         sessionmaker, principal, key=idempotency_key, operation="recordClaim", request=request,
         write=write,
+        authorize=authorize,
     )  # fmt: skip

@@ -16,13 +16,12 @@ false).
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit import dates
-from pcse_kit.events import Consumer
+from pcse_kit.events import Consumer, MalformedEvent
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
 from sqlalchemy import literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from payments.detection import service as detection_service
 from payments.directory import repository
 from payments.models import (
-    ConsumerPosition,
+    DeadLetter,
     Inbox,
     PerformerMembership,
     PerformerStatusChange,
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from payments.models import Base
-
-logger = logging.getLogger("payments.directory")
 
 STREAM = "performers"
 CONSUMER = "payments-directory"
@@ -67,7 +64,7 @@ def consumer(wiring: EventWiring) -> Consumer:
         streams=[STREAM],
         handler=apply,
         inbox=Inbox,
-        positions=ConsumerPosition,
+        dead_letters=DeadLetter,
     )
 
 
@@ -76,7 +73,12 @@ def _day(value: Any) -> date | None:
 
 
 async def apply(session: AsyncSession, event: Event) -> None:
-    """Apply one performers event; unknown types and malformed payloads are skipped, logged."""
+    """Apply one performers event; other types are not ours to know and are skipped.
+
+    A payload we cannot read is dead-lettered (``MalformedEvent``): set aside with the reason
+    and alerted on, while the stream goes on; the facts it carried come again with the
+    practice's, list's or performer's next event.
+    """
     payload = event.payload
     try:
         if event.type == "practice.upserted":
@@ -89,11 +91,8 @@ async def apply(session: AsyncSession, event: Event) -> None:
             codes = await record_status_change(session, payload)
         else:
             return
-    except (KeyError, TypeError, ValueError, InvalidOperation):
-        # A payload we cannot read must not hold the stream up forever: it is logged for a
-        # person to look at, and the facts it carried come again with the next event.
-        logger.warning("skipped malformed %s event %s", event.type, event.event_id, exc_info=True)
-        return
+    except (KeyError, TypeError, ValueError, InvalidOperation) as error:
+        raise MalformedEvent(f"{event.type} payload: {error!r}") from error
     if codes:
         await detection_service.sync_anomalies(session, codes, today=dates.today())
 

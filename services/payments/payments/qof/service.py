@@ -99,8 +99,11 @@ async def record_qof_declaration(
     writes.may_enter_facts(principal, facts.ods_code)
     _validate(facts, today=today)
 
-    async def write(session: AsyncSession) -> writes.Written:
+    async def authorize(session: AsyncSession) -> None:
+        # Before the key is looked up, so a replay is refused once consent is revoked.
         await writes.practice_or_consented(session, principal, [facts.ods_code])
+
+    async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, facts.ods_code)
         row = await session.scalar(
             select(QofDeclaration)
@@ -135,4 +138,5 @@ async def record_qof_declaration(
     return await writes.idempotent(
         sessionmaker, principal, key=idempotency_key, operation="recordQofDeclaration",
         request=request, write=write,
+        authorize=authorize,
     )  # fmt: skip

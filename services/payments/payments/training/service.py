@@ -69,8 +69,11 @@ async def record_trainee_placement(
     if len({(c.applies_from, c.decided_on) for c in pay_changes}) < len(pay_changes):
         raise BadUserInput("Two pay changes from the same day and decision.", field="payChanges")
 
-    async def write(session: AsyncSession) -> writes.Written:
+    async def authorize(session: AsyncSession) -> None:
+        # Before the key is looked up, so a replay is refused once consent is revoked.
         await writes.practice_or_consented(session, principal, [ods_code])
+
+    async def write(session: AsyncSession) -> writes.Written:
         await writes.known_practice(session, ods_code)
         row = await session.scalar(
             select(TraineePlacement)
@@ -113,4 +116,5 @@ async def record_trainee_placement(
                  "payChanges": [[str(c.applies_from), str(c.decided_on), c.monthly_pence]
                                 for c in pay_changes]},
         write=write,
+        authorize=authorize,
     )  # fmt: skip

@@ -11,8 +11,8 @@ uplifts, the out-of-hours deduction, QOF point values, the trainer's grant). The
 copy gains the contract facts and a quarterly list history; list decisions, PMS and APMS
 contract values, practice claims and the commissioner of each component are new tables.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 09:00:00.000000
 """
 
@@ -23,8 +23,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
