@@ -137,6 +137,38 @@ def test_an_lmc_learns_which_practices_are_affected_never_how_much(stack: Stack)
             assert as_lmc[kind][part] in (None, "0.00"), (kind, part)
 
 
+LMC_TRENDS = """
+query ($code: String!) {
+  lmc(code: $code) { paymentsSummary { trends {
+    kind component paymaster
+    months { month raised amountRaised raisedPer100Practices englandMedianRaisedPer100Practices
+             resolved medianDaysToResolve englandMedianDaysToResolve suppressed }
+  } } }
+}
+"""
+
+
+def test_an_lmc_sees_twelve_months_of_its_areas_trends_beside_englands(stack: Stack) -> None:
+    body = ask(stack, stack.token("lmc", ["kernow"]), LMC_TRENDS, {"code": "kernow"})
+
+    assert "errors" not in body, body
+    trends = body["data"]["lmc"]["paymentsSummary"]["trends"]
+    assert trends  # the demo's stories in kernow
+    for trend in trends:
+        assert len(trend["months"]) == 12
+        for month in trend["months"]:
+            # The demo's problems sit at a few practices: whatever was raised is withheld.
+            if month["raised"] is None:
+                assert month["suppressed"] is True
+                assert month["amountRaised"] is None
+                assert month["raisedPer100Practices"] is None
+            assert month["englandMedianRaisedPer100Practices"] >= 0
+        assert [m["month"] for m in trend["months"]] == sorted(m["month"] for m in trend["months"])
+    assert any(m["suppressed"] for t in trends for m in t["months"])
+    # Aggregates only: no GP's number, no patient's.
+    assert not PERSON_NUMBER.search(str(body))
+
+
 def test_an_lmc_sees_the_age_of_its_practices_disputes_and_no_other_lmcs_summary(
     stack: Stack,
 ) -> None:

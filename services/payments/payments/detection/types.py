@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
+from pcse_kit import dates
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection
+from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
 
 from payments import disclosure, models, policy
 from payments.context import PaymentsContext
-from payments.detection import repository, service
+from payments.detection import repository, service, trends
 from payments.directory import repository as directory_repository
 from payments.disputes import repository as disputes_repository
 from payments.disputes import rules as disputes
@@ -165,8 +167,91 @@ class DisputeAge:
     escalatable: bool = strawberry.field(description="Open for more than 40 days.")
 
 
+# The trends read every LMC's anomalies of the window (England's medians need them all), in
+# one statement: priced above an area aggregate's 20.
+TRENDS_COST = 50
+
+
+@strawberry.type(
+    description="One month of an area's payment problems of one kind, component and paymaster, "
+    "with England's median beside it. For an LMC, a figure from 1 to 7 practices is null "
+    "(`suppressed`) and a count from 8 or more is rounded to the nearest 5; England's medians "
+    "are national figures, shown as they are."
+)
+class PaymentTrendMonth:
+    month: date = strawberry.field(description="The month's first day.")
+    raised: int | None = strawberry.field(description="Anomalies first detected that month.")
+    amount_raised: Decimal | None = strawberry.field(
+        description="Pounds at stake in them, all together."
+    )
+    raised_per_100_practices: float | None = strawberry.field(
+        description="`raised` per 100 of the area's practices."
+    )
+    england_median_raised_per_100_practices: float = strawberry.field(
+        description="England's median across LMCs of the same rate that month (an LMC with "
+        "none counts, at 0)."
+    )
+    amount_per_practice: Decimal | None = strawberry.field(
+        description="`amountRaised` per practice of the area, pounds."
+    )
+    england_median_amount_per_practice: Decimal = strawberry.field(
+        description="England's median across LMCs of the same, pounds."
+    )
+    resolved: int | None = strawberry.field(description="Anomalies resolved that month.")
+    median_days_to_resolve: float | None = strawberry.field(
+        description="Their median days from first detected to resolved; null if none."
+    )
+    england_median_days_to_resolve: float | None = strawberry.field(
+        description="The same across England; null if none was resolved."
+    )
+    suppressed: bool = strawberry.field(
+        description="True when a figure here is withheld: it comes from 1 to 7 practices."
+    )
+
+
+@strawberry.type(description="An area's payment problems of one kind, component and paymaster.")
+class PaymentTrend:
+    kind: models.AnomalyKind = strawberry.field(description="The kind of problem.")
+    component: models.Component = strawberry.field(description="What the money is for.")
+    paymaster: models.Paymaster | None = strawberry.field(
+        description="Whose money it is (the commissioner, by the commissioner rules in force "
+        "that month); null where no rule says."
+    )
+    months: list[PaymentTrendMonth] = strawberry.field(description="Oldest first.")
+
+    @classmethod
+    def of(cls, trend: trends.Trend) -> PaymentTrend:
+        return cls(
+            kind=trend.kind,
+            component=trend.component,
+            paymaster=trend.paymaster,
+            months=[
+                PaymentTrendMonth(
+                    month=m.month,
+                    raised=m.raised,
+                    amount_raised=None if m.raised_pence is None else pounds(m.raised_pence),
+                    raised_per_100_practices=m.raised_per_100_practices,
+                    england_median_raised_per_100_practices=(
+                        m.england_median_raised_per_100_practices
+                    ),
+                    amount_per_practice=(
+                        None if m.pence_per_practice is None else pounds(m.pence_per_practice)
+                    ),
+                    england_median_amount_per_practice=pounds(m.england_median_pence_per_practice),
+                    resolved=m.resolved,
+                    median_days_to_resolve=m.median_days_to_resolve,
+                    england_median_days_to_resolve=m.england_median_days_to_resolve,
+                    suppressed=m.suppressed,
+                )
+                for m in trend.months
+            ],
+        )
+
+
 @strawberry.type(description="An LMC's view of payment problems across its practices.")
 class LmcPaymentsSummary:
+    code: strawberry.Private[str]
+    exact: strawberry.Private[bool]
     practices: int = strawberry.field(description="Practices in the area.")
     anomalies: list[AnomalyKindSummary] = strawberry.field(
         description="Open anomalies by kind: every kind, zero where there are none."
@@ -178,6 +263,34 @@ class LmcPaymentsSummary:
     @strawberry.field(description="Open disputes past 40 days: the LMC may escalate them.")
     def escalatable_disputes(self) -> int:
         return sum(d.escalatable for d in self.open_disputes)
+
+    @strawberry.field(
+        description="Anomalies raised and their amounts, and how long resolving them took, "
+        "month by month over the last `months` months (to this one), by kind, component and "
+        "paymaster, with England's median beside the area's: counts and sums only; for an LMC "
+        "a figure from 1 to 7 practices withheld, counts from 8 or more rounded to the nearest 5.",
+        directives=[Cost(weight=TRENDS_COST)],
+    )
+    async def trends(
+        self,
+        info: Info[PaymentsContext, None],
+        months: Annotated[
+            int, strawberry.argument(description="How many months, up to this one (1-24).")
+        ] = 12,
+    ) -> list[PaymentTrend]:
+        if not 1 <= months <= trends.MAX_MONTHS:
+            raise BadUserInput(f"`months` must be from 1 to {trends.MAX_MONTHS}.", field="months")
+        window = trends.months_ending(info.context.today, months)
+        first = window[0]
+        async with info.context.sessionmaker() as session:
+            rows = await repository.trend_rows(
+                session,
+                first_month=first,
+                since=datetime(first.year, first.month, 1, tzinfo=dates.ENGLAND),
+            )
+            sizes = await repository.lmc_sizes(session)
+        built = trends.build(rows, lmc_code=self.code, sizes=sizes, months=window, exact=self.exact)
+        return [PaymentTrend.of(trend) for trend in built]
 
 
 MAX_REFRESH_PRACTICES = 1000
@@ -257,6 +370,8 @@ async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> 
             if d.resolved_at is None
         ]  # fmt: skip
     return LmcPaymentsSummary(
+        code=code,
+        exact=exact,
         practices=len(codes),
         anomalies=[
             AnomalyKindSummary.of(kind, found.get(kind), exact=exact) for kind in models.AnomalyKind
