@@ -82,10 +82,10 @@ class Fact:
 AREA_COST = 20
 # A practice's expected schedule is worked out month by month from its first statement (years
 # of months, each with its components and a line or two per GP) up to `to`, in Python: priced
-# as the searches that scan a whole table are. It lists tens of expectations, not ten: about
-# fifteen a month for a practice with five GPs, over a default window of fifteen months, is
-# more; fifty keeps one honest call affordable (with its derivations about 1,250) while five
-# aliases of it are over the limit.
+# as the searches that scan a whole table are. It lists tens of expectations, not ten (an
+# expectation per component a month, and one or two per GP). Fifty is a judgement, not a
+# measurement: one call with its derivations costs about 1,250, and five aliases of it are over
+# the limit.
 SCHEDULE_COST = [
     Cost(weight=100),
     # Strawberry types the other arguments as required, yet leaves them out of the SDL unset,
