@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLField, GraphQLObjectType, build_ast_schema, parse, print_ast
+from pcse_kit import dates
 
 from stack import ROOT, SERVICES
 
@@ -486,10 +487,28 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
 # the records service's audit trail, so that guessing leaves a trace; nothing else changes.
 AUDITED_REFUSALS = {"confirmRecordReceipt"}
 
+# Writes refused for whom they name, not for who asks: the caller may make the mutation, but
+# not about this person. (mutation, caller, the document, what the cell is called)
+NAMING_SOMEONE_ELSE: list[tuple[str, str, str, str]] = [
+    # Recording an estimate links the practice to the GP's pensions: only for its own GPs.
+    (
+        "recordPensionEstimate",
+        "practice",
+        # Submitted today: a practice dates its own submission at most three days back.
+        MUTATIONS["recordPensionEstimate"]
+        .replace('"PERFORMER"', '"OTHER_GP"')
+        .replace('submittedOn: "TODAY"', 'submittedOn: "NOW"'),
+        "a GP of another practice",
+    ),
+]
+
 MUTATION_CELLS = [
-    pytest.param(mutation, caller, id=f"{caller} / {mutation}")
+    pytest.param(mutation, caller, MUTATIONS[mutation], id=f"{caller} / {mutation}")
     for mutation, callers in MUTATION_REFUSALS.items()
     for caller in callers
+] + [
+    pytest.param(mutation, caller, document, id=f"{caller} / {mutation} / {named}")
+    for mutation, caller, document, named in NAMING_SOMEONE_ELSE
 ]
 
 
@@ -505,9 +524,15 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "recordIncidents(first: 1) { nodes { reference } } "
         "payments { statements(first: 1) { nodes { lines { id } } } disputes { reference } } "
         f'}} performer(gmcNumber: "{PERFORMER}") {{ memberships {{ id }} '
-        "changeRequests { reference } } }",
+        "changeRequests { reference } } "
+        f'other: practice(odsCode: "{OTHER_PRACTICE}") {{ performers {{ gmcNumber }} }} '
+        f'mine: practice(odsCode: "{PRACTICE}") {{ performers {{ gmcNumber }} }} }}',
     ).json()
     practice, performer = body["data"]["practice"], body["data"]["performer"]
+    mine = {p["gmcNumber"] for p in body["data"]["mine"]["performers"]}
+    [other_gp, *_] = [
+        p["gmcNumber"] for p in body["data"]["other"]["performers"] if p["gmcNumber"] not in mine
+    ]
 
     def first(items: list[Any], key: str, fallback: str) -> str:
         return str(items[0][key]) if items else fallback
@@ -515,7 +540,9 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
     return {
         "MOVEMENT": movement,
         "PERFORMER": PERFORMER,
+        "OTHER_GP": other_gp,
         "TODAY": TODAY,
+        "NOW": dates.today().isoformat(),
         # One line of the practice's own: whose statements a file holds decides who may import it.
         "CSV": CSV_HEADER + "\\n" + CSV_LINE,
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
@@ -540,11 +567,10 @@ def _audit_rows(stack: Stack) -> dict[str, int]:
 
 
 @pytest.mark.usefixtures("consent")
-@pytest.mark.parametrize(("mutation", "caller"), MUTATION_CELLS)
+@pytest.mark.parametrize(("mutation", "caller", "document"), MUTATION_CELLS)
 def test_a_mutation_is_refused_to_a_caller_who_may_not_make_it(
-    stack: Stack, targets: dict[str, str], mutation: str, caller: str
+    stack: Stack, targets: dict[str, str], mutation: str, caller: str, document: str
 ) -> None:
-    document = MUTATIONS[mutation]
     for placeholder, value in targets.items():
         document = document.replace(f'"{placeholder}"', f'"{value}"')
     document = document.replace('"KEY"', f'"matrix-{caller.replace(" ", "-")}-{mutation}"')

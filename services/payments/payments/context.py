@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         QofDeclaration,
         StatementRow,
     )
+    from payments.schedule import rules as schedule_rules
 
 StatementsKey = tuple[str, "PageRequest", bool]
 """A practice, a page of its statements, and whether the query wants their lines."""
@@ -68,6 +69,7 @@ class PaymentsContext(RequestContext):
             load_fn=self._load_anomalies
         )
         self.schedules: DataLoader[str, facts.Snapshot] = DataLoader(load_fn=self._load_schedules)
+        self._expected: dict[tuple[str, date], list[schedule_rules.Expectation]] = {}
         self.declarations = many_per_key(sessionmaker, _declarations_by_practice)
         self.disputes = many_per_key(sessionmaker, _disputes_by_practice)
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
@@ -82,6 +84,15 @@ class PaymentsContext(RequestContext):
         async with self.sessionmaker() as session:
             rules = await disputes_repository.escalation_days(session)
         return [disputes_repository.days_in_force(rules, on) for on in raised]
+
+    async def expected_until(self, code: str, until: date) -> list[schedule_rules.Expectation]:
+        """A practice's schedule up to a day, worked out once per request: aliases of the same
+        field reuse it rather than working it out again."""
+        key = (code, until)
+        if key not in self._expected:
+            snapshot = await self.schedules.load(code)
+            self._expected[key] = snapshot.expected(code, until=until, known_on=self.today)
+        return self._expected[key]
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""

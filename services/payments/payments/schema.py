@@ -40,6 +40,7 @@ from payments.qof.types import QofMutation, QofOfPractice
 from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, ScheduleQuery
 from payments.statements.types import StatementsMutation, StatementsOfPractice, StatementsQuery
 from payments.training.types import TrainingMutation
+from payments.types import AREA_COST
 
 
 @strawberry.type(description="Everything the payments service knows about one practice.")
@@ -96,7 +97,8 @@ class Lmc:
     @strawberry.field(
         description="Payment anomalies by kind with counts, amounts and practices affected, and "
         "the ages of open disputes: for the LMC itself, payments operators and admins; "
-        "FORBIDDEN, and null, for anyone else."
+        "FORBIDDEN, and null, for anyone else.",
+        directives=[Cost(weight=AREA_COST)],
     )
     async def payments_summary(
         self, info: Info[PaymentsContext, None]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from pcse_kit import audit
+
 from payments import events, writes
 from payments.detection import repository
-from payments.models import (
-    Anomaly,
-)
+from payments.models import Anomaly, AuditEvent
 from payments.schedule import facts
 from payments.statements import repository as statements_repository
 from payments.types import pounds
@@ -120,8 +120,18 @@ async def refresh_anomalies(
     writes.operator(principal)
     async with sessionmaker.begin() as session:
         codes = (
-            list(ods_codes)
+            sorted(set(ods_codes))
             if ods_codes
             else await statements_repository.practices_with_statements(session)
         )
-        return await sync_anomalies(session, codes, today=today)
+        result = await sync_anomalies(session, codes, today=today)
+        # A refresh opens and resolves anomalies that practices and LMCs act on: who ran it,
+        # when, over which practices and with what effect, in the trail with the change.
+        await audit.record(
+            session, AuditEvent, actor=principal, action="refresh_anomalies", entity="anomaly",
+            key="the practices named" if ods_codes else "every practice with a statement",
+            before=None,
+            after={"odsCodes": codes if ods_codes else None, "asOf": today.isoformat(),
+                   "practices": len(codes), **asdict(result)},
+        )  # fmt: skip
+        return result

@@ -213,7 +213,11 @@ class PensionEstimateInput:
     ods_code: str = strawberry.field(description="The practice.")
     financial_year: int = strawberry.field(description="The year it starts.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds for the year.")
-    submitted_on: date = strawberry.field(description="When it was submitted.")
+    submitted_on: date = strawberry.field(
+        description="When it was sent to PCSE; its deadline is judged by it. A practice may date "
+        "it at most 3 days back (an earlier day is for payments operators, from PCSE's "
+        "receipt)."
+    )
     declared_tier: Decimal | None = strawberry.field(
         default=None,
         description="The contribution % the practice declared (a tier of the year): PCSE deducts "
@@ -243,7 +247,11 @@ class LocumFormInput:
     form: models.LocumForm = strawberry.field(description="A or B.")
     work_from: date = strawberry.field(description="First day of the work.")
     work_to: date = strawberry.field(description="Last day of the work.")
-    submitted_on: date = strawberry.field(description="When it was submitted.")
+    submitted_on: date = strawberry.field(
+        description="When it was sent to PCSE; its deadline is judged by it. A practice may date "
+        "it at most 3 days back (an earlier day is for payments operators, from PCSE's "
+        "receipt)."
+    )
     bacs_reference: str = strawberry.field(description="<SD number>LOC<MMM><YYYY>.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds.")
     income_month: date | None = strawberry.field(
