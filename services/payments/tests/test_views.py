@@ -704,9 +704,10 @@ async def test_an_lmcs_trends_take_the_same_statements_however_many_practices_an
             body = await graphql(client, query, reps, token=token("lmc", ["kernow"]))
         assert "errors" not in body, body
         counts.append(counter.count)
-    # The summary: the area's practices, anomalies by kind, disputes (3); the trends: every
-    # LMC's and England's figures, and the LMCs' sizes (2).
-    assert counts == [5, 5]
+    # The summary: the area's practices, anomalies by kind, disputes and the escalation rule
+    # their ages are judged by (4); the trends: every LMC's and England's figures, and the
+    # LMCs' sizes (2).
+    assert counts == [6, 6]
 
 
 @pytest.mark.parametrize("months", [0, 25])
