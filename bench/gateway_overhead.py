@@ -180,12 +180,14 @@ class Connection:
             self.streams[1].close()
             self.streams = None
 
-    async def post(self, body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, body: bytes, headers: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[int, bytes]:
         reader, writer = await self._open()
         request = h11.Request(
             method="POST",
             target=self.target,
-            headers=[*self.headers, ("content-length", str(len(body)))],
+            headers=[*self.headers, *headers, ("content-length", str(len(body)))],
         )
         writer.write(
             self.protocol.send(request)
@@ -226,13 +228,14 @@ def failure_kinds(status: int, answer: bytes) -> list[str]:
 async def open_loop(
     stack: Stack,
     practices: list[str],
-    headers: dict[str, str],
+    tokens: dict[str, str],
     *,
     rate: float,
     count: int,
     connections: int,
 ) -> tuple[list[float], list[float], Counter[str], float]:
-    """``count`` contract queries through the gateway, one every ``1 / rate`` seconds.
+    """``count`` contract queries through the gateway, one every ``1 / rate`` seconds, each
+    for the next practice in ``practices`` with that practice's own token from ``tokens``.
 
     ``connections`` clients send them, each a request at a time; a request due while all are
     busy waits for the first free one, and its latency includes the wait.
@@ -241,16 +244,17 @@ async def open_loop(
     latencies: list[float] = []
     lags: list[float] = []
     errors: Counter[str] = Counter()
-    due_requests: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    due_requests: asyncio.Queue[tuple[float, bytes, str] | None] = asyncio.Queue()
 
     async def client() -> None:
-        connection = Connection(stack.gateway_url, headers)
+        connection = Connection(stack.gateway_url, {})
         try:
             while (item := await due_requests.get()) is not None:
-                due, body = item
+                due, body, token = item
                 try:
                     status, answer = await asyncio.wait_for(
-                        connection.post(body), OPEN_LOOP_TIMEOUT_SECONDS
+                        connection.post(body, (("authorization", f"Bearer {token}"),)),
+                        OPEN_LOOP_TIMEOUT_SECONDS,
                     )
                     if status != httpx.codes.OK or b'"errors"' in answer:
                         errors.update(failure_kinds(status, answer))
@@ -271,17 +275,27 @@ async def open_loop(
         lags.append((loop.time() - due) * 1000)
         ods = practices[i % len(practices)]
         body = json.dumps({"query": QUERY, "variables": {"ods": ods}}).encode()
-        due_requests.put_nowait((due, body))
+        due_requests.put_nowait((due, body, tokens[ods]))
     for _ in clients:
         due_requests.put_nowait(None)
     await asyncio.gather(*clients)
     return latencies, lags, errors, loop.time() - start
 
 
+async def open_loop_tokens(
+    stack: Stack, practices: list[str], tokens: dict[str, str], *, rate: float, count: int
+) -> tuple[list[float], Counter[str]]:
+    """The open loop's latencies and errors alone (the profiler's load)."""
+    latencies, _lags, errors, _elapsed = await open_loop(
+        stack, practices, tokens, rate=rate, count=count, connections=32
+    )
+    return latencies, errors
+
+
 def run_open_loop(
     stack: Stack,
     practices: list[str],
-    headers: dict[str, str],
+    tokens: dict[str, str],
     pids: dict[str, int],
     *,
     rate: float,
@@ -292,7 +306,7 @@ def run_open_loop(
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     client_before = time.process_time()
     latencies, lags, errors, elapsed = asyncio.run(
-        open_loop(stack, practices, headers, rate=rate, count=count, connections=connections)
+        open_loop(stack, practices, tokens, rate=rate, count=count, connections=connections)
     )
     spent = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     spent["client"] = time.process_time() - client_before
@@ -384,7 +398,7 @@ def main() -> None:
                 run_open_loop(
                     stack,
                     practices,
-                    headers,
+                    {code: stack.token("practice", [code]) for code in practices},
                     pids,
                     rate=rate,
                     duration=args.duration,

@@ -89,7 +89,7 @@ class RecordsContext(RequestContext):
         for code, query in keys:
             by_query[query].append(code)
         found: dict[MovementsKey, list[tuple[str, Movement]]] = defaultdict(list)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for query, codes in by_query.items():
                 after = query.page.after
                 rows = await repository.movements_of_practices(
@@ -115,7 +115,7 @@ class RecordsContext(RequestContext):
         for code, query in keys:
             by_query[query].append(code)
         found: dict[tuple[str, Hashable], list[Any]] = defaultdict(list)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for query, codes in by_query.items():
                 for code, value in await fetch(session, codes, query):
                     found[(code, query)].append(value)
