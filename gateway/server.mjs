@@ -752,8 +752,19 @@ async function shutdown(signal) {
   }
   process.exit(0);
 }
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+const onSignal = (signal) => shutdown(signal);
+// The runtime's server adapter and its transports register their own SIGTERM and
+// SIGINT listeners, some only at the first request, which dispose the runtime at
+// once and abort every request in flight. The gateway drains those requests itself
+// within the grace, then disposes the runtime, so only its own listener may stay.
+process.on('newListener', (event, listener) => {
+  if ((event === 'SIGTERM' || event === 'SIGINT') && listener !== onSignal) {
+    queueMicrotask(() => process.removeListener(event, listener));
+  }
+});
+for (const event of ['SIGTERM', 'SIGINT']) process.removeAllListeners(event);
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 
 server.once('error', (err) => fatal(`cannot listen on ${host}:${port}: ${err.message}`));
 server.listen(port, host, () => {

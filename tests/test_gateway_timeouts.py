@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -24,7 +25,6 @@ from stack import ROOT, SERVICES, TOKEN_AUDIENCE, TOKEN_ISSUER, Stack, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 60
 CLIENT_TIMEOUT_SECONDS = 20
@@ -87,6 +87,32 @@ def frozen(stack: Stack, name: str) -> Iterator[None]:
         child.process.send_signal(signal.SIGCONT)
 
 
+def wait_for_a_call(process: subprocess.Popen[bytes], port: int) -> None:
+    """Until the gateway holds a connection to ``port``: its request is then in flight.
+
+    A frozen service's kernel still completes the handshake, so the connection shows in
+    ``/proc/net/tcp`` (state 01, established) under one of the gateway's own sockets. A fixed
+    sleep instead lets a loaded machine send the signal before the request has arrived.
+    """
+    deadline = time.monotonic() + CLIENT_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        sockets = set()
+        for fd in Path(f"/proc/{process.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                sockets.add(target[len("socket:[") : -1])
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in sockets:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"the gateway never called port {port}")
+
+
 def post(stack: Stack, url: str, **headers: str) -> httpx.Response:
     return httpx.post(
         url,
@@ -147,7 +173,7 @@ def test_a_request_in_flight_at_shutdown_finishes_within_the_grace(
         with frozen(stack, "records"):
             client = threading.Thread(target=lambda: answers.append(post(stack, url)))
             client.start()
-            time.sleep(0.5)  # the request is now waiting for records
+            wait_for_a_call(process, stack.config.ports["records"])
             process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             assert process.poll() is None, "the gateway left before its request finished"
