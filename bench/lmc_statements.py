@@ -1,4 +1,5 @@
 """SQL statements per LMC summary as the LMC grows from 1 to 500 practices: it must not grow.
+(The records summary is counted with England's medians for its trends worked out, not cached.)
 
 Runs each service's real app in process on one embedded PostgreSQL, fills an LMC of N practices
 (the performers directory directly; payments' and records' copies through their own
@@ -38,6 +39,7 @@ from pcse_kit.testing import (
 from performers.definition import SERVICE as PERFORMERS
 from performers.models import ContractType, Lmc, Membership, Performer, Practice, Role
 from records import directory as records_directory
+from records import trends
 from records.definition import SERVICE as RECORDS
 from sqlalchemy import insert
 
@@ -52,13 +54,19 @@ SIZES = (1, 10, 100, 500)
 
 
 def selection(sdl: str, type_name: str, depth: int = 3) -> str:
-    """Every field of ``type_name`` that needs no argument, recursively: the widest ask."""
+    """Every field of ``type_name`` that needs no argument (or has defaults for them),
+    recursively: the widest ask."""
     schema = build_ast_schema(parse(sdl), assume_valid_sdl=True)
 
     def fields(named: GraphQLObjectType, level: int) -> str:
         parts = []
         for name, field in named.fields.items():
-            if any(isinstance(a.type, GraphQLNonNull) for a in field.args.values()):
+            # A required argument without a default cannot be left out; the rest can.
+            if any(
+                isinstance(a.type, GraphQLNonNull)
+                and (a.ast_node is None or a.ast_node.default_value is None)
+                for a in field.args.values()
+            ):
                 continue
             inner = field.type
             while isinstance(inner, GraphQLNonNull | GraphQLList):
@@ -127,6 +135,8 @@ async def fill(apps: dict[str, FastAPI], lmc: str, size: int, offset: int) -> No
 
 
 async def count(app: FastAPI, token: str, query: str, variables: dict[str, Any]) -> int:
+    # The worst case: England's medians for the records trends worked out, not cached.
+    trends.forget_medians()
     async with client_for(app) as client:
         client.headers["authorization"] = f"Bearer {token}"
         with StatementCounter().attached(app.state.engine) as counter:

@@ -118,6 +118,11 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         f'{{ canStart(odsCode: "{PRACTICE}", gmcNumber: "{PERFORMER}") {{ canStart }} }}',
         ("canStart",),
     ),
+    "practice.patientRegistrations": (
+        f'{{ practice(odsCode: "{PRACTICE}") {{ patientRegistrations(first: 1) '
+        "{ nodes { event } } } }",
+        ("practice", "patientRegistrations"),
+    ),
 }
 
 Y, N = True, False
@@ -127,17 +132,17 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # canStart.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y),
+    # canStart, practice.patientRegistrations.
+    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y),
+    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N),
+    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
+    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N),
+    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N),
 }  # fmt: skip
 
 CELLS = [
@@ -240,7 +245,7 @@ def test_listings_hold_only_what_the_caller_may_see(
 NHS_QUERIES = [
     *(query for query, _ in FIELDS.values()),
     f'{{ practice(odsCode: "{PRACTICE}") {{ recordMovements(first: 100) '
-    "{ nodes { nhsNumber movementNumber } } } }",
+    "{ nodes { nhsNumber movementNumber reason direction } } } }",
     f'{{ practice(odsCode: "{OTHER_PRACTICE}") {{ recordMovements(first: 100) '
     "{ nodes { nhsNumber } } } }",
 ]
@@ -256,10 +261,12 @@ def test_no_response_to_an_lmc_or_accountant_holds_an_nhs_number(stack: Stack, c
 
 def test_the_practice_itself_does_see_its_patients_nhs_numbers(stack: Stack) -> None:
     response = ask(stack, "practice", NHS_QUERIES[-2])
-    numbers = [
-        node["nhsNumber"]
-        for node in response.json()["data"]["practice"]["recordMovements"]["nodes"]
-    ]
+    nodes = response.json()["data"]["practice"]["recordMovements"]["nodes"]
+    # Except a wrong record coming back: that patient is the business only of the practice
+    # that received it in error and is sending it back.
+    returned = [n for n in nodes if (n["reason"], n["direction"]) == ("WRONG_RECORD_RETURN", "IN")]
+    assert [n["nhsNumber"] for n in returned] == [None] * len(returned)
+    numbers = [node["nhsNumber"] for node in nodes if node not in returned]
     assert numbers
     assert all(NHS_NUMBER.fullmatch(number) for number in numbers)
 
@@ -347,9 +354,27 @@ MUTATIONS: dict[str, str] = {
     "reportRecordIncident": 'reportRecordIncident(input: {movementNumber: "MOVEMENT", '
     'kind: EMPTY_ENVELOPE, detail: "Envelope arrived empty", idempotencyKey: "KEY"}) '
     "{ reference }",
-    "recordHarmReviewOutcome": 'recordHarmReviewOutcome(input: {reviewId: "REVIEW", '
-    'outcome: NO_HARM, reviewer: "Dr A Patel", reviewedOn: "TODAY", idempotencyKey: "KEY"}) '
-    "{ outcome }",
+    "recordHarmReview": 'recordHarmReview(input: {reviewId: "REVIEW", minutesSpent: 30, '
+    'patientInformed: true, nhsEnglandNotified: false, idempotencyKey: "KEY"}) { id }',
+    "markRecordReady": 'markRecordReady(input: {movementNumber: "MOVEMENT", '
+    'idempotencyKey: "KEY"}) { status }',
+    "raiseRecordIncidentWithPcse": "raiseRecordIncidentWithPcse(input: {reference: "
+    '"INCIDENT", pcseReference: "CAS-1234567", raisedOn: "TODAY", idempotencyKey: "KEY"}) '
+    "{ status }",
+    "resolveRecordIncident": 'resolveRecordIncident(input: {reference: "INCIDENT", '
+    'outcome: OTHER, resolvedOn: "TODAY", idempotencyKey: "KEY"}) { status }',
+    "loadHarmReviewList": f'loadHarmReviewList(input: {{odsCode: "{PRACTICE}", '
+    'listReference: "NHSE-MATRIX", receivedOn: "TODAY", nhsNumbers: ["9434765919"], '
+    'idempotencyKey: "KEY"}) { added }',
+    "recordPatientRegistration": f'recordPatientRegistration(input: {{odsCode: "{PRACTICE}", '
+    'nhsNumber: "9434765919", event: REGISTERED, effectiveOn: "TODAY", reason: TRANSFER, '
+    'idempotencyKey: "KEY"}) { id }',
+    "importPatientRegistrations": f'importPatientRegistrations(input: {{odsCode: "{PRACTICE}", '
+    'csv: "nhs_number,event,effective_on,reason\\n9434765919,registered,2026-01-05,'
+    'transfer\\n"}) { added }',
+    "importRecordsFeed": 'importRecordsFeed(input: {feedId: "FEED-MATRIX", csv: "type,'
+    'movement_number,at,status\\nstatus,MOVEMENT,2026-01-05T09:00:00Z,missing\\n"}) '
+    "{ lines }",
     "cancelRecordMovement": 'cancelRecordMovement(input: {movementNumber: "MOVEMENT", '
     'reason: "Registered in error", idempotencyKey: "KEY"}) { status }',
 }
@@ -387,9 +412,21 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "recordCourierScan": ["lmc", "accountant", "practice", "payments operator"],
     "confirmRecordReceipt": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "reportRecordIncident": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
-    "recordHarmReviewOutcome": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
+    "recordHarmReview": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "cancelRecordMovement": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
+    # Its sending practice only; the matrix's movement may be coming to A81001 or leaving it.
+    "markRecordReady": ["lmc", "accountant", "payments operator"],
+    # The practice bearing it; the first incident may be borne by either end.
+    "raiseRecordIncidentWithPcse": ["lmc", "accountant", "payments operator"],
+    "resolveRecordIncident": ["lmc", "accountant", "payments operator"],
+    "loadHarmReviewList": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
+    "recordPatientRegistration": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
+    "importPatientRegistrations": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
+    "importRecordsFeed": ["lmc", "accountant", "practice", "payments operator"],
 }
+# Refusals of a write that names a patient's NHS number to compare with a movement's stay in
+# the records service's audit trail, so that guessing leaves a trace; nothing else changes.
+AUDITED_REFUSALS = {"confirmRecordReceipt"}
 
 MUTATION_CELLS = [
     pytest.param(mutation, caller, id=f"{caller} / {mutation}")
@@ -407,6 +444,7 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "admin",
         f'{{ practice(odsCode: "{PRACTICE}") {{ '
         "harmReviews { items(first: 1) { nodes { id } } } "
+        "recordIncidents(first: 1) { nodes { reference } } "
         "payments { statements(first: 1) { nodes { lines { id } } } disputes { reference } } "
         f'}} performer(gmcNumber: "{PERFORMER}") {{ memberships {{ id }} '
         "changeRequests { reference } } }",
@@ -422,6 +460,7 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "TODAY": TODAY,
         "CSV": CSV_HEADER,
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
+        "INCIDENT": first(practice["recordIncidents"]["nodes"], "reference", "INC-D000000001"),
         "LINE": first(practice["payments"]["statements"]["nodes"][0]["lines"], "id", "1"),
         "DISPUTE": first(practice["payments"]["disputes"], "reference", "D-00000001"),
         "MEMBERSHIP": first(performer["memberships"], "id", "1"),
@@ -456,13 +495,21 @@ def test_a_mutation_is_refused_to_a_caller_who_may_not_make_it(
 
     assert body.get("data") is None, body
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
-    assert _audit_rows(stack) == before
+    traced = 1 if mutation in AUDITED_REFUSALS else 0
+    assert _audit_rows(stack) == {**before, "records": before["records"] + traced}
 
 
 # Fields on the performers service's entities added by the other services: each needs its own
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {
-    "Practice": {"payments", "recordMovements", "recordsBacklog", "recordIncidents", "harmReviews"},
+    "Practice": {
+        "payments",
+        "recordMovements",
+        "recordsBacklog",
+        "recordIncidents",
+        "harmReviews",
+        "patientRegistrations",
+    },
     "Lmc": {"paymentsSummary", "recordsSummary"},
     "Performer": {"pensions"},
 }

@@ -35,12 +35,21 @@ FREE_TEXT: dict[str, tuple[str, list[str], str, str]] = {
         'idempotencyKey: "free-text-2"}) { status }',
         "reason",
     ),
-    "recordHarmReviewOutcome.reviewer": (
+    "recordHarmReview.reviewer": (
         "operator",
         ["records"],
-        'recordHarmReviewOutcome(input: {reviewId: "1", outcome: NO_HARM, reviewer: TEXT, '
-        'reviewedOn: "2026-01-05", idempotencyKey: "free-text-3"}) { outcome }',
+        'recordHarmReview(input: {reviewId: "1", minutesSpent: 10, patientInformed: false, '
+        'nhsEnglandNotified: false, harmGrade: NONE, reviewer: TEXT, reviewedOn: "2026-01-05", '
+        'idempotencyKey: "free-text-3"}) { harmGrade }',
         "reviewer",
+    ),
+    "resolveRecordIncident.resolution": (
+        "operator",
+        ["records"],
+        'resolveRecordIncident(input: {reference: "INC-D000000001", outcome: OTHER, '
+        'resolvedOn: "2026-01-05", resolution: TEXT, idempotencyKey: "free-text-resolve"}) '
+        "{ status }",
+        "resolution",
     ),
     "recordListDecision.decision": (
         "operator",

@@ -201,3 +201,32 @@ def test_each_lmc_seen_through_the_gateway_agrees_with_the_databases(
             assert findings.get("CHANGE_REQUEST_OVERDUE", 0) == ages["overdue"]
             assert findings.get("GOODWILL_COMPENSATION_MAY_APPLY", 0) == ages["beyondSixteenWeeks"]
             assert sum(c["count"] for c in seen["performerCounts"]) > 0
+
+
+def test_the_records_failures_planted_are_found_and_nothing_else(
+    national: tuple[Nation, Report, dict[str, str], Stack],
+) -> None:
+    _, report, urls, _ = national
+    planted = report.planted.found
+    # At least a few of each kind; the rest of the year keeps the rules.
+    assert {kind for kind, _, _ in planted} == {
+        "erroneous_archiving",
+        "record_not_received",
+        "incorrect_removal",
+    }
+    rows = asyncio.run(
+        _fetch(
+            urls["records"],
+            "SELECT i.kind, i.ods_code, coalesce(r.nhs_number, m.nhs_number) AS nhs "
+            "FROM incident i LEFT JOIN registration r ON r.id = i.registration_id "
+            "LEFT JOIN movement m ON m.id = i.movement_id "
+            "WHERE i.kind IN ('erroneous_archiving', 'record_not_received', "
+            "'incorrect_removal')",
+        )
+    )
+    assert {(row["kind"], row["ods_code"], row["nhs"]) for row in rows} == planted
+    assert len(rows) == len(planted)
+    # Each archived record put its patient on the practice's worklist.
+    reviews = asyncio.run(_fetch(urls["records"], "SELECT ods_code, nhs_number FROM harm_review"))
+    archived = {(ods, nhs) for kind, ods, nhs in planted if kind == "erroneous_archiving"}
+    assert {(row["ods_code"], row["nhs_number"]) for row in reviews} == archived

@@ -89,6 +89,7 @@ def test_every_record_status_is_in_the_demo_data(gateway: httpx.Client) -> None:
     assert statuses == {
         "REQUESTED", "IN_PROGRESS", "READY_FOR_COLLECTION", "COLLECTED", "DELIVERED",
         "CANCELLED", "NO_PAPER_RECORD", "MISSING", "LOST", "IN_CENTRAL_STORAGE",
+        "IN_STORAGE_AT_PRACTICE", "WRONG_RECORD_DELIVERED",
     }  # fmt: skip
 
 

@@ -29,11 +29,14 @@ query ($code: String!) {
     recordsSummary {
       practiceCount
       statusCounts { status incoming outgoing }
-      open { open awaitingCollection inTransit missing overdue ages { label count } }
+      open { open awaitingCollection inTransit missing lost inStorage wrongRecord overdue
+             ages { label count } }
       overdueByTimer { timer count }
       incidentsByKind { kind count }
-      harmReviews { total reviewed outstanding noHarm harm needsFollowUp }
+      harmReviews { total reviewed outstanding overdue byGrade { grade count } minutesSpent }
       practices { odsCode name open overdue incidents harmReviewsOutstanding }
+      trends { kind months { month count suppressed per100Practices
+                             england100: englandMedianPer100Practices } }
     }
   }
 }
@@ -91,6 +94,7 @@ def test_each_lmc_sees_its_areas_records_and_never_a_patient_identifier(
 ) -> None:
     kinds: set[str] = set()
     breached: set[str] = set()
+    kinds_of_incident = 8
     for lmc in directory["lmcs"]:
         summary, text = summary_of(stack, lmc["code"])
         area = sorted(p["odsCode"] for p in directory["practices"] if p["lmcCode"] == lmc["code"])
@@ -103,11 +107,27 @@ def test_each_lmc_sees_its_areas_records_and_never_a_patient_identifier(
         assert summary["open"]["overdue"] > 0
         progress = summary["harmReviews"]
         assert progress["total"] == progress["reviewed"] + progress["outstanding"] > 0
+        # Twelve months of each problem; a count is suppressed (1-7) or a multiple of 5, and a
+        # rate shown only with a count.
+        assert len(summary["trends"]) == kinds_of_incident
+        for trend in summary["trends"]:
+            assert len(trend["months"]) == 12
+            for month in trend["months"]:
+                count = month["count"]
+                assert (count is None) == month["suppressed"]
+                assert count is None or count % 5 == 0
+                assert (month["per100Practices"] is None) == (count is None)
+                assert month["england100"] >= 0
         kinds |= {c["kind"] for c in summary["incidentsByKind"] if c["count"]}
         breached |= {c["timer"] for c in summary["overdueByTimer"] if c["count"]}
 
-    assert kinds == {"WRONG_RECORD_DELIVERED", "ERRONEOUS_ARCHIVING", "EMPTY_ENVELOPE"}
-    assert breached == {"LABEL", "DELIVERY", "GP2GP", "URGENT", "SEARCH", "LOST"}
+    assert kinds == {
+        "WRONG_RECORD_DELIVERED", "ERRONEOUS_ARCHIVING", "EMPTY_ENVELOPE", "INCOMPLETE_RECORD",
+        "LABEL_NOT_RECEIVED", "LABEL_WRONG", "RECORD_NOT_RECEIVED", "INCORRECT_REMOVAL",
+    }  # fmt: skip
+    assert breached == {
+        "LABEL", "COLLECTION", "DELIVERY", "GP2GP", "URGENT", "REQUEST", "SEARCH", "LOST",
+    }  # fmt: skip
 
 
 def test_another_lmc_and_a_practice_are_refused_the_summary(stack: Stack) -> None:
@@ -189,6 +209,7 @@ def test_a_movement_from_request_to_receipt(stack: Stack) -> None:
          "idempotencyKey": f"lifecycle-receipt-1-{run}"},
     )  # fmt: skip
     assert wrong["matched"] is False
+    assert wrong["movement"]["status"] == "WRONG_RECORD_DELIVERED"
     assert wrong["incident"] == {
         "kind": "WRONG_RECORD_DELIVERED",
         "foundNhsNumber": WRONG_NHS_NUMBER,
@@ -206,7 +227,7 @@ def test_a_movement_from_request_to_receipt(stack: Stack) -> None:
     # The sending practice sees it all, with the patient's NHS number.
     seen = ask(stack, "practice", [SENDER], MOVEMENT, {"number": number})["data"]["recordMovement"]
     assert seen["nhsNumber"] == NHS_NUMBER
-    assert seen["status"] == "DELIVERED"
+    assert seen["status"] == "IN_STORAGE_AT_PRACTICE"
     assert seen["labelNumber"] == f"PCS{run.upper()}"
     assert [h["kind"] for h in seen["history"]] == [
         "REQUESTED",
@@ -215,13 +236,19 @@ def test_a_movement_from_request_to_receipt(stack: Stack) -> None:
         "COLLECTION_SCANNED",
         "DELIVERY_SCANNED",
         "WRONG_RECORD_RECEIVED",
+        "STATUS_CHANGED",
         "INCIDENT_REPORTED",
+        "RETURN_OPENED",
         "RECEIVED",
     ]
-    assert {t["kind"]: t["state"] for t in seen["timers"]} == {"URGENT": "MET", "DELIVERY": "MET"}
-    assert seen["incidents"] == [
-        {"kind": "WRONG_RECORD_DELIVERED", "foundNhsNumber": WRONG_NHS_NUMBER}
-    ]
+    assert {t["kind"]: t["state"] for t in seen["timers"]} == {
+        "COLLECTION": "MET",
+        "URGENT": "MET",
+        "DELIVERY": "MET",
+    }
+    # The sending practice is not where the other patient's record arrived: it does not see
+    # whose it was.
+    assert seen["incidents"] == [{"kind": "WRONG_RECORD_DELIVERED", "foundNhsNumber": None}]
 
     # A records operator sees it without the NHS numbers; anyone else, not at all.
     as_operator = ask(stack, *operator, MOVEMENT, {"number": number})["data"]["recordMovement"]

@@ -2,8 +2,8 @@
 
 England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs, some 40,000 GPs on
 the performers list, millions of record movements a year and hundreds of thousands of payment
-lines a month. ``SIZES["national"]`` is that; ``SIZES["small"]`` is the same shape small
-enough for a test.
+lines a month. ``SIZES["national"]`` is that; ``SIZES["tenth"]`` a tenth of it in the same
+proportions; ``SIZES["small"]`` is the same shape small enough for a test.
 
 The same seed and the same ``as_of`` date always give the same data (``Nation.digest`` says
 so in one string). Dates are laid out backwards from ``as_of``, so that timers, deadlines and
@@ -15,11 +15,12 @@ ages look as they would on that day.
   placements and pension estimates, and every month's statements built from the service's own
   expected schedule; then faults planted in a few practices' lines, found by the service's own
   detection, and disputes about some of them.
-- ``bench.national.records``: movements between practices over two years in every status,
-  with incidents and harm reviews.
+- ``bench.national.records``: a year of patients moving between practices: their
+  registrations and deductions, the record movements in every status, failures planted for the
+  records service's detection to find, and incidents practices report by hand.
 - ``bench.national.load``: all of it into running databases, timed part by part.
 
-    .venv/bin/python -m bench.national [--size small|national] [--seed 2026]
+    .venv/bin/python -m bench.national [--size small|tenth|national] [--seed 2026]
 """
 
 from __future__ import annotations
@@ -53,13 +54,17 @@ class Size:
     months: int
     """Months of payment statements, ending with the last month paid before ``as_of``."""
     movements: int
-    """Record movements, requested over the two years before ``as_of``."""
+    """Record movements (and about twice as many registrations and deductions), over the year
+    before ``as_of``."""
     performers_per_practice: tuple[int, int]
 
 
 SIZES = {
-    "national": Size("national", 6_500, 42, 100, 60, 5_000_000, (3, 10)),
+    "national": Size("national", 6_500, 42, 100, 60, 6_000_000, (3, 10)),
     "small": Size("small", 48, 3, 4, 14, 4_000, (3, 8)),
+    # A tenth of the nation, in the same proportions (65 practices an LMC, about 920 movements
+    # a practice a year): for a machine that cannot load the whole of it in reasonable time.
+    "tenth": Size("tenth", 650, 42, 10, 60, 600_000, (3, 10)),
 }
 
 

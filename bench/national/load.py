@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 from payments import service as payments_service
+from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
+from records import detection as records_detection
 
 from bench.national import Nation, payments, performers, records
 from stack import ROOT, SERVICES, ensure_databases, with_database
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from pcse_kit.postgres import EmbeddedPostgres
 
 DETECT_BATCH = 25
+LOADER = Principal(subject="national-data-set", role=Role.OPERATOR, scope=frozenset({"records"}))
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Report:
     detected_in: list[str] = field(default_factory=list)
     """The practices whose anomalies were detected."""
     disputes: payments.Disputes = field(default_factory=payments.Disputes)
+    planted: records.Planted = field(default_factory=records.Planted)
+    """The records failures planted, for the records service's detection to find."""
+    detected: dict[str, int] = field(default_factory=dict)
+    """Open records incidents of the kinds found from registrations, as detection found them."""
 
     @property
     def total_seconds(self) -> float:
@@ -55,6 +62,14 @@ class Report:
         )
         out.append(
             f"  disputes: {self.disputes.opened:,} opened, {self.disputes.resolved:,} resolved"
+        )
+        out.append(
+            "  records failures planted: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.planted.counts.items()))
+        )
+        out.append(
+            "  records incidents detected: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.detected.items()))
         )
         return out
 
@@ -77,10 +92,13 @@ async def load(
     *,
     workers: int | None = None,
     detect_all: bool = False,
+    parts: frozenset[str] = frozenset(SERVICES),
 ) -> Report:
     """Load ``nation`` into the databases ``urls`` (by service name), already migrated and
-    empty. Detection runs on the practices given faults, or on every practice with
-    ``detect_all`` (slow at national size: each practice's five years of lines are read)."""
+    empty. Detection runs on the practices given faults and the patients given records
+    failures, or on everything with ``detect_all`` (slow at national size: each practice's
+    five years of lines are read). ``parts`` names the services to load (the performers
+    directory always goes in: the other parts are made from it)."""
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     report = Report()
     connect = {name: url.replace("+asyncpg", "") for name, url in urls.items()}
@@ -93,7 +111,17 @@ async def load(
         finally:
             await connection.close()
 
-    connection = await asyncpg.connect(connect["payments"])
+    if "payments" in parts:
+        await _load_payments(report, urls, nation, workers=workers, detect_all=detect_all)
+    if "records" in parts:
+        await _load_records(report, urls, nation, workers=workers, detect_all=detect_all)
+    return report
+
+
+async def _load_payments(
+    report: Report, urls: Mapping[str, str], nation: Nation, *, workers: int, detect_all: bool
+) -> None:
+    connection = await asyncpg.connect(urls["payments"].replace("+asyncpg", ""))
     try:
         with _Timer(report, "payments (statements, lines)"):
             await payments.load_reference(connection, nation)
@@ -122,14 +150,41 @@ async def load(
     finally:
         await connection.close()
 
-    with _Timer(report, "records (movements, incidents)"):
-        connection = await asyncpg.connect(connect["records"])
-        try:
-            report.rows |= await records.load(connection, nation, workers=workers)
+
+async def _load_records(
+    report: Report, urls: Mapping[str, str], nation: Nation, *, workers: int, detect_all: bool
+) -> None:
+    connection = await asyncpg.connect(urls["records"].replace("+asyncpg", ""))
+    try:
+        with _Timer(report, "records (registrations, movements)"):
+            loaded = await records.load(connection, nation, workers=workers)
+            report.rows |= loaded.rows
+            report.planted = loaded.planted
             await connection.execute("VACUUM ANALYZE")
-        finally:
-            await connection.close()
-    return report
+        with _Timer(report, "records (detection)"):
+            await _detect_records(
+                urls["records"], nation, None if detect_all else loaded.planted.patients
+            )
+            report.detected = {
+                row["kind"]: row["count"]
+                for row in await connection.fetch(
+                    "SELECT kind, count(*) FROM incident WHERE registration_id IS NOT NULL "
+                    "OR kind = 'erroneous_archiving' GROUP BY kind"
+                )
+            }
+            await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def _detect_records(url: str, nation: Nation, patients: list[str] | None) -> None:
+    """The records service's own detection: for every patient, or only those planted."""
+    engine = create_engine(url, application_name="national-data-set", pool_size=1)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            await records_detection.detect(session, LOADER, today=nation.as_of, patients=patients)
+    finally:
+        await engine.dispose()
 
 
 async def _detect(url: str, codes: list[str], nation: Nation) -> None:

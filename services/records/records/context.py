@@ -14,6 +14,7 @@ from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
 from records import repository, timers
+from records.detection import registration_rules
 from records.settings import timer_targets
 
 if TYPE_CHECKING:
@@ -23,7 +24,16 @@ if TYPE_CHECKING:
     from pcse_kit.pagination import PageRequest
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from records.models import HarmReview, Incident, IncidentKind, Movement, MovementStatus
+    from records.models import (
+        Incident,
+        IncidentKind,
+        IncidentStatus,
+        Movement,
+        MovementStatus,
+        Registration,
+        RegistrationEvent,
+    )
+    from records.registrations import Rules
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,13 @@ class MovementQuery:
 @dataclass(frozen=True)
 class IncidentQuery:
     kinds: frozenset[IncidentKind] | None
+    page: PageRequest
+    statuses: frozenset[IncidentStatus] | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationQuery:
+    event: RegistrationEvent | None
     page: PageRequest
 
 
@@ -56,9 +73,11 @@ class RecordsContext(RequestContext):
         sessionmaker: async_sessionmaker[AsyncSession],
         principal: Principal,
         targets: timers.Targets | None = None,
+        rules: Rules | None = None,
     ) -> None:
         super().__init__(sessionmaker, principal)
         self.targets = targets or timer_targets()
+        self.rules = rules or registration_rules()
         # One "now" per request, so every age in one response is measured from the same instant.
         self.now = datetime.now(UTC)
         self.today = dates.local_date(self.now)
@@ -70,19 +89,30 @@ class RecordsContext(RequestContext):
         )
         self.history = many_per_key(sessionmaker, repository.history_of_movements)
         self.incidents_of_movement = many_per_key(sessionmaker, repository.incidents_of_movements)
+        self.incidents_of_registration = many_per_key(
+            sessionmaker, repository.incidents_of_registrations
+        )
+        self.record_arrived: DataLoader[tuple[str, str], bool] = DataLoader(
+            load_fn=self._records_arrived
+        )
+        self.registrations: DataLoader[tuple[str, RegistrationQuery], list[Registration]] = (
+            DataLoader(load_fn=partial(self._per_query, fetch=_registrations))
+        )
         self.backlogs = many_per_key(
             sessionmaker, partial(_backlogs_by_practice, now=self.now, today=self.today)
         )
         self.harm_progress = one_per_key(
-            sessionmaker, repository.harm_progress_of_practices, lambda row: row[0]
+            sessionmaker,
+            partial(repository.harm_progress_of_practices, today=self.today),
+            lambda row: row[0],
         )
         self.practices_of_lmc = many_per_key(sessionmaker, repository.practices_of_lmcs)
-        self.incidents: DataLoader[tuple[str, IncidentQuery], list[tuple[Incident, str]]] = (
-            DataLoader(load_fn=partial(self._per_query, fetch=_incidents))
+        self.incidents: DataLoader[tuple[str, IncidentQuery], list[IncidentRow]] = DataLoader(
+            load_fn=partial(self._per_query, fetch=_incidents)
         )
-        self.harm_reviews: DataLoader[
-            tuple[str, HarmReviewQuery], list[tuple[HarmReview, str, str]]
-        ] = DataLoader(load_fn=partial(self._per_query, fetch=_harm_reviews))
+        self.harm_reviews: DataLoader[tuple[str, HarmReviewQuery], list[repository.ReviewItem]] = (
+            DataLoader(load_fn=partial(self._per_query, fetch=_harm_reviews))
+        )
 
     async def _load_movements(self, keys: list[MovementsKey]) -> list[list[tuple[str, Movement]]]:
         by_query: dict[MovementQuery, list[str]] = defaultdict(list)
@@ -103,6 +133,11 @@ class RecordsContext(RequestContext):
                 for practice, direction, movement in rows:
                     found[(practice, query)].append((direction, movement))
         return [found.get(key, []) for key in keys]
+
+    async def _records_arrived(self, keys: list[tuple[str, str]]) -> list[bool]:
+        async with self.sessionmaker() as session:
+            arrived = await repository.records_arrived(session, keys)
+        return [key in arrived for key in keys]
 
     async def _per_query(
         self,
@@ -129,23 +164,30 @@ async def _backlogs_by_practice(
     return [(row.practice, row) for row in rows]
 
 
+IncidentRow = tuple["Incident", "Movement | None", "Registration | None"]
+
+
 async def _incidents(
     session: AsyncSession, codes: list[str], query: IncidentQuery
-) -> list[tuple[str, tuple[Incident, str]]]:
+) -> list[tuple[str, IncidentRow]]:
     after = query.page.after
     rows = await repository.incidents_of_practices(
         session,
         codes,
         kinds=query.kinds,
+        statuses=query.statuses,
         after=None if after is None else (after[0], after[1]),
         limit=query.page.first + 1,
     )
-    return [(code, (incident, number)) for code, incident, number in rows]
+    return [
+        (code, (incident, movement, registration))
+        for code, incident, movement, registration in rows
+    ]
 
 
 async def _harm_reviews(
     session: AsyncSession, codes: list[str], query: HarmReviewQuery
-) -> list[tuple[str, tuple[HarmReview, str, str]]]:
+) -> list[tuple[str, repository.ReviewItem]]:
     after = query.page.after
     rows = await repository.harm_reviews_of_practices(
         session,
@@ -154,4 +196,18 @@ async def _harm_reviews(
         after=None if after is None else int(after[0]),
         limit=query.page.first + 1,
     )
-    return [(review.ods_code, (review, number, reference)) for review, number, reference in rows]
+    return [(item[0].ods_code, item) for item in rows]
+
+
+async def _registrations(
+    session: AsyncSession, codes: list[str], query: RegistrationQuery
+) -> list[tuple[str, Registration]]:
+    after = query.page.after
+    rows = await repository.registrations_of_practices(
+        session,
+        codes,
+        event=query.event,
+        after=None if after is None else (after[0], after[1]),
+        limit=query.page.first + 1,
+    )
+    return [(row.ods_code, row) for row in rows]

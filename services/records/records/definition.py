@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from pcse_kit.events import Consumer
+from pcse_kit.events import Consumer, Relay
 from pcse_kit.service import ServiceDefinition
 
 from records import directory
 from records.context import RecordsContext
 from records.demo import seed_demo
-from records.models import DeadLetter, Inbox
+from records.models import DeadLetter, Inbox, Outbox
 from records.schema import schema
+from records.service import STREAM
 from records.settings import SERVICE_DIR, RecordsSettings
 
 SERVICE = ServiceDefinition(
@@ -26,6 +27,7 @@ SERVICE = ServiceDefinition(
             handler=directory.apply,
             inbox=Inbox,
             dead_letters=DeadLetter,
-        )
+        ),
+        Relay(wiring.engine, wiring.bus, Outbox, stream=STREAM),
     ],
 )

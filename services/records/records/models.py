@@ -14,7 +14,7 @@ from typing import Final
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
-from pcse_kit.events import dead_letter_table, inbox_table
+from pcse_kit.events import dead_letter_table, inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -47,6 +47,10 @@ class MovementStatus(enum.StrEnum):
     MISSING = "missing"
     LOST = "lost"
     IN_CENTRAL_STORAGE = "in_central_storage"
+    IN_STORAGE_AT_PRACTICE = "in_storage_at_practice"
+    """PCSE's "In storage at GP practice": the receiving practice holds the record."""
+    WRONG_RECORD_DELIVERED = "wrong_record_delivered"
+    """Another patient's record arrived; the right one is still outstanding."""
 
 
 class MovementReason(enum.StrEnum):
@@ -54,6 +58,8 @@ class MovementReason(enum.StrEnum):
     EMIGRATION = "emigration"
     DEATH = "death"
     REQUEST = "request"
+    WRONG_RECORD_RETURN = "wrong_record_return"
+    """Another patient's record, delivered in error, going back where it came from."""
 
 
 DEDUCTIONS: Final = frozenset(
@@ -81,14 +87,18 @@ OTHER_NATIONS: Final = frozenset({Place.WALES, Place.SCOTLAND, Place.NORTHERN_IR
 """GP2GP does not reach them: the whole record must be printed into the envelope."""
 
 OPEN_SQL: Final = (
-    "status IN ('requested', 'in_progress', 'ready_for_collection', 'collected', 'missing') "
-    "OR (status = 'no_paper_record' AND gp2gp_integrated_on IS NULL)"
+    "status IN ('requested', 'in_progress', 'ready_for_collection', 'collected', 'missing', "
+    "'lost', 'wrong_record_delivered') "
+    "OR (status = 'no_paper_record' AND gp2gp_integrated_on IS NULL) "
+    "OR (status = 'in_central_storage' AND receiver_place = 'practice')"
 )
-"""Still on someone's desk: on its way, being searched for, or a GP2GP transfer not yet in."""
+"""Still owed to someone: on its way, searched for, lost, a GP2GP transfer not yet in, another
+patient's record delivered instead, or stored centrally when a practice should have it. A lost
+record is still missing from the practice that needs it, so it stays in the backlog."""
 OPEN_COLUMNS: Final = (
     "is_open", "status", "requested_at", "label_due_on", "label_issued_on", "collected_at",
-    "delivery_due_on", "delivered_at", "gp2gp_due_on", "gp2gp_integrated_on", "urgent_due_on",
-    "search_due_on", "lost_due_on",
+    "delivery_due_on", "delivered_at", "received_at", "gp2gp_due_on", "gp2gp_integrated_on",
+    "urgent_due_on", "request_due_on", "collection_due_on", "search_due_on", "lost_due_on",
 )  # fmt: skip
 """What the counts of open movements read: their stage, every timer, their age."""
 
@@ -127,6 +137,8 @@ class Movement(Base):
             name="movement_delivered_after_collected",
         ),
         Index("ix_movement_sender", "sender_ods_code", "requested_at", "id"),
+        # Registrations are matched to records by patient.
+        Index("ix_movement_nhs_number", "nhs_number"),
         Index("ix_movement_receiver", "receiver_ods_code", "requested_at", "id"),
         # A practice's backlog and an LMC's open counts are its open movements: a small part
         # of all it ever had. Each index carries every column those counts read (stage,
@@ -174,10 +186,22 @@ class Movement(Base):
     gp2gp_integrated_on: Mapped[date | None]
     search_started_on: Mapped[date | None]
     """Set while the sender searches for a record it cannot find; cleared when that ends."""
+    ready_at: Mapped[datetime | None]
+    """When the record was last marked ready for collection: the collection timer starts."""
+    printout_attested: Mapped[bool | None]
+    """For a record going to another UK nation: the sending practice confirmed, when it marked
+    the record ready, that the printed electronic record is in the envelope."""
+    nhs_number_to_sender_only: Mapped[bool] = mapped_column(server_default=text("false"))
+    """A wrong record going back: its patient is no business of the practice it returns to,
+    so only the practice holding it sees the NHS number."""
+    returns_movement_id: Mapped[int | None] = mapped_column(ForeignKey("movement.id"))
+    """For a wrong record going back: the movement it was delivered on in error."""
     label_due_on: Mapped[date | None]
     delivery_due_on: Mapped[date | None]
     gp2gp_due_on: Mapped[date | None]
     urgent_due_on: Mapped[date | None]
+    request_due_on: Mapped[date | None]
+    collection_due_on: Mapped[date | None]
     search_due_on: Mapped[date | None]
     lost_due_on: Mapped[date | None]
     is_open: Mapped[bool] = mapped_column(Computed(OPEN_SQL, persisted=True))
@@ -196,6 +220,9 @@ class HistoryKind(enum.StrEnum):
     SEARCH_STARTED = "search_started"
     GP2GP_INTEGRATED = "gp2gp_integrated"
     CANCELLED = "cancelled"
+    MARKED_READY = "marked_ready"
+    INCIDENT_UPDATED = "incident_updated"
+    RETURN_OPENED = "return_opened"
 
 
 class MovementEvent(Base):
@@ -245,65 +272,322 @@ class IncidentKind(enum.StrEnum):
     WRONG_RECORD_DELIVERED = "wrong_record_delivered"
     ERRONEOUS_ARCHIVING = "erroneous_archiving"
     EMPTY_ENVELOPE = "empty_envelope"
+    INCOMPLETE_RECORD = "incomplete_record"
+    """The record arrived with parts missing (a practice reports it)."""
+    LABEL_NOT_RECEIVED = "label_not_received"
+    LABEL_WRONG = "label_wrong"
+    """A label for the wrong patient, practice or address (a practice reports it)."""
+    RECORD_NOT_RECEIVED = "record_not_received"
+    """Found from registrations: a patient registered here for weeks, no record on its way."""
+    INCORRECT_REMOVAL = "incorrect_removal"
+    """Found from registrations: a deduction the practice did not ask for and nothing explains."""
+
+
+FOUND_FROM_REGISTRATIONS: Final = frozenset(
+    {IncidentKind.RECORD_NOT_RECEIVED, IncidentKind.INCORRECT_REMOVAL}
+)
+"""Kinds only the registrations can show: raised by detection, never reported by hand."""
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    RAISED_WITH_PCSE = "raised_with_pcse"
+    """The practice has raised it with PCSE, which gave it a case (CAS) reference."""
+    RESOLVED = "resolved"
+
+
+class IncidentOutcome(enum.StrEnum):
+    """How an incident ended."""
+
+    RECORD_RECEIVED = "record_received"
+    RECORD_RELEASED = "record_released"
+    """Central storage sent the record on to the practice."""
+    RE_REGISTERED = "re_registered"
+    """The patient removed in error is back on the practice's list."""
+    LABEL_RECEIVED = "label_received"
+    RECORD_COMPLETED = "record_completed"
+    NOT_AN_ERROR = "not_an_error"
+    OTHER = "other"
 
 
 class Incident(Base):
-    """Something that went wrong with a movement; at most one of each kind per movement."""
+    """Something that went wrong with a movement or a registration, with its lifecycle: open,
+    raised with PCSE (its CAS reference), resolved with an outcome.
+
+    On a movement: one of each kind per movement and bearing practice (a wrong record can come
+    more than once). On a registration: one of each kind per registration.
+    """
 
     __tablename__ = "incident"
     __table_args__ = (
-        UniqueConstraint("movement_id", "kind", name="uq_incident_movement_kind"),
         CheckConstraint(
             "found_nhs_number IS NULL OR found_nhs_number ~ '^[0-9]{10}$'",
             name="incident_found_nhs_number_format",
         ),
+        CheckConstraint(
+            "movement_id IS NOT NULL OR registration_id IS NOT NULL", name="incident_subject"
+        ),
+        CheckConstraint(
+            "(status = 'resolved') = (resolved_on IS NOT NULL AND outcome IS NOT NULL)",
+            name="incident_resolution_complete",
+        ),
+        CheckConstraint(
+            "(pcse_reference IS NULL) = (raised_on IS NULL) "
+            "AND (status <> 'raised_with_pcse' OR pcse_reference IS NOT NULL) "
+            "AND (status <> 'open' OR pcse_reference IS NULL)",
+            name="incident_raised_complete",
+        ),
+        Index(
+            "uq_incident_movement_kind_practice",
+            "movement_id",
+            "kind",
+            "ods_code",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            # A second wrong delivery on the same movement is a new incident.
+            postgresql_where=text("movement_id IS NOT NULL AND kind <> 'wrong_record_delivered'"),
+        ),
+        Index(
+            "uq_incident_registration_kind",
+            "registration_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("registration_id IS NOT NULL"),
+        ),
         Index("ix_incident_practice", "ods_code", "kind"),
+        Index("ix_incident_movement", "movement_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     kind: Mapped[IncidentKind] = mapped_column(text_enum(IncidentKind, "incident_kind"))
-    movement_id: Mapped[int] = mapped_column(ForeignKey("movement.id"))
+    movement_id: Mapped[int | None] = mapped_column(ForeignKey("movement.id"))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id"))
     ods_code: Mapped[str | None] = mapped_column(String(9))
     """The practice that bears it: the receiver of a wrong or archived record, the sender of an
-    empty envelope."""
+    empty envelope, the practice whose registration shows it."""
     reported_at: Mapped[datetime]
     reported_by: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(String(500))
     found_nhs_number: Mapped[str | None] = mapped_column(String(10))
-    """The NHS number on the record that arrived instead: shown only to the movement's ends."""
+    """The NHS number on the record that arrived instead: shown only to the receiving practice."""
+    status: Mapped[IncidentStatus] = mapped_column(
+        text_enum(IncidentStatus, "incident_status"), server_default=IncidentStatus.OPEN.value
+    )
+    pcse_reference: Mapped[str | None] = mapped_column(String(30))
+    raised_on: Mapped[date | None]
+    resolved_on: Mapped[date | None]
+    outcome: Mapped[IncidentOutcome | None] = mapped_column(
+        text_enum(IncidentOutcome, "incident_outcome")
+    )
+    resolution: Mapped[str | None] = mapped_column(String(500))
+    remedied_on: Mapped[date | None]
+    """When what it was about was put right, as the facts show it: for a removal in error,
+    the day the patient was registered again (which can come before we heard of it)."""
 
 
-class HarmOutcome(enum.StrEnum):
-    NO_HARM = "no_harm"
-    HARM = "harm"
-    NEEDS_FOLLOW_UP = "needs_follow_up"
+class IncidentMonthCount(Base):
+    """Incidents each practice bears, by the month they were reported and their kind: kept by
+    triggers on ``incident``, so an LMC's twelve-month trends, and England's medians beside
+    them, read a few rows per practice."""
+
+    __tablename__ = "incident_month_count"
+
+    ods_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[IncidentKind] = mapped_column(
+        text_enum(IncidentKind, "incident_month_count_kind"), primary_key=True
+    )
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class HarmGrade(enum.StrEnum):
+    """NHS England's levels of harm for a patient safety incident (LFPSE)."""
+
+    NONE = "none"
+    LOW = "low"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+    FATAL = "fatal"
+
+
+class HarmReviewSource(enum.StrEnum):
+    DETECTED = "detected"
+    """From an erroneous-archiving incident found here."""
+    NHS_ENGLAND_LIST = "nhs_england_list"
+    """From a list of NHS numbers NHS England sent the practice."""
+
+
+class HarmReviewList(Base):
+    """A list of patients NHS England asked a practice to review for harm, as it was loaded."""
+
+    __tablename__ = "harm_review_list"
+    __table_args__ = (UniqueConstraint("ods_code", "list_reference", name="uq_harm_review_list"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(9))
+    list_reference: Mapped[str] = mapped_column(String(64))
+    received_on: Mapped[date]
+    patients: Mapped[int]
+    loaded_by: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
 class HarmReview(Base):
-    """One patient on a practice's harm-review worklist after their record was archived in
-    error: one item per patient and practice, however many incidents name them."""
+    """One patient on a practice's harm-review worklist: after their record was archived in
+    error here, or because NHS England's list names them. One item per patient and practice,
+    however many incidents or lists name them.
+
+    Completed with a harm grade, whether the patient was told and NHS England notified, and the
+    time it took (the evidence for a compensation claim); never before the record arrived.
+    """
 
     __tablename__ = "harm_review"
     __table_args__ = (
         UniqueConstraint("ods_code", "nhs_number", name="uq_harm_review_patient"),
         CheckConstraint("nhs_number ~ '^[0-9]{10}$'", name="harm_review_nhs_number_format"),
         CheckConstraint(
-            "(outcome IS NULL) = (reviewed_on IS NULL) AND (outcome IS NULL) = (reviewer IS NULL)",
-            name="harm_review_outcome_complete",
+            "(harm_grade IS NULL) = (reviewed_on IS NULL) "
+            "AND (harm_grade IS NULL) = (reviewer IS NULL)",
+            name="harm_review_grade_complete",
+        ),
+        CheckConstraint("minutes_spent >= 0", name="harm_review_minutes_spent"),
+        CheckConstraint(
+            "incident_id IS NOT NULL OR list_id IS NOT NULL", name="harm_review_source_named"
         ),
         Index("ix_harm_review_practice", "ods_code", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"))
-    movement_id: Mapped[int] = mapped_column(ForeignKey("movement.id"))
+    source: Mapped[HarmReviewSource] = mapped_column(
+        text_enum(HarmReviewSource, "harm_review_source"),
+        server_default=HarmReviewSource.DETECTED.value,
+    )
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("harm_review_list.id"))
+    movement_id: Mapped[int | None] = mapped_column(ForeignKey("movement.id"))
     ods_code: Mapped[str] = mapped_column(String(9))
     nhs_number: Mapped[str] = mapped_column(String(10))
-    outcome: Mapped[HarmOutcome | None] = mapped_column(text_enum(HarmOutcome, "harm_outcome"))
+    due_on: Mapped[date]
+    harm_grade: Mapped[HarmGrade | None] = mapped_column(text_enum(HarmGrade, "harm_grade"))
+    patient_informed: Mapped[bool] = mapped_column(server_default=text("false"))
+    nhs_england_notified: Mapped[bool] = mapped_column(server_default=text("false"))
+    minutes_spent: Mapped[int] = mapped_column(server_default=text("0"))
     reviewer: Mapped[str | None] = mapped_column(String(200))
     reviewed_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class RegistrationEvent(enum.StrEnum):
+    REGISTERED = "registered"
+    DEDUCTED = "deducted"
+
+
+class RegistrationReason(enum.StrEnum):
+    """Why a patient joined or left a practice's list, as the clinical system records it."""
+
+    NEW_REGISTRATION = "new_registration"
+    """Joined: first registration with the NHS (a baby, someone from abroad): no record to
+    come; no Lloyd George envelope has been issued for one since 1 January 2021."""
+    TRANSFER = "transfer"
+    """Joined from, or left for, another practice."""
+    FP69 = "fp69"
+    """Left: deducted after an FP69 (address not confirmed) expired."""
+    REMOVAL = "removal"
+    """Left: removed at the practice's request (the eight-day route)."""
+    IMMEDIATE_REMOVAL = "immediate_removal"
+    """Left: removed at once after a violent incident reported to the police."""
+    DEATH = "death"
+    EMIGRATION = "emigration"
+    OTHER = "other"
+    """Left, for a reason the practice's system does not name."""
+
+
+JOINING: Final = frozenset({RegistrationReason.NEW_REGISTRATION, RegistrationReason.TRANSFER})
+LEAVING: Final = frozenset(
+    {
+        RegistrationReason.TRANSFER,
+        RegistrationReason.FP69,
+        RegistrationReason.REMOVAL,
+        RegistrationReason.IMMEDIATE_REMOVAL,
+        RegistrationReason.DEATH,
+        RegistrationReason.EMIGRATION,
+        RegistrationReason.OTHER,
+    }
+)
+
+
+class RegistrationFile(Base):
+    """One export of a practice's registrations and deductions, loaded once: the same file
+    again is a no-op that returns the first load's result."""
+
+    __tablename__ = "registration_file"
+    __table_args__ = (UniqueConstraint("ods_code", "digest", name="uq_registration_file"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(9))
+    digest: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int]
+    added: Mapped[int]
+    """Rows new to the service; the rest were already known from an earlier export."""
+    loaded_by: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class Registration(Base):
+    """A patient joining or leaving a practice's list, from the practice's own clinical-system
+    export or keyed in. Each fact is kept once however many exports repeat it."""
+
+    __tablename__ = "registration"
+    __table_args__ = (
+        UniqueConstraint(
+            "ods_code", "nhs_number", "event", "effective_on", name="uq_registration_fact"
+        ),
+        CheckConstraint("nhs_number ~ '^[0-9]{10}$'", name="registration_nhs_number_format"),
+        CheckConstraint(
+            "(event = 'registered' AND reason IN ('new_registration', 'transfer')) OR "
+            "(event = 'deducted' AND reason <> 'new_registration')",
+            name="registration_reason_fits_event",
+        ),
+        Index("ix_registration_patient", "nhs_number", "effective_on"),
+        Index("ix_registration_practice", "ods_code", "effective_on", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(9))
+    nhs_number: Mapped[str] = mapped_column(String(10))
+    event: Mapped[RegistrationEvent] = mapped_column(
+        text_enum(RegistrationEvent, "registration_event")
+    )
+    effective_on: Mapped[date]
+    reason: Mapped[RegistrationReason] = mapped_column(
+        text_enum(RegistrationReason, "registration_reason")
+    )
+    removal_requested_on: Mapped[date | None]
+    """For a removal: when the practice asked for it."""
+    fp69_flagged_on: Mapped[date | None]
+    """For an FP69 deduction: when the flag was set."""
+    under_18: Mapped[bool | None]
+    """For an FP69 deduction: whether the patient was under 18 on the day (never deducted)."""
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("registration_file.id"))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class Feed(Base):
+    """One daily feed of movement updates and courier scans, applied all or nothing, once."""
+
+    __tablename__ = "feed"
+
+    feed_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int]
+    movements_opened: Mapped[int]
+    movements_changed: Mapped[int]
+    scans: Mapped[int]
+    incidents: Mapped[int]
+    loaded_by: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
 class MovementCount(Base):
@@ -341,6 +625,7 @@ class PracticeDirectory(Base):
 
 
 AuditEvent = audit_table(Base.metadata)
+Outbox = outbox_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 Inbox = inbox_table(Base.metadata)
 DeadLetter = dead_letter_table(Base.metadata)

@@ -3,38 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Date,
+    Select,
+    String,
     and_,
+    column,
     func,
     literal,
     or_,
     select,
     tuple_,
+    union,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from records.models import (
-    HarmOutcome,
+    HarmGrade,
     HarmReview,
+    HarmReviewList,
+    HarmReviewSource,
     Incident,
     IncidentKind,
+    IncidentMonthCount,
+    IncidentStatus,
     Movement,
     MovementCount,
     MovementEvent,
     MovementStatus,
     PracticeDirectory,
+    Registration,
+    RegistrationEvent,
     Scan,
 )
 from records.timers import AGE_BUCKETS, TimerKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import date, datetime
+    from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +60,17 @@ AWAITING_COLLECTION: Final = (
     MovementStatus.READY_FOR_COLLECTION,
 )
 IN_TRANSIT: Final = (MovementStatus.COLLECTED,)
+# The other stages an open movement can be at: each counted on its own.
+MISSING: Final = (MovementStatus.MISSING,)
+LOST: Final = (MovementStatus.LOST,)
+IN_STORAGE: Final = (MovementStatus.IN_CENTRAL_STORAGE,)
+"""Open and in central storage: a practice should have it (the open column says so)."""
+WRONG_RECORD: Final = (MovementStatus.WRONG_RECORD_DELIVERED,)
+
+
+def _not_arrived() -> ColumnElement[bool]:
+    return and_(Movement.delivered_at.is_(None), Movement.received_at.is_(None))
+
 
 # When each timer is past due and still running; the same stops as records.types applies.
 OVERDUE: Final[dict[TimerKind, Callable[[date], ColumnElement[bool]]]] = {
@@ -55,19 +79,23 @@ OVERDUE: Final[dict[TimerKind, Callable[[date], ColumnElement[bool]]]] = {
         Movement.label_issued_on.is_(None),
         Movement.collected_at.is_(None),
     ),
-    TimerKind.DELIVERY: lambda today: and_(
-        Movement.delivery_due_on < today, Movement.delivered_at.is_(None)
-    ),
+    TimerKind.DELIVERY: lambda today: and_(Movement.delivery_due_on < today, _not_arrived()),
     TimerKind.GP2GP: lambda today: and_(
         Movement.gp2gp_due_on < today, Movement.gp2gp_integrated_on.is_(None)
     ),
     TimerKind.URGENT: lambda today: and_(
-        Movement.urgent_due_on < today,
-        Movement.delivered_at.is_(None),
-        Movement.gp2gp_integrated_on.is_(None),
+        Movement.urgent_due_on < today, _not_arrived(), Movement.gp2gp_integrated_on.is_(None)
     ),
     TimerKind.SEARCH: lambda today: Movement.search_due_on < today,
     TimerKind.LOST: lambda today: Movement.lost_due_on < today,
+    # Only while it waits: a record that moved on without a collection has no collection due.
+    TimerKind.COLLECTION: lambda today: and_(
+        Movement.collection_due_on < today,
+        Movement.status == MovementStatus.READY_FOR_COLLECTION,
+    ),
+    TimerKind.REQUEST: lambda today: and_(
+        Movement.request_due_on < today, _not_arrived(), Movement.gp2gp_integrated_on.is_(None)
+    ),
 }
 
 
@@ -185,7 +213,74 @@ async def incidents_of_movements(
     result = await session.scalars(
         select(Incident).where(Incident.movement_id.in_(ids)).order_by(Incident.id)
     )
-    return [(incident.movement_id, incident) for incident in result]
+    return [(incident.movement_id or 0, incident) for incident in result]
+
+
+async def incidents_of_registrations(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[tuple[int, Incident]]:
+    result = await session.scalars(
+        select(Incident).where(Incident.registration_id.in_(ids)).order_by(Incident.id)
+    )
+    found: list[tuple[int, Incident]] = []
+    for incident in result:
+        if incident.registration_id is not None:
+            found.append((incident.registration_id, incident))
+    return found
+
+
+async def records_arrived(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (practice, patient) pairs have the patient's paper record at the practice."""
+    if not keys:
+        return set()
+    result = await session.execute(
+        select(Movement.receiver_ods_code, Movement.nhs_number)
+        .where(
+            tuple_(Movement.receiver_ods_code, Movement.nhs_number).in_(list(keys)),
+            or_(
+                Movement.status.in_(
+                    (MovementStatus.DELIVERED, MovementStatus.IN_STORAGE_AT_PRACTICE)
+                ),
+                Movement.received_at.is_not(None),
+            ),
+        )
+        .distinct()
+    )
+    return {(code, number) for code, number in result if code is not None}
+
+
+async def registrations_of_practices(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    event: RegistrationEvent | None,
+    after: tuple[date, int] | None,
+    limit: int,
+) -> list[Registration]:
+    """Each practice's registrations, newest first, up to ``limit`` per practice."""
+    ranked = select(
+        Registration.id.label("registration_id"),
+        func.row_number()
+        .over(
+            partition_by=Registration.ods_code,
+            order_by=(Registration.effective_on.desc(), Registration.id.desc()),
+        )
+        .label("rank"),
+    ).where(Registration.ods_code.in_(codes))
+    if event is not None:
+        ranked = ranked.where(Registration.event == event)
+    if after is not None:
+        ranked = ranked.where(tuple_(Registration.effective_on, Registration.id) < tuple_(*after))
+    ranked_sq = ranked.subquery()
+    result = await session.scalars(
+        select(Registration)
+        .join(ranked_sq, ranked_sq.c.registration_id == Registration.id)
+        .where(ranked_sq.c.rank <= limit)
+        .order_by(Registration.ods_code, ranked_sq.c.rank)
+    )
+    return list(result)
 
 
 async def scan_by_id(session: AsyncSession, scan_id: str) -> Scan | None:
@@ -193,21 +288,119 @@ async def scan_by_id(session: AsyncSession, scan_id: str) -> Scan | None:
 
 
 async def incident_of_kind(
-    session: AsyncSession, movement_id: int, kind: IncidentKind
+    session: AsyncSession, movement_id: int, kind: IncidentKind, ods_code: str | None
 ) -> Incident | None:
     return await session.scalar(
-        select(Incident).where(Incident.movement_id == movement_id, Incident.kind == kind)
-    )
-
-
-async def harm_review_of_patient(
-    session: AsyncSession, ods_code: str, nhs_number: str
-) -> HarmReview | None:
-    return await session.scalar(
-        select(HarmReview).where(
-            HarmReview.ods_code == ods_code, HarmReview.nhs_number == nhs_number
+        select(Incident).where(
+            Incident.movement_id == movement_id,
+            Incident.kind == kind,
+            Incident.ods_code.is_not_distinct_from(ods_code),
         )
     )
+
+
+async def incident_for_update(session: AsyncSession, reference: str) -> Incident | None:
+    return await session.scalar(
+        select(Incident).where(Incident.reference == reference).with_for_update()
+    )
+
+
+async def add_harm_review(
+    session: AsyncSession,
+    *,
+    ods_code: str,
+    nhs_number: str,
+    due_on: date,
+    incident_id: int | None,
+    list_id: int | None,
+    movement_id: int | None,
+    source: HarmReviewSource,
+) -> bool:
+    """One item per patient and practice: a second naming adds nothing. Whether it was new."""
+    inserted = await session.execute(
+        pg_insert(HarmReview)
+        .values(
+            ods_code=ods_code,
+            nhs_number=nhs_number,
+            due_on=due_on,
+            incident_id=incident_id,
+            list_id=list_id,
+            movement_id=movement_id,
+            source=source,
+        )
+        .on_conflict_do_nothing(constraint="uq_harm_review_patient")
+        .returning(HarmReview.id)
+    )
+    return inserted.first() is not None
+
+
+async def harm_review_list(
+    session: AsyncSession, ods_code: str, list_reference: str
+) -> HarmReviewList | None:
+    return await session.scalar(
+        select(HarmReviewList).where(
+            HarmReviewList.ods_code == ods_code, HarmReviewList.list_reference == list_reference
+        )
+    )
+
+
+async def add_listed_harm_reviews(
+    session: AsyncSession, *, ods_code: str, list_id: int, nhs_numbers: Sequence[str], due_on: date
+) -> int:
+    """Every patient on NHS England's list onto the worklist in one statement, each linked to
+    the latest movement of their record to the practice, if there is one; how many were new."""
+    patients = (
+        func.unnest(literal(list(nhs_numbers), ARRAY(String)))
+        .table_valued(column("nhs_number", String))
+        .render_derived(name="listed")
+    )
+    latest = (
+        select(Movement.id)
+        .where(
+            Movement.nhs_number == patients.c.nhs_number,
+            Movement.receiver_ods_code == ods_code,
+        )
+        .order_by(Movement.requested_at.desc(), Movement.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        pg_insert(HarmReview)
+        .from_select(
+            ["ods_code", "nhs_number", "due_on", "list_id", "movement_id", "source"],
+            select(
+                literal(ods_code, String),
+                patients.c.nhs_number,
+                literal(due_on, Date),
+                literal(list_id, BigInteger),
+                latest,
+                literal(HarmReviewSource.NHS_ENGLAND_LIST.value, String),
+            ),
+        )
+        .on_conflict_do_nothing(constraint="uq_harm_review_patient")
+        .returning(HarmReview.id)
+    )
+    return len(result.all())
+
+
+async def record_arrived(session: AsyncSession, ods_code: str, nhs_number: str) -> bool:
+    """Whether the patient's paper record has reached the practice: delivered to it, or the
+    practice has confirmed it holds it."""
+    found = await session.scalar(
+        select(Movement.id)
+        .where(
+            Movement.nhs_number == nhs_number,
+            Movement.receiver_ods_code == ods_code,
+            or_(
+                Movement.status.in_(
+                    (MovementStatus.DELIVERED, MovementStatus.IN_STORAGE_AT_PRACTICE)
+                ),
+                Movement.received_at.is_not(None),
+            ),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def harm_review_for_update(session: AsyncSession, review_id: int) -> HarmReview | None:
@@ -237,20 +430,26 @@ async def incidents_of_practices(
     codes: Sequence[str],
     *,
     kinds: frozenset[IncidentKind] | None,
+    statuses: frozenset[IncidentStatus] | None,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> list[tuple[str, Incident, str]]:
-    """(practice, incident, movement number) on movements to or from each practice, newest
-    first, up to ``limit`` per practice, in one statement."""
+) -> list[tuple[str, Incident, Movement | None, Registration | None]]:
+    """(practice, incident, its movement, its registration) for incidents on movements to or
+    from each practice, or borne by it, newest first, up to ``limit`` per practice, in one
+    statement."""
     ends = [
-        select(Movement.sender_ods_code.label("practice"), Movement.id.label("movement_id")).where(
-            Movement.sender_ods_code.in_(codes)
+        select(Movement.sender_ods_code.label("practice"), Incident.id.label("incident_id"))
+        .join(Incident, Incident.movement_id == Movement.id)
+        .where(Movement.sender_ods_code.in_(codes)),
+        select(Movement.receiver_ods_code.label("practice"), Incident.id.label("incident_id"))
+        .join(Incident, Incident.movement_id == Movement.id)
+        .where(Movement.receiver_ods_code.in_(codes)),
+        select(Incident.ods_code.label("practice"), Incident.id.label("incident_id")).where(
+            Incident.ods_code.in_(codes)
         ),
-        select(
-            Movement.receiver_ods_code.label("practice"), Movement.id.label("movement_id")
-        ).where(Movement.receiver_ods_code.in_(codes)),
     ]
-    candidates = union_all(*ends).subquery()
+    # UNION, not UNION ALL: an incident a practice both bears and sent or received is one row.
+    candidates = union(*ends).subquery()
     ranked = select(
         candidates.c.practice,
         Incident.id.label("incident_id"),
@@ -260,20 +459,51 @@ async def incidents_of_practices(
             order_by=(Incident.reported_at.desc(), Incident.id.desc()),
         )
         .label("rank"),
-    ).join(Incident, Incident.movement_id == candidates.c.movement_id)
+    ).join(Incident, Incident.id == candidates.c.incident_id)
     if kinds is not None:
         ranked = ranked.where(Incident.kind.in_(kinds))
+    if statuses is not None:
+        ranked = ranked.where(Incident.status.in_(statuses))
     if after is not None:
         ranked = ranked.where(tuple_(Incident.reported_at, Incident.id) < tuple_(*after))
     ranked_sq = ranked.subquery()
     result = await session.execute(
-        select(ranked_sq.c.practice, Incident, Movement.movement_number)
+        select(ranked_sq.c.practice, Incident, Movement, Registration)
         .join(Incident, Incident.id == ranked_sq.c.incident_id)
-        .join(Movement, Movement.id == Incident.movement_id)
+        .outerjoin(Movement, Movement.id == Incident.movement_id)
+        .outerjoin(Registration, Registration.id == Incident.registration_id)
         .where(ranked_sq.c.rank <= limit)
         .order_by(ranked_sq.c.practice, ranked_sq.c.rank)
     )
-    return [(practice, incident, number) for practice, incident, number in result]
+    return [
+        (code, incident, movement, registration)
+        for code, incident, movement, registration in result
+    ]
+
+
+async def incidents_with_subjects(
+    session: AsyncSession, references: Sequence[str]
+) -> list[tuple[Incident, Movement | None, Registration | None]]:
+    result = await session.execute(
+        select(Incident, Movement, Registration)
+        .outerjoin(Movement, Movement.id == Incident.movement_id)
+        .outerjoin(Registration, Registration.id == Incident.registration_id)
+        .where(Incident.reference.in_(references))
+    )
+    return [(incident, movement, registration) for incident, movement, registration in result]
+
+
+def _review_items() -> Select[HarmReview, str, str, HarmReviewList]:
+    return (
+        select(HarmReview, Movement.movement_number, Incident.reference, HarmReviewList)
+        .outerjoin(Movement, Movement.id == HarmReview.movement_id)
+        .outerjoin(Incident, Incident.id == HarmReview.incident_id)
+        .outerjoin(HarmReviewList, HarmReviewList.id == HarmReview.list_id)
+    )
+
+
+ReviewItem = tuple[HarmReview, str | None, str | None, HarmReviewList | None]
+"""A worklist item with its movement number, incident reference and list, where it has them."""
 
 
 async def harm_reviews_of_practices(
@@ -283,9 +513,9 @@ async def harm_reviews_of_practices(
     outstanding_only: bool,
     after: int | None,
     limit: int,
-) -> list[tuple[HarmReview, str, str]]:
-    """(review, movement number, incident reference) in worklist order (oldest item first),
-    up to ``limit`` per practice, in one statement."""
+) -> list[ReviewItem]:
+    """Worklist items in worklist order (oldest first), up to ``limit`` per practice, in one
+    statement."""
     ranked = select(
         HarmReview.id.label("review_id"),
         func.row_number()
@@ -293,66 +523,86 @@ async def harm_reviews_of_practices(
         .label("rank"),
     ).where(HarmReview.ods_code.in_(codes))
     if outstanding_only:
-        ranked = ranked.where(HarmReview.outcome.is_(None))
+        ranked = ranked.where(HarmReview.harm_grade.is_(None))
     if after is not None:
         ranked = ranked.where(HarmReview.id > after)
     ranked_sq = ranked.subquery()
     result = await session.execute(
-        select(HarmReview, Movement.movement_number, Incident.reference)
+        _review_items()
         .join(ranked_sq, ranked_sq.c.review_id == HarmReview.id)
-        .join(Movement, Movement.id == HarmReview.movement_id)
-        .join(Incident, Incident.id == HarmReview.incident_id)
         .where(ranked_sq.c.rank <= limit)
         .order_by(HarmReview.ods_code, HarmReview.id)
     )
-    return [(review, number, reference) for review, number, reference in result]
+    return [(review, number, reference, listed) for review, number, reference, listed in result]
 
 
-async def harm_review_items(
-    session: AsyncSession, ids: Sequence[int]
-) -> list[tuple[HarmReview, str, str]]:
-    """(review, movement number, incident reference) for each id."""
+async def harm_review_items(session: AsyncSession, ids: Sequence[int]) -> list[ReviewItem]:
     result = await session.execute(
-        select(HarmReview, Movement.movement_number, Incident.reference)
-        .join(Movement, Movement.id == HarmReview.movement_id)
-        .join(Incident, Incident.id == HarmReview.incident_id)
-        .where(HarmReview.id.in_(ids))
-        .order_by(HarmReview.id)
+        _review_items().where(HarmReview.id.in_(ids)).order_by(HarmReview.id)
     )
-    return [(review, number, reference) for review, number, reference in result]
+    return [(review, number, reference, listed) for review, number, reference, listed in result]
 
 
 @dataclass(frozen=True)
 class HarmProgress:
     total: int = 0
-    no_harm: int = 0
-    harm: int = 0
-    needs_follow_up: int = 0
+    grades: tuple[int, ...] = tuple(0 for _ in HarmGrade)
+    """Completed reviews by harm grade, in HarmGrade's order."""
+    overdue: int = 0
+    patients_informed: int = 0
+    nhs_england_notified: int = 0
+    minutes_spent: int = 0
 
     @property
     def reviewed(self) -> int:
-        return self.no_harm + self.harm + self.needs_follow_up
+        return sum(self.grades)
 
     @property
     def outstanding(self) -> int:
         return self.total - self.reviewed
 
+    def __add__(self, other: HarmProgress) -> HarmProgress:
+        return HarmProgress(
+            total=self.total + other.total,
+            grades=tuple(a + b for a, b in zip(self.grades, other.grades, strict=True)),
+            overdue=self.overdue + other.overdue,
+            patients_informed=self.patients_informed + other.patients_informed,
+            nhs_england_notified=self.nhs_england_notified + other.nhs_england_notified,
+            minutes_spent=self.minutes_spent + other.minutes_spent,
+        )
+
 
 async def harm_progress_of_practices(
-    session: AsyncSession, codes: Sequence[str]
+    session: AsyncSession, codes: Sequence[str], *, today: date
 ) -> list[tuple[str, HarmProgress]]:
     result = await session.execute(
         select(
             HarmReview.ods_code,
             _count(),
-            _count(HarmReview.outcome == HarmOutcome.NO_HARM),
-            _count(HarmReview.outcome == HarmOutcome.HARM),
-            _count(HarmReview.outcome == HarmOutcome.NEEDS_FOLLOW_UP),
+            *(_count(HarmReview.harm_grade == grade) for grade in HarmGrade),
+            _count(and_(HarmReview.harm_grade.is_(None), HarmReview.due_on < today)),
+            _count(HarmReview.patient_informed.is_(True)),
+            _count(HarmReview.nhs_england_notified.is_(True)),
+            func.coalesce(func.sum(HarmReview.minutes_spent), 0),
         )
         .where(HarmReview.ods_code.in_(codes))
         .group_by(HarmReview.ods_code)
     )
-    return [(code, HarmProgress(*counts)) for code, *counts in result]
+    grades = len(HarmGrade)
+    return [
+        (
+            code,
+            HarmProgress(
+                total=counts[0],
+                grades=tuple(counts[1 : 1 + grades]),
+                overdue=counts[1 + grades],
+                patients_informed=counts[2 + grades],
+                nhs_england_notified=counts[3 + grades],
+                minutes_spent=int(counts[4 + grades]),
+            ),
+        )
+        for code, *counts in result
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,8 +620,17 @@ class BacklogRow:
     awaiting_collection: int
     in_transit: int
     missing: int
+    lost: int
+    in_storage: int
+    wrong_record: int
     overdue: int
     ages: tuple[int, ...]
+
+
+def _stage_counts(status: Any) -> list[Any]:
+    """Open movements at each stage past the first two: missing, lost, in central storage,
+    another patient's record delivered instead."""
+    return [_count(status.in_(stage)) for stage in (MISSING, LOST, IN_STORAGE, WRONG_RECORD)]
 
 
 def _open_end(direction: str, codes: Sequence[str], now: datetime, today: date) -> Any:
@@ -388,7 +647,7 @@ def _open_end(direction: str, codes: Sequence[str], now: datetime, today: date) 
             _count(),
             _count(Movement.status.in_(AWAITING_COLLECTION)),
             _count(Movement.status.in_(IN_TRANSIT)),
-            _count(Movement.status == MovementStatus.MISSING),
+            *_stage_counts(Movement.status),
             _count(overdue(today)),
             *_age_buckets(now),
         )
@@ -406,9 +665,15 @@ async def backlogs(
     ).subquery()
     result = await session.execute(select(statement))
     return [
-        BacklogRow(practice, direction, site, open_, awaiting, transit, missing, late, tuple(ages))
-        for practice, direction, site, open_, awaiting, transit, missing, late, *ages in result
-    ]
+        BacklogRow(
+            practice, direction, site, open_, awaiting, transit, missing, lost, storage, wrong,
+            late, tuple(ages),
+        )
+        for (
+            practice, direction, site, open_, awaiting, transit, missing, lost, storage, wrong,
+            late, *ages,
+        ) in result
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,6 +736,9 @@ class OpenSummary:
     awaiting_collection: int = 0
     in_transit: int = 0
     missing: int = 0
+    lost: int = 0
+    in_storage: int = 0
+    wrong_record: int = 0
     overdue: int = 0
     by_timer: tuple[int, ...] = tuple(0 for _ in TimerKind)
     ages: tuple[int, ...] = tuple(0 for _ in AGE_BUCKETS)
@@ -508,7 +776,7 @@ async def open_summary(
                 _count(),
                 _count(c.status.in_(AWAITING_COLLECTION)),
                 _count(c.status.in_(IN_TRANSIT)),
-                _count(c.status == MovementStatus.MISSING),
+                *_stage_counts(c.status),
                 _count(c.late),
                 *(_count(c[f"late_{kind.value}"]) for kind in TimerKind),
                 *_age_buckets(now, c.requested_at),
@@ -516,14 +784,18 @@ async def open_summary(
         )
     ).one()
     timers = len(TimerKind)
+    first_timer = 8
     return OpenSummary(
         open=row[0],
         awaiting_collection=row[1],
         in_transit=row[2],
         missing=row[3],
-        overdue=row[4],
-        by_timer=tuple(row[5 : 5 + timers]),
-        ages=tuple(row[5 + timers :]),
+        lost=row[4],
+        in_storage=row[5],
+        wrong_record=row[6],
+        overdue=row[7],
+        by_timer=tuple(row[first_timer : first_timer + timers]),
+        ages=tuple(row[first_timer + timers :]),
     )
 
 
@@ -565,3 +837,57 @@ async def open_by_practice(
         ).group_by(c.practice)
     )
     return {practice: (o, a, t, late) for practice, o, a, t, late in result}
+
+
+# --------------------------------------------------------------------------------------------
+# Trends
+
+
+async def incident_months(
+    session: AsyncSession, codes: Sequence[str], *, since: date
+) -> dict[tuple[date, str], int]:
+    """Incidents the practices ``codes`` bore, by (month, kind), from ``since``: read from the
+    counts the triggers on ``incident`` keep."""
+    if not codes:
+        return {}
+    result = await session.execute(
+        select(
+            IncidentMonthCount.month, IncidentMonthCount.kind, func.sum(IncidentMonthCount.count)
+        )
+        .where(IncidentMonthCount.ods_code.in_(codes), IncidentMonthCount.month >= since)
+        .group_by(IncidentMonthCount.month, IncidentMonthCount.kind)
+    )
+    return {(month, kind.value): int(count) for month, kind, count in result}
+
+
+async def england_incident_months(
+    session: AsyncSession, *, since: date
+) -> tuple[dict[tuple[str, date, str], int], dict[str, int]]:
+    """Every LMC's incidents by (LMC, month, kind) from ``since``, and its practices, in one
+    statement."""
+    counts = (
+        select(
+            PracticeDirectory.lmc_code.label("lmc"),
+            IncidentMonthCount.month.label("month"),
+            IncidentMonthCount.kind.label("kind"),
+            func.sum(IncidentMonthCount.count).label("n"),
+        )
+        .join(PracticeDirectory, PracticeDirectory.ods_code == IncidentMonthCount.ods_code)
+        .where(IncidentMonthCount.month >= since)
+        .group_by(PracticeDirectory.lmc_code, IncidentMonthCount.month, IncidentMonthCount.kind)
+    )
+    sizes = select(
+        PracticeDirectory.lmc_code.label("lmc"),
+        literal(None, Date).label("month"),
+        literal(None, String).label("kind"),
+        func.count().label("n"),
+    ).group_by(PracticeDirectory.lmc_code)
+    result: Any = await session.execute(union_all(counts, sizes))
+    found: dict[tuple[str, date, str], int] = {}
+    practices: dict[str, int] = {}
+    for lmc, month, kind, n in result:
+        if month is None:
+            practices[lmc] = int(n)
+        else:
+            found[(lmc, month, str(kind))] = int(n)
+    return found, practices

@@ -3,17 +3,37 @@ and the mutations that request, scan, receive, cancel and report on movements.""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
+from pcse_kit import dates
 from pcse_kit.errors import BadUserInput
 from pcse_kit.graphql import create_schema
 from strawberry.types import Info
 
-from records import identifiers, models, policy, repository, service
+from records import (
+    feed,
+    identifiers,
+    models,
+    policy,
+    registering,
+    registrations,
+    repository,
+    service,
+)
 from records.context import RecordsContext
-from records.types import HarmReviewItem, Lmc, Practice, RecordIncident, TrackedMovement
+from records.types import (
+    HarmReviewItem,
+    Lmc,
+    PatientRegistration,
+    Practice,
+    RecordIncident,
+    TrackedMovement,
+)
+
+_INCIDENT_REFERENCE = re.compile(r"INC-[A-Z0-9]{6,16}")
 
 
 async def _tracked(info: Info[RecordsContext, None], number: str) -> TrackedMovement:
@@ -98,6 +118,23 @@ class UpdateMovementInput:
     gp2gp_integrated_on: date | None = strawberry.field(
         default=None, description="The receiver integrated the GP2GP record."
     )
+    printout_included: bool | None = strawberry.field(
+        default=None,
+        description="With status READY_FOR_COLLECTION for another UK nation: the sending "
+        "practice confirmed the printout is in the envelope.",
+    )
+    idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="The sending practice has bagged and labelled the record.")
+class MarkReadyInput:
+    movement_number: str = strawberry.field(description="The movement.")
+    printout_included: bool | None = strawberry.field(
+        default=None,
+        description="For another UK nation (required then, and only then): the printed "
+        "electronic record is in the envelope. The courier cannot see inside the bag: without "
+        "this confirmation the collection raises an empty-envelope incident.",
+    )
     idempotency_key: str = strawberry.field(description="Unique per intended change.")
 
 
@@ -107,11 +144,6 @@ class CourierScanInput:
     movement_number: str = strawberry.field(description="The movement on the label.")
     kind: models.ScanKind = strawberry.field(description="Collection or delivery.")
     scanned_at: datetime = strawberry.field(description="When, with its time zone.")
-    printout_included: bool | None = strawberry.field(
-        default=None,
-        description="For a record to another UK nation: the printout is in the envelope. "
-        "Without it, collection raises an empty-envelope incident.",
-    )
 
 
 @strawberry.input(description="The receiving practice says whose record arrived.")
@@ -135,13 +167,105 @@ class ReportIncidentInput:
     idempotency_key: str = strawberry.field(description="Unique per intended change.")
 
 
-@strawberry.input(description="A practice's finding for one patient on its harm-review worklist.")
+@strawberry.input(
+    description="A practice's work on one patient's harm review: the time so far, and to "
+    "complete it, the grade, who and when."
+)
 class HarmReviewInput:
     review_id: strawberry.ID = strawberry.field(description="HarmReviewItem.id.")
-    outcome: models.HarmOutcome = strawberry.field(description="No harm, harm, needs follow-up.")
-    reviewer: str = strawberry.field(description="Who reviewed, e.g. 'Dr A Patel'.")
-    reviewed_on: date = strawberry.field(description="When (not future).")
+    minutes_spent: int = strawberry.field(
+        description="Staff time on this patient so far, in minutes, in all (not an increment)."
+    )
+    patient_informed: bool = strawberry.field(description="The patient has been told.")
+    nhs_england_notified: bool = strawberry.field(
+        description="NHS England has been told of any adverse consequence."
+    )
+    harm_grade: models.HarmGrade | None = strawberry.field(
+        default=None,
+        description="To complete the review (only once the record has arrived): the harm found.",
+    )
+    reviewer: str | None = strawberry.field(
+        default=None, description="Who completed it, e.g. 'Dr A Patel'; with harmGrade."
+    )
+    reviewed_on: date | None = strawberry.field(
+        default=None, description="When it was completed (not future); with harmGrade."
+    )
     idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="An incident raised with PCSE, with its case reference.")
+class RaiseIncidentInput:
+    reference: str = strawberry.field(description="RecordIncident.reference.")
+    pcse_reference: str = strawberry.field(description="PCSE's case (CAS) reference.")
+    raised_on: date = strawberry.field(description="When it was raised (not future).")
+    idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="An incident over, with its outcome.")
+class ResolveIncidentInput:
+    reference: str = strawberry.field(description="RecordIncident.reference.")
+    outcome: models.IncidentOutcome = strawberry.field(description="How it ended.")
+    resolved_on: date = strawberry.field(description="When (not future).")
+    resolution: str | None = strawberry.field(
+        default=None, description="What happened, 1-500 characters; no patient identifiers."
+    )
+    idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="One registration or deduction from the practice's own system.")
+class PatientRegistrationInput:
+    ods_code: str = strawberry.field(description="The practice.")
+    nhs_number: str = strawberry.field(description="The patient (modulus-11 checked).")
+    event: models.RegistrationEvent = strawberry.field(description="Registered or deducted.")
+    effective_on: date = strawberry.field(description="The day it took effect (not future).")
+    reason: models.RegistrationReason = strawberry.field(
+        description="Registered: NEW_REGISTRATION or TRANSFER; deducted: any but NEW_REGISTRATION."
+    )
+    removal_requested_on: date | None = strawberry.field(
+        default=None, description="For a removal: when the practice asked for it."
+    )
+    fp69_flagged_on: date | None = strawberry.field(
+        default=None, description="For an FP69 deduction: when the flag was set."
+    )
+    date_of_birth: date | None = strawberry.field(
+        default=None,
+        description="For an FP69 deduction: to know if the patient was under 18 (never "
+        "deducted then); only that is kept.",
+    )
+    idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="A practice's export of registrations and deductions.")
+class ImportPatientRegistrationsInput:
+    ods_code: str = strawberry.field(description="The practice.")
+    csv: str = strawberry.field(
+        description="The export in the registrations CSV format (the records README); larger "
+        "ones by `python -m records import-registrations`."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Optional: the same file is loaded once anyway."
+    )
+
+
+@strawberry.input(description="NHS England's list of patients a practice must review for harm.")
+class HarmReviewListInput:
+    ods_code: str = strawberry.field(description="The practice.")
+    list_reference: str = strawberry.field(description="NHS England's reference for the list.")
+    received_on: date = strawberry.field(description="When the practice received it.")
+    nhs_numbers: list[str] = strawberry.field(description="The patients, as listed.")
+    idempotency_key: str = strawberry.field(description="Unique per intended change.")
+
+
+@strawberry.input(description="A day's feed of movement updates and courier scans.")
+class ImportFeedInput:
+    feed_id: str = strawberry.field(description="The feed's id, e.g. PCSE-2026-11-20.")
+    csv: str = strawberry.field(
+        description="The feed in the feed CSV format (the records README); a whole day's by "
+        "`python -m records import-feed`."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Optional: the same feed is applied once anyway."
+    )
 
 
 @strawberry.input(description="A movement to cancel before its record is collected.")
@@ -160,13 +284,69 @@ class ReceiptResult:
     incident: RecordIncident | None = strawberry.field(
         description="The wrong-record incident, when it did not match."
     )
+    return_movement: TrackedMovement | None = strawberry.field(
+        description="When it did not match: the movement taking the record that came back."
+    )
+
+
+@strawberry.type(description="A registrations file, as loaded.")
+class PatientRegistrationsLoaded:
+    ods_code: str = strawberry.field(description="The practice.")
+    rows: int = strawberry.field(description="Rows in the file.")
+    added: int = strawberry.field(description="Facts new to the service.")
+    incidents_opened: int = strawberry.field(description="Incidents they showed.")
+    incidents_resolved: int = strawberry.field(description="Incidents they cleared.")
+    replayed: bool = strawberry.field(description="The same file was loaded before.")
+
+
+@strawberry.type(description="NHS England's list, as loaded.")
+class HarmReviewListLoaded:
+    list_reference: str = strawberry.field(description="The list.")
+    patients: int = strawberry.field(description="Patients on it.")
+    added: int = strawberry.field(description="New to the worklist; the rest were on it.")
+
+
+@strawberry.type(description="A feed, as applied.")
+class FeedApplied:
+    feed_id: str = strawberry.field(description="The feed.")
+    lines: int = strawberry.field(description="Lines in it.")
+    movements_opened: int = strawberry.field(description="New movements.")
+    movements_changed: int = strawberry.field(description="Movements it changed.")
+    scans: int = strawberry.field(description="Courier scans applied.")
+    incidents: int = strawberry.field(description="Empty-envelope incidents it raised.")
+    replayed: bool = strawberry.field(description="The same feed was applied before.")
+
+
+def _incident(
+    info: Info[RecordsContext, None],
+    found: tuple[models.Incident, models.Movement | None, models.Registration | None],
+) -> RecordIncident:
+    incident, movement, registration = found
+    context = info.context
+    return RecordIncident.of(
+        incident, movement, registration, principal=context.principal, today=context.today
+    )
+
+
+async def _incident_by_reference(
+    info: Info[RecordsContext, None], reference: str
+) -> RecordIncident:
+    async with info.context.sessionmaker() as session:
+        [found] = await repository.incidents_with_subjects(session, [reference])
+    return _incident(info, found)
+
+
+def _reference(value: str) -> str:
+    if not _INCIDENT_REFERENCE.fullmatch(value):
+        raise BadUserInput("`reference` is not an incident reference.", field="reference")
+    return value
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
         description="Request a record movement (a practice for itself, or an operator); its "
-        "label and urgent timers start."
+        "label and request timers start."
     )
     async def request_record_movement(
         self, info: Info[RecordsContext, None], input: RequestMovementInput
@@ -201,6 +381,24 @@ class Mutation:
             search_started_on=input.search_started_on,
             gp2gp_integrated_on=input.gp2gp_integrated_on,
             on=input.on,
+            printout_included=input.printout_included,
+            targets=info.context.targets,
+            idempotency_key=input.idempotency_key,
+        )
+        return await _tracked(info, number)
+
+    @strawberry.mutation(
+        description="The sending practice marks a record ready for collection (the collection "
+        "timer starts); for another UK nation it confirms the printout is in the envelope."
+    )
+    async def mark_record_ready(
+        self, info: Info[RecordsContext, None], input: MarkReadyInput
+    ) -> TrackedMovement:
+        number = await service.mark_ready(
+            info.context.sessionmaker,
+            info.context.principal,
+            movement_number=identifiers.movement_number(input.movement_number),
+            printout_included=input.printout_included,
             targets=info.context.targets,
             idempotency_key=input.idempotency_key,
         )
@@ -220,23 +418,24 @@ class Mutation:
             movement_number=identifiers.movement_number(input.movement_number),
             kind=input.kind,
             scanned_at=input.scanned_at,
-            printout_included=input.printout_included,
             targets=info.context.targets,
         )
         return await _tracked(info, number)
 
     @strawberry.mutation(
-        description="The receiving practice confirms receipt with the NHS number on the record; "
-        "another patient's number raises a wrong-record incident. Only for a movement in "
-        "transit."
+        description="The receiving practice confirms receipt with the NHS number on the record "
+        "(the movement is done: in storage at the practice); another patient's number keeps "
+        "the movement open, raises a wrong-record incident and opens the return movement. Only "
+        "the receiving practice may do this."
     )
     async def confirm_record_receipt(
         self, info: Info[RecordsContext, None], input: ConfirmReceiptInput
     ) -> ReceiptResult:
+        number = identifiers.movement_number(input.movement_number)
         receipt = await service.confirm_receipt(
             info.context.sessionmaker,
             info.context.principal,
-            movement_number=identifiers.movement_number(input.movement_number),
+            movement_number=number,
             nhs_number=identifiers.nhs_number(input.nhs_number),
             received_at=input.received_at,
             targets=info.context.targets,
@@ -245,16 +444,20 @@ class Mutation:
         movement = await _tracked(info, receipt.movement_number)
         incident = None
         if receipt.incident_reference is not None:
-            incident = next(
-                RecordIncident.of(row, movement.movement_number, sees_nhs=movement.sees_nhs)
-                for row in await info.context.incidents_of_movement.load(movement.movement_id)
-                if row.reference == receipt.incident_reference
-            )
-        return ReceiptResult(matched=receipt.matched, movement=movement, incident=incident)
+            incident = await _incident_by_reference(info, receipt.incident_reference)
+        back = None
+        if receipt.return_movement_number is not None:
+            back = await _tracked(info, receipt.return_movement_number)
+        return ReceiptResult(
+            matched=receipt.matched, movement=movement, incident=incident, return_movement=back
+        )
 
     @strawberry.mutation(
-        description="Report an incident: a wrong record, erroneous archiving (which puts the "
-        "patient on the receiving practice's harm-review worklist) or an empty envelope."
+        description="Report an incident on a movement: erroneous archiving (the patient goes on "
+        "the receiving practice's harm-review worklist), an empty envelope, an incomplete "
+        "record, a label not received or wrong, or a wrong record (the receiving practice only, "
+        "as for a receipt). Record not received and incorrect removal are found from "
+        "registrations, not reported."
     )
     async def report_record_incident(
         self, info: Info[RecordsContext, None], input: ReportIncidentInput
@@ -270,34 +473,177 @@ class Mutation:
             if input.found_nhs_number is None
             else identifiers.nhs_number(input.found_nhs_number, field="foundNhsNumber"),
             targets=info.context.targets,
+            harm_review_days=info.context.rules.harm_review_days,
             idempotency_key=input.idempotency_key,
         )
-        movement = await _tracked(info, number)
-        rows = await info.context.incidents_of_movement.load(movement.movement_id)
-        return next(
-            RecordIncident.of(row, number, sees_nhs=movement.sees_nhs)
-            for row in rows
-            if row.reference == reference
-        )
+        return await _incident_by_reference(info, reference)
 
     @strawberry.mutation(
-        description="Record the outcome of one patient's harm review: the practice whose "
-        "worklist it is (or an operator for it)."
+        description="The practice bearing an incident (or an operator) records that it raised "
+        "it with PCSE, with PCSE's case reference: the 40-day escalation clock starts."
     )
-    async def record_harm_review_outcome(
+    async def raise_record_incident_with_pcse(
+        self, info: Info[RecordsContext, None], input: RaiseIncidentInput
+    ) -> RecordIncident:
+        reference = await service.raise_incident(
+            info.context.sessionmaker,
+            info.context.principal,
+            reference=_reference(input.reference),
+            pcse_reference=input.pcse_reference,
+            raised_on=input.raised_on,
+            idempotency_key=input.idempotency_key,
+        )
+        return await _incident_by_reference(info, reference)
+
+    @strawberry.mutation(
+        description="The practice bearing an incident (or an operator) records how it ended."
+    )
+    async def resolve_record_incident(
+        self, info: Info[RecordsContext, None], input: ResolveIncidentInput
+    ) -> RecordIncident:
+        reference = await service.resolve_incident(
+            info.context.sessionmaker,
+            info.context.principal,
+            reference=_reference(input.reference),
+            outcome=input.outcome,
+            resolved_on=input.resolved_on,
+            resolution=input.resolution,
+            idempotency_key=input.idempotency_key,
+        )
+        return await _incident_by_reference(info, reference)
+
+    @strawberry.mutation(
+        description="Record a practice's work on one patient's harm review (the practice whose "
+        "worklist it is, or an operator for it): time spent, patient informed, NHS England "
+        "notified, and to complete it the harm grade, once the record has arrived."
+    )
+    async def record_harm_review(
         self, info: Info[RecordsContext, None], input: HarmReviewInput
     ) -> HarmReviewItem:
         review_id = await service.record_harm_review(
             info.context.sessionmaker,
             info.context.principal,
             review_id=_review_id(input.review_id),
-            outcome=input.outcome,
+            harm_grade=input.harm_grade,
+            patient_informed=input.patient_informed,
+            nhs_england_notified=input.nhs_england_notified,
+            minutes_spent=input.minutes_spent,
             reviewer=input.reviewer,
             reviewed_on=input.reviewed_on,
             idempotency_key=input.idempotency_key,
         )
-        [(review, number, reference)] = await _review(info, review_id)
-        return HarmReviewItem.of(review, number, reference, principal=info.context.principal)
+        [item] = await _review(info, review_id)
+        return HarmReviewItem.of(item, principal=info.context.principal, today=info.context.today)
+
+    @strawberry.mutation(
+        description="Load NHS England's list of a practice's patients to review for harm (the "
+        "practice, or an operator): each patient once on the worklist, with a due date."
+    )
+    async def load_harm_review_list(
+        self, info: Info[RecordsContext, None], input: HarmReviewListInput
+    ) -> HarmReviewListLoaded:
+        numbers = [identifiers.nhs_number(value, field="nhsNumbers") for value in input.nhs_numbers]
+        loaded = await service.load_harm_review_list(
+            info.context.sessionmaker,
+            info.context.principal,
+            ods_code=identifiers.ods_code(input.ods_code, field="odsCode"),
+            list_reference=input.list_reference,
+            nhs_numbers=numbers,
+            received_on=input.received_on,
+            harm_review_days=info.context.rules.harm_review_days,
+            idempotency_key=input.idempotency_key,
+        )
+        return HarmReviewListLoaded(
+            list_reference=loaded.list_reference, patients=loaded.patients, added=loaded.added
+        )
+
+    @strawberry.mutation(
+        description="Record one registration or deduction (the practice, or an operator); what "
+        "it shows (record not received, archived in error, incorrect removal) is found at once."
+    )
+    async def record_patient_registration(
+        self, info: Info[RecordsContext, None], input: PatientRegistrationInput
+    ) -> PatientRegistration:
+        ods_code = identifiers.ods_code(input.ods_code, field="odsCode")
+        today = dates.today()
+        fact = registrations.check(
+            nhs_number=identifiers.nhs_number(input.nhs_number),
+            event=input.event,
+            effective_on=input.effective_on,
+            reason=input.reason,
+            removal_requested_on=input.removal_requested_on,
+            fp69_flagged_on=input.fp69_flagged_on,
+            date_of_birth=input.date_of_birth,
+            today=today,
+        )
+        registration_id = await registering.record_registration(
+            info.context.sessionmaker,
+            info.context.principal,
+            ods_code=ods_code,
+            fact=fact,
+            today=today,
+            rules=info.context.rules,
+            idempotency_key=input.idempotency_key,
+        )
+        async with info.context.sessionmaker() as session:
+            row = await session.get(models.Registration, registration_id)
+        assert row is not None
+        return PatientRegistration.of(row, principal=info.context.principal)
+
+    @strawberry.mutation(
+        description="Load a practice's export of registrations and deductions (the practice, or "
+        "an operator), all or nothing; the same file again changes nothing."
+    )
+    async def import_patient_registrations(
+        self, info: Info[RecordsContext, None], input: ImportPatientRegistrationsInput
+    ) -> PatientRegistrationsLoaded:
+        if len(input.csv) > registering.MAX_FILE_CHARACTERS:
+            raise BadUserInput("The file is too large for a request; use the CLI.", field="csv")
+        loaded = await registering.import_registrations(
+            info.context.sessionmaker,
+            info.context.principal,
+            ods_code=identifiers.ods_code(input.ods_code, field="odsCode"),
+            csv_text=input.csv,
+            today=dates.today(),
+            rules=info.context.rules,
+            idempotency_key=input.idempotency_key,
+        )
+        return PatientRegistrationsLoaded(
+            ods_code=loaded.ods_code,
+            rows=loaded.rows,
+            added=loaded.added,
+            incidents_opened=sum(loaded.opened.values()),
+            incidents_resolved=loaded.resolved,
+            replayed=loaded.replayed,
+        )
+
+    @strawberry.mutation(
+        description="Apply a feed of movement updates and courier scans (operators), all or "
+        "nothing; the same feed again changes nothing."
+    )
+    async def import_records_feed(
+        self, info: Info[RecordsContext, None], input: ImportFeedInput
+    ) -> FeedApplied:
+        if len(input.csv) > feed.MAX_REQUEST_CHARACTERS:
+            raise BadUserInput("The feed is too large for a request; use the CLI.", field="csv")
+        applied = await feed.import_feed(
+            info.context.sessionmaker,
+            info.context.principal,
+            feed_id=feed.feed_id(input.feed_id),
+            csv_text=input.csv,
+            targets=info.context.targets,
+            today=dates.today(),
+            idempotency_key=input.idempotency_key,
+        )
+        return FeedApplied(
+            feed_id=applied.feed_id,
+            lines=applied.lines,
+            movements_opened=applied.movements_opened,
+            movements_changed=applied.movements_changed,
+            scans=applied.scans,
+            incidents=applied.incidents,
+            replayed=applied.replayed,
+        )
 
     @strawberry.mutation(
         description="Cancel a movement not yet collected: an operator, or a practice at either end."
@@ -325,9 +671,7 @@ def _review_id(value: str) -> int:
     return int(value)
 
 
-async def _review(
-    info: Info[RecordsContext, None], review_id: int
-) -> list[tuple[models.HarmReview, str, str]]:
+async def _review(info: Info[RecordsContext, None], review_id: int) -> list[repository.ReviewItem]:
     async with info.context.sessionmaker() as session:
         return await repository.harm_review_items(session, [review_id])
 

@@ -38,8 +38,27 @@ class TimerSettings(BaseSettings):
         "no target). A change applies to movements requested from then on.",
     )
 
+    routine_request_target_working_days: int = Field(
+        default=Targets.routine_request_working_days,
+        ge=1,
+        le=120,
+        description="Working days a routine request may take to be delivered (PCSE publishes "
+        "no target).",
+    )
+    cross_border_delivery_working_days: int = Field(
+        default=Targets.cross_border_delivery_working_days,
+        ge=1,
+        le=120,
+        description="Working days delivery from Wales, Scotland or Northern Ireland may take "
+        "(PCSE says longer than two weeks, without a figure).",
+    )
+
     def targets(self) -> Targets:
-        return Targets(urgent_working_days=self.urgent_target_working_days)
+        return Targets(
+            urgent_working_days=self.urgent_target_working_days,
+            routine_request_working_days=self.routine_request_target_working_days,
+            cross_border_delivery_working_days=self.cross_border_delivery_working_days,
+        )
 
 
 @cache

@@ -5,19 +5,26 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
 from pcse_kit import dates
 from pcse_kit.auth import Principal
+from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection, filter_values
 from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
 
-from records import models, policy, repository, timers
-from records.context import HarmReviewQuery, IncidentQuery, MovementQuery, RecordsContext
+from records import models, policy, repository, timers, trends
+from records.context import (
+    HarmReviewQuery,
+    IncidentQuery,
+    MovementQuery,
+    RecordsContext,
+    RegistrationQuery,
+)
 from records.timers import TimerKind
 
 strawberry.enum(
@@ -32,15 +39,28 @@ strawberry.enum(
     "storage, or another UK nation, which GP2GP does not reach.",
 )
 strawberry.enum(models.ScanKind, description="A courier scan: at collection or at delivery.")
-strawberry.enum(models.IncidentKind, description="What went wrong with a movement.")
+strawberry.enum(models.IncidentKind, description="What went wrong with a movement or a list.")
 strawberry.enum(
-    models.HarmOutcome,
-    description="A practice's finding for one patient after erroneous archiving.",
+    models.IncidentStatus,
+    description="Open, raised with PCSE (with its case reference), or resolved.",
 )
+strawberry.enum(models.IncidentOutcome, description="How an incident ended.")
+strawberry.enum(
+    models.HarmGrade,
+    description="NHS England's levels of harm for a patient safety incident: none, low, "
+    "moderate, severe, fatal.",
+)
+strawberry.enum(
+    models.HarmReviewSource,
+    description="Why a patient is on the worklist: an archiving found here, or NHS England's list.",
+)
+strawberry.enum(models.RegistrationEvent, description="A patient joined or left the list.")
+strawberry.enum(models.RegistrationReason, description="Why a patient joined or left the list.")
 strawberry.enum(models.HistoryKind, description="What happened to a movement.")
 strawberry.enum(
     timers.TimerKind,
-    description="A target a movement runs against (label, delivery, GP2GP, urgent, search, lost).",
+    description="A target a movement runs against (label, collection, delivery, GP2GP, urgent "
+    "and routine requests, search, lost).",
 )
 strawberry.enum(
     timers.TimerState,
@@ -94,27 +114,42 @@ def movement_timers(row: models.Movement, *, on: date) -> list[timers.Timer]:
     def day(value: datetime | None) -> date | None:
         return None if value is None else dates.local_date(value)
 
-    collected, delivered = day(row.collected_at), day(row.delivered_at)
-    urgent_stop = min((d for d in (delivered, row.gp2gp_integrated_on) if d), default=None)
+    collected, ready = day(row.collected_at), day(row.ready_at)
+    arrived = min((d for d in (day(row.delivered_at), day(row.received_at)) if d), default=None)
+    request_stop = min((d for d in (arrived, row.gp2gp_integrated_on) if d), default=None)
     missing_since = (
         dates.local_date(row.status_changed_at)
         if row.status is models.MovementStatus.MISSING
         else None
     )
-    specs: list[tuple[TimerKind, date | None, date | None, date | None]] = [
-        (TimerKind.LABEL, row.deducted_on, row.label_due_on, row.label_issued_on or collected),
-        (TimerKind.DELIVERY, collected, row.delivery_due_on, delivered),
-        (TimerKind.GP2GP, row.gp2gp_started_on, row.gp2gp_due_on, row.gp2gp_integrated_on),
+    waiting = row.status is models.MovementStatus.READY_FOR_COLLECTION
+    # The collection timer runs only while the record waits; it stops at the collection after
+    # the latest "ready", and a record that moved on otherwise (cancelled, missing) has none.
+    collection_stop = (
+        collected
+        if collected is not None
+        and row.ready_at is not None
+        and row.collected_at is not None
+        and row.collected_at >= row.ready_at
+        else None
+    )
+    specs: list[tuple[TimerKind, date | None, date | None, date | None, bool]] = [
+        (TimerKind.LABEL, row.deducted_on, row.label_due_on, row.label_issued_on or collected,
+         row.is_open),
+        (TimerKind.COLLECTION, ready, row.collection_due_on, collection_stop, waiting),
+        (TimerKind.DELIVERY, collected, row.delivery_due_on, arrived, row.is_open),
+        (TimerKind.GP2GP, row.gp2gp_started_on, row.gp2gp_due_on, row.gp2gp_integrated_on,
+         row.is_open),
         (TimerKind.URGENT, day(row.requested_at) if row.urgent_due_on else None,
-         row.urgent_due_on, urgent_stop),
-        (TimerKind.SEARCH, row.search_started_on, row.search_due_on, None),
-        (TimerKind.LOST, missing_since, row.lost_due_on, None),
+         row.urgent_due_on, request_stop, row.is_open),
+        (TimerKind.REQUEST, day(row.requested_at) if row.request_due_on else None,
+         row.request_due_on, request_stop, row.is_open),
+        (TimerKind.SEARCH, row.search_started_on, row.search_due_on, None, row.is_open),
+        (TimerKind.LOST, missing_since, row.lost_due_on, None, row.is_open),
     ]  # fmt: skip
     found = (
-        timers.evaluate(
-            kind, started_on=start, due_on=due, stopped_on=stop, is_open=row.is_open, on=on
-        )
-        for kind, start, due, stop in specs
+        timers.evaluate(kind, started_on=start, due_on=due, stopped_on=stop, is_open=live, on=on)
+        for kind, start, due, stop, live in specs
     )
     return [timer for timer in found if timer is not None]
 
@@ -148,34 +183,192 @@ class MovementHistoryEntry:
         )
 
 
-@strawberry.type(description="Something that went wrong with a movement.")
-class RecordIncident:
-    reference: str = strawberry.field(description="Our reference, e.g. INC-1A2B3C4D5E.")
-    kind: models.IncidentKind = strawberry.field(description="What went wrong.")
-    movement_number: str = strawberry.field(description="The movement it happened to.")
-    ods_code: str | None = strawberry.field(
-        description="The practice that bears it: the receiver of a wrong or archived record, "
-        "the sender of an empty envelope."
+NEXT_STEP: dict[models.IncidentKind, str] = {
+    models.IncidentKind.WRONG_RECORD_DELIVERED: "Keep the record that came: a return movement "
+    "takes it back. Your patient's record is still owed: raise this with PCSE and record the "
+    "case reference here.",
+    models.IncidentKind.ERRONEOUS_ARCHIVING: "Ask PCSE to release the record from storage "
+    "(raise it, then record the case reference here); review the patient for harm once it "
+    "arrives (your harm-review worklist).",
+    models.IncidentKind.EMPTY_ENVELOPE: "Print the electronic record for the receiving nation "
+    "and raise this with PCSE.",
+    models.IncidentKind.INCOMPLETE_RECORD: "Raise this with PCSE, saying what is missing.",
+    models.IncidentKind.LABEL_NOT_RECEIVED: "Order a label on PCSE Online ('Request "
+    "movement') and raise this with PCSE.",
+    models.IncidentKind.LABEL_WRONG: "Do not use the label: destroy it securely and ask PCSE "
+    "Supplies to reissue it, quoting its PCS number.",
+    models.IncidentKind.RECORD_NOT_RECEIVED: "Raise a medical record movement enquiry with PCSE "
+    "giving the patient's details; no movement to you shows the record on its way.",
+    models.IncidentKind.INCORRECT_REMOVAL: "If the patient is still yours, register them again "
+    "and raise this with PCSE: the capitation is lost from the deduction until then.",
+}
+
+
+@strawberry.type(description="A patient joining or leaving a practice's list.")
+class PatientRegistration:
+    id: strawberry.ID = strawberry.field(description="Identifies the fact.")
+    ods_code: str = strawberry.field(description="The practice.")
+    nhs_number: str | None = strawberry.field(
+        description="The patient; shown only to the practice itself."
     )
-    reported_at: datetime = strawberry.field(description="When it was reported.")
-    reported_by: str = strawberry.field(description="Who reported it (the token's subject).")
+    event: models.RegistrationEvent = strawberry.field(description="Registered or deducted.")
+    effective_on: date = strawberry.field(description="The day it took effect.")
+    reason: models.RegistrationReason = strawberry.field(description="Why.")
+    removal_requested_on: date | None = strawberry.field(
+        description="For a removal: when the practice asked for it."
+    )
+    fp69_flagged_on: date | None = strawberry.field(
+        description="For an FP69 deduction: when the flag was set."
+    )
+    recorded_at: datetime = strawberry.field(description="When it reached us.")
+    row: strawberry.Private[models.Registration]
+
+    @classmethod
+    def of(cls, row: models.Registration, *, principal: Principal) -> PatientRegistration:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            ods_code=row.ods_code,
+            nhs_number=row.nhs_number if principal.is_practice_of(row.ods_code) else None,
+            event=row.event,
+            effective_on=row.effective_on,
+            reason=row.reason,
+            removal_requested_on=row.removal_requested_on,
+            fp69_flagged_on=row.fp69_flagged_on,
+            recorded_at=row.recorded_at,
+            row=row,
+        )
+
+    @strawberry.field(description="Incidents this fact showed (record not received, removal).")
+    async def incidents(self, info: Info[RecordsContext, None]) -> list[RecordIncident]:
+        rows = await info.context.incidents_of_registration.load(self.row.id)
+        context = info.context
+        return [
+            RecordIncident.of(row, None, self.row, principal=context.principal, today=context.today)
+            for row in rows
+        ]
+
+
+@strawberry.type(
+    description="Something that went wrong with a movement or a registration, and where it "
+    "stands: open, raised with PCSE, resolved."
+)
+class RecordIncident:
+    reference: str = strawberry.field(description="Our reference, e.g. INC-1A2B3C4D5E6F.")
+    kind: models.IncidentKind = strawberry.field(description="What went wrong.")
+    movement_number: str | None = strawberry.field(
+        description="The movement it happened to; null for one found from a registration."
+    )
+    ods_code: str | None = strawberry.field(
+        description="The practice that bears it: the receiver of a wrong, archived or incomplete "
+        "record, the sender of an empty envelope or a label, the practice whose registration "
+        "shows it."
+    )
+    reported_at: datetime = strawberry.field(description="When it was reported or found.")
+    reported_by: str = strawberry.field(description="Who (the token's subject).")
     detail: str = strawberry.field(description="What was found.")
+    nhs_number: str | None = strawberry.field(
+        description="The patient: shown to the practices at the movement's ends, or to the "
+        "practice whose registration it is; null for everyone else."
+    )
     found_nhs_number: str | None = strawberry.field(
-        description="For a wrong record: the NHS number on the record that arrived. Shown only "
-        "to the movement's sending and receiving practices."
+        description="For a wrong record: the NHS number on the record that arrived instead. "
+        "Shown only to the receiving practice."
+    )
+    status: models.IncidentStatus = strawberry.field(description="Where it stands.")
+    pcse_reference: str | None = strawberry.field(
+        description="PCSE's case (CAS) reference, once raised with PCSE."
+    )
+    raised_on: date | None = strawberry.field(description="When it was raised with PCSE.")
+    resolved_on: date | None = strawberry.field(description="When it was resolved.")
+    outcome: models.IncidentOutcome | None = strawberry.field(description="How it ended.")
+    resolution: str | None = strawberry.field(description="What happened, in words.")
+    age_days: int = strawberry.field(description="Days from report to resolution, or to today.")
+    escalatable: bool = strawberry.field(
+        description="Raised with PCSE more than 40 days ago and still not resolved: the "
+        "practice's LMC may escalate it."
+    )
+    escalatable_from: date | None = strawberry.field(
+        description="The first day the LMC may escalate it (day 41 after it was raised)."
+    )
+    days_off_list: int | None = strawberry.field(
+        description="For an incorrect removal: days the patient has been off the list, the "
+        "capitation lost (to re-registration, or to today)."
+    )
+    next_step: str | None = strawberry.field(
+        description="What the practice does next; null once resolved."
+    )
+    registration: PatientRegistration | None = strawberry.field(
+        description="The registration that showed it, for one found from registrations."
     )
 
     @classmethod
-    def of(cls, row: models.Incident, movement_number: str, *, sees_nhs: bool) -> RecordIncident:
+    def of(
+        cls,
+        row: models.Incident,
+        movement: models.Movement | None,
+        registration: models.Registration | None,
+        *,
+        principal: Principal,
+        today: date,
+        movement_number: str | None = None,
+    ) -> RecordIncident:
+        if movement is not None:
+            # The practice bearing it is at one end, or (a record archived in error) is where
+            # the patient is registered now.
+            sees_patient = policy.sees_nhs_number(principal, movement) or (
+                row.ods_code is not None and principal.is_practice_of(row.ods_code)
+            )
+            patient: str | None = movement.nhs_number
+        elif registration is not None:
+            sees_patient = principal.is_practice_of(registration.ods_code)
+            patient = registration.nhs_number
+        else:
+            sees_patient, patient = False, None
+        reported = dates.local_date(row.reported_at)
+        end = row.resolved_on or today
+        escalatable_from = (
+            None
+            if row.raised_on is None
+            else row.raised_on + timedelta(days=timers.ESCALATION_DAYS + 1)
+        )
+        next_step = None
+        if row.status is models.IncidentStatus.OPEN:
+            next_step = NEXT_STEP[row.kind]
+        elif row.status is models.IncidentStatus.RAISED_WITH_PCSE and escalatable_from:
+            next_step = (
+                f"PCSE has it ({row.pcse_reference}). Unresolved from {escalatable_from}, your "
+                "LMC may escalate it."
+            )
         return cls(
             reference=row.reference,
             kind=row.kind,
-            movement_number=movement_number,
+            movement_number=movement.movement_number if movement is not None else movement_number,
             ods_code=row.ods_code,
             reported_at=row.reported_at,
             reported_by=row.reported_by,
             detail=row.detail,
-            found_nhs_number=row.found_nhs_number if sees_nhs else None,
+            nhs_number=patient if sees_patient else None,
+            found_nhs_number=row.found_nhs_number
+            if policy.sees_found_nhs_number(principal, movement)
+            else None,
+            status=row.status,
+            pcse_reference=row.pcse_reference,
+            raised_on=row.raised_on,
+            resolved_on=row.resolved_on,
+            outcome=row.outcome,
+            resolution=row.resolution,
+            age_days=(end - reported).days,
+            escalatable=row.status is models.IncidentStatus.RAISED_WITH_PCSE
+            and escalatable_from is not None
+            and today >= escalatable_from,
+            escalatable_from=escalatable_from,
+            days_off_list=((row.remedied_on or end) - registration.effective_on).days
+            if registration is not None and row.kind is models.IncidentKind.INCORRECT_REMOVAL
+            else None,
+            next_step=next_step,
+            registration=None
+            if registration is None
+            else PatientRegistration.of(registration, principal=principal),
         )
 
 
@@ -225,7 +418,15 @@ class TrackedMovement:
     gp2gp_integrated_on: date | None = strawberry.field(
         description="When the receiver integrated the GP2GP record."
     )
+    ready_at: datetime | None = strawberry.field(
+        description="When the record was last marked ready for collection."
+    )
+    printout_attested: bool | None = strawberry.field(
+        description="For a record to another UK nation: the sending practice confirmed the "
+        "printout is in the envelope (true), said it is not (false), or has not said (null)."
+    )
     movement_id: strawberry.Private[int]
+    principal: strawberry.Private[Principal]
     now: strawberry.Private[datetime]
     today: strawberry.Private[date]
     sees_nhs: strawberry.Private[bool]
@@ -263,7 +464,10 @@ class TrackedMovement:
             "received_at": row.received_at,
             "gp2gp_started_on": row.gp2gp_started_on,
             "gp2gp_integrated_on": row.gp2gp_integrated_on,
+            "ready_at": row.ready_at,
+            "printout_attested": row.printout_attested,
             "movement_id": row.id,
+            "principal": principal,
             "now": now,
             "today": today,
             "sees_nhs": sees_nhs,
@@ -305,7 +509,8 @@ class TrackedMovement:
     async def incidents(self, info: Info[RecordsContext, None]) -> list[RecordIncident]:
         rows = await info.context.incidents_of_movement.load(self.movement_id)
         return [
-            RecordIncident.of(row, self.movement_number, sees_nhs=self.sees_nhs) for row in rows
+            RecordIncident.of(row, self.row, None, principal=self.principal, today=self.today)
+            for row in rows
         ]
 
 
@@ -350,6 +555,13 @@ class BacklogCounts:
     )
     in_transit: int = strawberry.field(description="Collected, not yet delivered.")
     missing: int = strawberry.field(description="Declared missing, not yet found or lost.")
+    lost: int = strawberry.field(description="Declared lost: still owed to the practice.")
+    in_storage: int = strawberry.field(
+        description="In central storage though a practice should have it."
+    )
+    wrong_record: int = strawberry.field(
+        description="Another patient's record delivered instead; the right one still owed."
+    )
     overdue: int = strawberry.field(description="With any timer breached.")
     ages: list[AgeBucketCount] = strawberry.field(description="By age since the request.")
 
@@ -360,6 +572,9 @@ class BacklogCounts:
             awaiting_collection=sum(r.awaiting_collection for r in rows),
             in_transit=sum(r.in_transit for r in rows),
             missing=sum(r.missing for r in rows),
+            lost=sum(r.lost for r in rows),
+            in_storage=sum(r.in_storage for r in rows),
+            wrong_record=sum(r.wrong_record for r in rows),
             overdue=sum(r.overdue for r in rows),
             ages=_ages(tuple(sum(r.ages[i] for r in rows) for i in range(len(timers.AGE_BUCKETS)))),
         )
@@ -408,14 +623,24 @@ class RecordsBacklog:
 # Harm reviews
 
 
-@strawberry.type(description="A practice's progress through its harm-review worklist.")
+@strawberry.type(description="How many completed reviews found one harm grade.")
+class HarmGradeCount:
+    grade: models.HarmGrade = strawberry.field(description="The grade.")
+    count: int = strawberry.field(description="Completed reviews with it.")
+
+
+@strawberry.type(description="Progress through a harm-review worklist, and the time it took.")
 class HarmReviewProgress:
     total: int = strawberry.field(description="Patients on the worklist.")
-    reviewed: int = strawberry.field(description="With an outcome recorded.")
-    outstanding: int = strawberry.field(description="Still to review.")
-    no_harm: int = strawberry.field(description="Reviewed: no harm.")
-    harm: int = strawberry.field(description="Reviewed: harm.")
-    needs_follow_up: int = strawberry.field(description="Reviewed: needs follow-up.")
+    reviewed: int = strawberry.field(description="Completed, with a harm grade.")
+    outstanding: int = strawberry.field(description="Still to complete.")
+    overdue: int = strawberry.field(description="Still to complete, past their due date.")
+    by_grade: list[HarmGradeCount] = strawberry.field(description="Completed, by harm grade.")
+    patients_informed: int = strawberry.field(description="Patients told about it.")
+    nhs_england_notified: int = strawberry.field(description="Cases notified to NHS England.")
+    minutes_spent: int = strawberry.field(
+        description="Staff time recorded on these reviews, in minutes: evidence for a claim."
+    )
 
     @classmethod
     def of(cls, progress: repository.HarmProgress) -> HarmReviewProgress:
@@ -423,42 +648,81 @@ class HarmReviewProgress:
             total=progress.total,
             reviewed=progress.reviewed,
             outstanding=progress.outstanding,
-            no_harm=progress.no_harm,
-            harm=progress.harm,
-            needs_follow_up=progress.needs_follow_up,
+            overdue=progress.overdue,
+            by_grade=[
+                HarmGradeCount(grade=grade, count=count)
+                for grade, count in zip(models.HarmGrade, progress.grades, strict=True)
+            ],
+            patients_informed=progress.patients_informed,
+            nhs_england_notified=progress.nhs_england_notified,
+            minutes_spent=progress.minutes_spent,
         )
 
 
-@strawberry.type(description="One patient whose record was archived in error, to review for harm.")
+@strawberry.type(
+    description="One patient to review for harm: their record was archived in error, or NHS "
+    "England's list names them."
+)
 class HarmReviewItem:
-    id: strawberry.ID = strawberry.field(description="Identifies the item, to record an outcome.")
-    movement_number: str = strawberry.field(description="The movement whose record was archived.")
-    incident_reference: str = strawberry.field(description="The erroneous-archiving incident.")
+    id: strawberry.ID = strawberry.field(description="Identifies the item, to record a review.")
+    source: models.HarmReviewSource = strawberry.field(description="Why the patient is here.")
+    movement_number: str | None = strawberry.field(
+        description="The movement of the patient's record, where one is known."
+    )
+    incident_reference: str | None = strawberry.field(
+        description="The erroneous-archiving incident, for one found here."
+    )
+    list_reference: str | None = strawberry.field(
+        description="NHS England's list, for one loaded from it."
+    )
     nhs_number: str | None = strawberry.field(
         description="The patient; shown only to the practice whose worklist it is."
     )
-    outcome: models.HarmOutcome | None = strawberry.field(description="Null until reviewed.")
-    reviewer: str | None = strawberry.field(description="Who reviewed the patient.")
-    reviewed_on: date | None = strawberry.field(description="When.")
+    due_on: date = strawberry.field(description="When the review is due.")
+    overdue: bool = strawberry.field(description="Not completed, and past its due date.")
+    harm_grade: models.HarmGrade | None = strawberry.field(description="Null until completed.")
+    patient_informed: bool = strawberry.field(description="The patient has been told.")
+    nhs_england_notified: bool = strawberry.field(description="NHS England has been told.")
+    minutes_spent: int = strawberry.field(description="Staff time on it so far, in minutes.")
+    reviewer: str | None = strawberry.field(description="Who completed the review.")
+    reviewed_on: date | None = strawberry.field(description="When it was completed.")
     added_at: datetime = strawberry.field(description="When the patient joined the worklist.")
+    ods_code: strawberry.Private[str]
+    patient: strawberry.Private[str]
 
     @classmethod
     def of(
-        cls, row: models.HarmReview, movement_number: str, reference: str, *, principal: Principal
+        cls, item: repository.ReviewItem, *, principal: Principal, today: date
     ) -> HarmReviewItem:
+        row, movement_number, reference, listed = item
         return cls(
             id=strawberry.ID(str(row.id)),
+            source=row.source,
             movement_number=movement_number,
             incident_reference=reference,
+            list_reference=None if listed is None else listed.list_reference,
             nhs_number=row.nhs_number if principal.is_practice_of(row.ods_code) else None,
-            outcome=row.outcome,
+            due_on=row.due_on,
+            overdue=row.harm_grade is None and today > row.due_on,
+            harm_grade=row.harm_grade,
+            patient_informed=row.patient_informed,
+            nhs_england_notified=row.nhs_england_notified,
+            minutes_spent=row.minutes_spent,
             reviewer=row.reviewer,
             reviewed_on=row.reviewed_on,
             added_at=row.created_at,
+            ods_code=row.ods_code,
+            patient=row.nhs_number,
         )
 
+    @strawberry.field(
+        description="The patient's record has reached the practice: the review can be completed."
+    )
+    async def record_arrived(self, info: Info[RecordsContext, None]) -> bool:
+        return await info.context.record_arrived.load((self.ods_code, self.patient))
 
-@strawberry.type(description="A practice's harm-review worklist after erroneous archiving.")
+
+@strawberry.type(description="A practice's harm-review worklist.")
 class HarmReviewWorklist:
     ods_code: strawberry.Private[str]
 
@@ -472,7 +736,7 @@ class HarmReviewWorklist:
         self,
         info: Info[RecordsContext, None],
         outstanding_only: Annotated[
-            bool, strawberry.argument(description="Only those without an outcome.")
+            bool, strawberry.argument(description="Only those not yet completed.")
         ] = False,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
@@ -481,12 +745,14 @@ class HarmReviewWorklist:
         rows = await info.context.harm_reviews.load(
             (self.ods_code, HarmReviewQuery(outstanding_only=outstanding_only, page=page))
         )
-        principal = info.context.principal
+        context = info.context
         return build_connection(
             rows,
             page,
             key=lambda row: (row[0].id,),
-            node=lambda row: HarmReviewItem.of(row[0], row[1], row[2], principal=principal),
+            node=lambda row: HarmReviewItem.of(
+                row, principal=context.principal, today=context.today
+            ),
         )
 
 
@@ -562,28 +828,62 @@ class Practice:
         kind: Annotated[
             list[models.IncidentKind] | None, strawberry.argument(description="Only these kinds.")
         ] = None,
+        status: Annotated[
+            list[models.IncidentStatus] | None,
+            strawberry.argument(description="Only in these states."),
+        ] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
     ) -> Connection[RecordIncident] | None:
-        principal = info.context.principal
-        policy.read_practice(principal, self.ods_code)
+        context = info.context
+        policy.read_practice(context.principal, self.ods_code)
         page = PageRequest.parse(first, after, parsers=(datetime.fromisoformat, int))
-        rows = await info.context.incidents.load(
+        rows = await context.incidents.load(
             (
                 self.ods_code,
                 IncidentQuery(
                     kinds=filter_values(kind, field="kind", members=len(models.IncidentKind)),
+                    statuses=filter_values(
+                        status, field="status", members=len(models.IncidentStatus)
+                    ),
                     page=page,
                 ),
             )
         )
-        # Every incident here is on a movement to or from this practice.
-        sees_nhs = principal.is_practice_of(self.ods_code)
         return build_connection(
             rows,
             page,
             key=lambda row: (row[0].reported_at.isoformat(), row[0].id),
-            node=lambda row: RecordIncident.of(row[0], row[1], sees_nhs=sees_nhs),
+            node=lambda row: RecordIncident.of(
+                row[0], row[1], row[2], principal=context.principal, today=context.today
+            ),
+        )
+
+    @strawberry.field(
+        description="The practice's registrations and deductions as it sent them, newest first. "
+        "Null, with FORBIDDEN, for a caller who may not see them."
+    )
+    async def patient_registrations(
+        self,
+        info: Info[RecordsContext, None],
+        event: Annotated[
+            models.RegistrationEvent | None,
+            strawberry.argument(description="Only registrations, or only deductions."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 1-100.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+    ) -> Connection[PatientRegistration] | None:
+        context = info.context
+        policy.read_practice(context.principal, self.ods_code)
+        page = PageRequest.parse(first, after, parsers=(date.fromisoformat, int))
+        rows = await context.registrations.load(
+            (self.ods_code, RegistrationQuery(event=event, page=page))
+        )
+        return build_connection(
+            rows,
+            page,
+            key=lambda row: (row.effective_on.isoformat(), row.id),
+            node=lambda row: PatientRegistration.of(row, principal=context.principal),
         )
 
     @strawberry.field(
@@ -629,6 +929,27 @@ class PracticeRecordsSummary:
     harm_reviews_outstanding: int = strawberry.field(description="Patients still to review.")
 
 
+@strawberry.type(description="One month of one problem in an LMC's area.")
+class TrendMonth:
+    month: date = strawberry.field(description="The month's first day.")
+    count: int | None = strawberry.field(
+        description="Incidents that month, rounded to the nearest 5; null when 1-7 (suppressed)."
+    )
+    suppressed: bool = strawberry.field(description="The count is too small to show.")
+    per_100_practices: float | None = strawberry.field(
+        description="The rounded count per 100 of the area's practices; null when suppressed."
+    )
+    england_median_per_100_practices: float = strawberry.field(
+        description="England's median across LMCs of the same rate that month."
+    )
+
+
+@strawberry.type(description="One problem's twelve months (or as many as asked) in an area.")
+class ProblemTrend:
+    kind: models.IncidentKind = strawberry.field(description="The problem.")
+    months: list[TrendMonth] = strawberry.field(description="Oldest month first.")
+
+
 @strawberry.type(
     description="Records movements across an LMC's practices: counts only, never a patient "
     "identifier."
@@ -666,6 +987,9 @@ class RecordsLmcSummary:
             awaiting_collection=summary.awaiting_collection,
             in_transit=summary.in_transit,
             missing=summary.missing,
+            lost=summary.lost,
+            in_storage=summary.in_storage,
+            wrong_record=summary.wrong_record,
             overdue=summary.overdue,
             ages=_ages(summary.ages),
         )
@@ -691,15 +1015,55 @@ class RecordsLmcSummary:
     @strawberry.field(description="The area's harm-review worklists together.")
     async def harm_reviews(self, info: Info[RecordsContext, None]) -> HarmReviewProgress:
         found = await info.context.harm_progress.load_many(self.codes)
-        progress = [row[1] for row in found if row is not None]
-        return HarmReviewProgress.of(
-            repository.HarmProgress(
-                total=sum(p.total for p in progress),
-                no_harm=sum(p.no_harm for p in progress),
-                harm=sum(p.harm for p in progress),
-                needs_follow_up=sum(p.needs_follow_up for p in progress),
-            )
-        )
+        total = repository.HarmProgress()
+        for row in found:
+            if row is not None:
+                total += row[1]
+        return HarmReviewProgress.of(total)
+
+    @strawberry.field(
+        description="Incidents the area's practices bore each month, by problem, with England's "
+        "median beside them: counts only, small ones suppressed (0 shown, 1-7 not, 8 or more "
+        "rounded to the nearest 5), rates per 100 practices."
+    )
+    async def trends(
+        self,
+        info: Info[RecordsContext, None],
+        months: Annotated[
+            int, strawberry.argument(description="How many months, up to this one (1-24).")
+        ] = 12,
+    ) -> list[ProblemTrend]:
+        if not 1 <= months <= trends.MAX_MONTHS:
+            raise BadUserInput(f"`months` must be 1-{trends.MAX_MONTHS}.", field="months")
+        context = info.context
+        window = trends.months_ending(context.today, months)
+        kinds = [kind.value for kind in models.IncidentKind]
+
+        async def compute() -> dict[tuple[date, str], float]:
+            async with context.sessionmaker() as session:
+                counts, sizes = await repository.england_incident_months(session, since=window[0])
+            return trends.medians(counts, sizes, window, kinds)
+
+        async with context.sessionmaker() as session:
+            area = await repository.incident_months(session, self.codes, since=window[0])
+        england = await trends.england_medians(window[0], compute)
+        size = len(self.codes)
+        result = []
+        for kind in models.IncidentKind:
+            points = []
+            for month in window:
+                shown = trends.suppress(area.get((month, kind.value), 0))
+                points.append(
+                    TrendMonth(
+                        month=month,
+                        count=shown,
+                        suppressed=shown is None,
+                        per_100_practices=trends.rate(shown, size),
+                        england_median_per_100_practices=england.get((month, kind.value), 0.0),
+                    )
+                )
+            result.append(ProblemTrend(kind=kind, months=points))
+        return result
 
     @strawberry.field(description="Each practice in the area, by ODS code.")
     async def practices(self, info: Info[RecordsContext, None]) -> list[PracticeRecordsSummary]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcse_kit.db import StatementCounter
 from pcse_kit.testing import graphql
-from records.models import MovementStatus, Urgency
+from records.models import MovementReason, MovementStatus, Urgency
 from records.timers import add_working_days
 
 if TYPE_CHECKING:
@@ -140,6 +140,14 @@ async def test_each_timer_shows_its_working_day_due_date_and_state(
         requested_at=christmas_eve - timedelta(days=40),
         status_changed_at=christmas_eve,
     )
+    await make_movement(
+        status=S.READY_FOR_COLLECTION,
+        requested_at=christmas_eve - timedelta(days=3),
+        ready_at=christmas_eve,
+    )
+    await make_movement(
+        status=S.IN_PROGRESS, requested_at=christmas_eve, reason=MovementReason.REQUEST
+    )
 
     body = await graphql(client, TIMERS, reps("A81001"))
 
@@ -156,13 +164,19 @@ async def test_each_timer_shows_its_working_day_due_date_and_state(
         "DELIVERY": ("2026-01-12", None, "BREACHED"),
         # The urgent target, 5 working days from 19 Dec: 30 Dec.
         "URGENT": ("2025-12-30", None, "BREACHED"),
-        # 8 working days from 23 Dec: 7 Jan, integrated a day late.
-        "GP2GP": ("2026-01-07", "2026-01-08", "LATE"),
+        # The end of day 8 (calendar days) after 23 Dec: 31 Dec; integrated on 8 Jan, late.
+        "GP2GP": ("2025-12-31", "2026-01-08", "LATE"),
+        # Ready on Wednesday 24 Dec: collected the following week, 29 Dec to 2 Jan (1 Jan a
+        # bank holiday), so due by Friday 2 Jan; never collected.
+        "COLLECTION": ("2026-01-02", None, "BREACHED"),
+        # A routine request, 30 working days from 24 Dec: 29-31 Dec and 2 Jan are 4, then
+        # five full weeks to 6 Feb are 29, and Monday 9 Feb the 30th.
+        "REQUEST": ("2026-02-09", None, "BREACHED"),
         # 5 working days' search from 23 Dec: 2 Jan, and still searching.
         "SEARCH": ("2026-01-02", None, "BREACHED"),
         # Six calendar months missing: lost.
         "LOST": ("2026-06-24", None, "BREACHED"),
     }
     breached = sorted(kind for node in nodes for kind in node["breachedTimers"])
-    assert breached == ["DELIVERY", "GP2GP", "LOST", "SEARCH", "URGENT"]
+    assert breached == ["COLLECTION", "DELIVERY", "GP2GP", "LOST", "REQUEST", "SEARCH", "URGENT"]
     assert add_working_days(date(2025, 12, 19), 20) == date(2026, 1, 21)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pcse_kit.dates import today
+from pcse_kit.db import StatementCounter
 from pcse_kit.events import Event, MalformedEvent
 from pcse_kit.testing import Token, graphql, owner_sessionmaker
-from records import directory
+from records import directory, trends
 from records.demo import seed_demo
 from records.models import (
-    HarmOutcome,
+    HarmGrade,
     HarmReview,
     Incident,
     IncidentKind,
@@ -22,6 +24,7 @@ from records.models import (
     MovementStatus,
     PracticeDirectory,
 )
+from records.timers import TimerKind
 from sqlalchemy import delete, func, literal, select, union_all, update
 
 if TYPE_CHECKING:
@@ -37,10 +40,12 @@ query ($reps: [_Any!]!) {
       recordsSummary {
         practiceCount
         statusCounts { status incoming outgoing }
-        open { open awaitingCollection inTransit missing overdue ages { label count } }
+        open { open awaitingCollection inTransit missing lost inStorage wrongRecord overdue
+               ages { label count } }
         overdueByTimer { timer count }
         incidentsByKind { kind count }
-        harmReviews { total reviewed outstanding noHarm harm needsFollowUp }
+        harmReviews { total reviewed outstanding overdue byGrade { grade count }
+                      patientsInformed nhsEnglandNotified minutesSpent }
         practices { odsCode name open awaitingCollection inTransit overdue incidents
                     harmReviewsOutstanding }
       }
@@ -48,6 +53,10 @@ query ($reps: [_Any!]!) {
   }
 }
 """
+SUMMARY_WITH_TRENDS = SUMMARY.replace(
+    "practiceCount",
+    "practiceCount trends { kind months { month count englandMedianPer100Practices } }",
+)
 # Any 10-digit run: an NHS number in any spelling.
 TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)|\d{3} \d{3} \d{4}")
 
@@ -98,7 +107,10 @@ async def area(app: FastAPI, make_directory_entry: Any, make_movement: Any) -> l
                 movement_id=movement_id,
                 ods_code="B82002",
                 nhs_number="9990000026",
-                outcome=HarmOutcome.HARM,
+                due_on=now.date() + timedelta(days=30),
+                harm_grade=HarmGrade.LOW,
+                patient_informed=True,
+                minutes_spent=45,
                 reviewer="Dr B",
                 reviewed_on=now.date(),
             )
@@ -127,32 +139,44 @@ async def test_an_lmc_sees_its_areas_figures_and_no_patient_identifier(
         "DELIVERED": (0, 1),
         "IN_CENTRAL_STORAGE": (1, 0),
     }
+    # Open: the request within the area (once), the record collected for A81001, and the one
+    # archived instead of reaching B82002, which stays in the backlog under its own stage.
     assert {k: v for k, v in summary["open"].items() if k != "ages"} == {
-        "open": 2,
+        "open": 3,
         "awaitingCollection": 1,
         "inTransit": 1,
         "missing": 0,
+        "lost": 0,
+        "inStorage": 1,
+        "wrongRecord": 0,
         "overdue": 1,
     }
     overdue = {c["timer"]: c["count"] for c in summary["overdueByTimer"] if c["count"]}
     assert overdue == {"DELIVERY": 1}
-    assert {c["kind"]: c["count"] for c in summary["incidentsByKind"]} == {
-        "WRONG_RECORD_DELIVERED": 0,
+    assert {c["kind"]: c["count"] for c in summary["incidentsByKind"] if c["count"]} == {
         "ERRONEOUS_ARCHIVING": 1,
-        "EMPTY_ENVELOPE": 0,
     }
+    assert len(summary["incidentsByKind"]) == len(IncidentKind)
     assert summary["harmReviews"] == {
         "total": 1,
         "reviewed": 1,
         "outstanding": 0,
-        "noHarm": 0,
-        "harm": 1,
-        "needsFollowUp": 0,
+        "overdue": 0,
+        "byGrade": [
+            {"grade": "NONE", "count": 0},
+            {"grade": "LOW", "count": 1},
+            {"grade": "MODERATE", "count": 0},
+            {"grade": "SEVERE", "count": 0},
+            {"grade": "FATAL", "count": 0},
+        ],
+        "patientsInformed": 1,
+        "nhsEnglandNotified": 0,
+        "minutesSpent": 45,
     }
     assert summary["practices"] == [
         {"odsCode": "A81001", "name": "Abbey Fields", "open": 2, "awaitingCollection": 1,
          "inTransit": 1, "overdue": 1, "incidents": 0, "harmReviewsOutstanding": 0},
-        {"odsCode": "B82002", "name": "Bramble Lane", "open": 1, "awaitingCollection": 1,
+        {"odsCode": "B82002", "name": "Bramble Lane", "open": 2, "awaitingCollection": 1,
          "inTransit": 0, "overdue": 0, "incidents": 1, "harmReviewsOutstanding": 0},
     ]  # fmt: skip
     assert not TEN_DIGITS.search(str(body))
@@ -243,7 +267,7 @@ async def test_the_demo_has_every_status_breached_timer_and_incident_kind(
     query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Practice {
       recordMovements(first: 100) { nodes { status nhsNumber breachedTimers } }
       recordIncidents(first: 100) { nodes { kind } }
-      harmReviews { progress { total outstanding noHarm harm needsFollowUp } }
+      harmReviews { progress { total outstanding byGrade { grade count } } }
     } } }
     """
     codes = ["A81001", "F83424", "B81940"]
@@ -253,24 +277,19 @@ async def test_the_demo_has_every_status_breached_timer_and_incident_kind(
     practices = body["data"]["_entities"]
     movements = [n for p in practices for n in p["recordMovements"]["nodes"]]
     assert {n["status"] for n in movements} == {s.name for s in S}
-    assert {t for n in movements for t in n["breachedTimers"]} == {
-        "LABEL",
-        "DELIVERY",
-        "GP2GP",
-        "URGENT",
-        "SEARCH",
-        "LOST",
-    }
+    assert {t for n in movements for t in n["breachedTimers"]} == {k.name for k in TimerKind}
     assert {n["kind"] for p in practices for n in p["recordIncidents"]["nodes"]} == {
         k.name for k in IncidentKind
     }
     for practice in practices:
-        assert practice["harmReviews"]["progress"] == {
-            "total": 4,
-            "outstanding": 1,
-            "noHarm": 1,
-            "harm": 1,
-            "needsFollowUp": 1,
+        # Four archived records (three reviewed once released) and one patient from NHS
+        # England's list.
+        progress = practice["harmReviews"]["progress"]
+        assert (progress["total"], progress["outstanding"]) == (5, 2)
+        assert {g["grade"]: g["count"] for g in progress["byGrade"] if g["count"]} == {
+            "NONE": 1,
+            "LOW": 1,
+            "MODERATE": 1,
         }
     assert all(n["nhsNumber"] is None for n in movements)  # the admin never sees one
 
@@ -319,3 +338,113 @@ async def test_the_kept_counts_agree_with_the_movements_after_every_kind_of_writ
     assert kept == counted
     assert counted[("B82002", "out", S.IN_PROGRESS)] == 2
     assert counted[("C83003", "in", S.MISSING)] == 1
+
+
+TRENDS = """
+query ($reps: [_Any!]!) {
+  _entities(representations: $reps) {
+    ... on Lmc {
+      recordsSummary {
+        trends(months: 2) {
+          kind months { month count suppressed per100Practices englandMedianPer100Practices }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(0, 0), (1, None), (7, None), (8, 10), (12, 10), (13, 15), (17, 15), (18, 20), (100, 100)],
+)
+def test_small_counts_are_suppressed_and_the_rest_rounded_to_the_nearest_five(
+    count: int, shown: int | None
+) -> None:
+    assert trends.suppress(count) == shown
+
+
+async def _incidents(
+    app: FastAPI, make_movement: Any, ods: str, kind: IncidentKind, n: int
+) -> None:
+    for _ in range(n):
+        number = await make_movement(sender=ods, receiver="Y00001")
+        async with app.state.sessionmaker.begin() as session:
+            movement_id = await session.scalar(
+                select(Movement.id).where(Movement.movement_number == number)
+            )
+            session.add(
+                Incident(
+                    reference=f"INC-T{uuid.uuid4().hex[:10].upper()}",
+                    kind=kind,
+                    movement_id=movement_id,
+                    ods_code=ods,
+                    reported_at=datetime.now(UTC),
+                    reported_by="test",
+                    detail="x",
+                )
+            )
+
+
+async def test_trends_show_each_problem_by_month_suppressed_beside_englands_median(
+    app: FastAPI,
+    make_directory_entry: Any,
+    make_movement: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+) -> None:
+    # kernow: 2 practices; essex: 1; humberside: 4.
+    for ods, area in (("A81001", "kernow"), ("B82002", "kernow"), ("C83003", "essex"),
+                      ("D84004", "humberside"), ("E85005", "humberside"),
+                      ("F86006", "humberside"), ("G87007", "humberside")):  # fmt: skip
+        await make_directory_entry(ods_code=ods, lmc_code=area)
+    wrong, incomplete = IncidentKind.LABEL_WRONG, IncidentKind.INCOMPLETE_RECORD
+    for ods, kind, n in (("A81001", wrong, 9), ("B82002", wrong, 3), ("C83003", wrong, 13),
+                         ("D84004", wrong, 8), ("A81001", incomplete, 3)):  # fmt: skip
+        await _incidents(app, make_movement, ods, kind, n)
+    trends.forget_medians()
+
+    body = await graphql(client, TRENDS, lmc("kernow"), token=token("lmc", ["kernow"]))
+
+    found = {
+        t["kind"]: t["months"] for t in body["data"]["_entities"][0]["recordsSummary"]["trends"]
+    }
+    this_month = today().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+
+    def point(month: date, count: int | None, rate: float | None, median: float) -> Any:
+        return {"month": month.isoformat(), "count": count, "suppressed": count is None,
+                "per100Practices": rate, "englandMedianPer100Practices": median}  # fmt: skip
+
+    # Labels wrong this month: kernow 9 + 3 = 12, shown as 10, so 10 x 100 / 2 practices = 500
+    # per 100 practices. England's median of the LMCs' rates: kernow 12 x 100 / 2 = 600, essex
+    # 13 x 100 / 1 = 1300, humberside 8 x 100 / 4 = 200: the median is 600.
+    assert found["LABEL_WRONG"] == [point(last_month, 0, 0.0, 0.0),
+                                    point(this_month, 10, 500.0, 600.0)]  # fmt: skip
+    # Incomplete records: kernow's 3 are suppressed; England's rates 150, 0 and 0: median 0.
+    assert found["INCOMPLETE_RECORD"] == [point(last_month, 0, 0.0, 0.0),
+                                          point(this_month, None, None, 0.0)]  # fmt: skip
+    assert all(
+        months == [point(last_month, 0, 0.0, 0.0), point(this_month, 0, 0.0, 0.0)]
+        for kind, months in found.items()
+        if kind not in {"LABEL_WRONG", "INCOMPLETE_RECORD"}
+    )
+    assert len(found) == len(IncidentKind)
+
+
+async def test_the_whole_summary_costs_the_same_statements_for_any_number_of_practices(
+    app: FastAPI, make_directory_entry: Any, make_movement: Any, client: httpx.AsyncClient
+) -> None:
+    for i in range(20):
+        ods = f"H{81000 + i}"
+        await make_directory_entry(ods_code=ods, lmc_code="big" if i else "small")
+        await make_movement(sender=ods, receiver="Y00001")
+    counts = []
+    for area in ("small", "big"):
+        trends.forget_medians()  # the worst case: England's medians worked out again
+        with StatementCounter().attached(app.state.engine) as counter:
+            body = await graphql(client, SUMMARY_WITH_TRENDS, lmc(area))
+        assert "errors" not in body, body
+        counts.append(counter.count)
+    assert counts[0] == counts[1] == 8

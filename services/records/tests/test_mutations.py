@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pcse_kit.dates import today
 from pcse_kit.testing import Token, graphql
-from records.models import AuditEvent, HarmReview, Incident, MovementEvent, MovementStatus, Place
-from sqlalchemy import func, select
+from records.models import (
+    AuditEvent,
+    HarmReview,
+    Incident,
+    MovementEvent,
+    MovementStatus,
+    Outbox,
+    Place,
+)
+from sqlalchemy import func, select, update
 
 if TYPE_CHECKING:
     import httpx
@@ -32,8 +40,12 @@ RECEIPT = """
 mutation ($input: ConfirmReceiptInput!) {
   confirmRecordReceipt(input: $input) {
     matched
-    movement { status receivedAt history { kind } }
+    movement { status open receivedAt history { kind } timers { kind state } }
     incident { kind odsCode foundNhsNumber }
+    returnMovement {
+      movementNumber status reason nhsNumber
+      sending { place odsCode siteCode } receiving { place odsCode siteCode }
+    }
   }
 }
 """
@@ -52,8 +64,9 @@ query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
     ... on Practice {
       harmReviews {
-        progress { total reviewed outstanding noHarm harm needsFollowUp }
-        items { nodes { id movementNumber nhsNumber outcome reviewer reviewedOn } }
+        progress { total reviewed outstanding minutesSpent patientsInformed }
+        items { nodes { id movementNumber nhsNumber harmGrade reviewer reviewedOn dueOn
+                        recordArrived } }
       }
     }
   }
@@ -61,8 +74,31 @@ query ($reps: [_Any!]!) {
 """
 REVIEW = """
 mutation ($input: HarmReviewInput!) {
-  recordHarmReviewOutcome(input: $input) { id outcome reviewer reviewedOn nhsNumber }
+  recordHarmReview(input: $input) {
+    id harmGrade reviewer reviewedOn nhsNumber minutesSpent patientInformed nhsEnglandNotified
+  }
 }
+"""
+READY = """
+mutation ($input: MarkReadyInput!) {
+  markRecordReady(input: $input) { status printoutAttested timers { kind state } }
+}
+"""
+UPDATE = """
+mutation ($input: UpdateMovementInput!) {
+  updateRecordMovement(input: $input) { status printoutAttested }
+}
+"""
+INCIDENT_FIELDS = "reference status pcseReference outcome escalatable escalatableFrom nextStep"
+RAISE = f"""
+mutation ($input: RaiseIncidentInput!) {{
+  raiseRecordIncidentWithPcse(input: $input) {{ {INCIDENT_FIELDS} }}
+}}
+"""
+RESOLVE = f"""
+mutation ($input: ResolveIncidentInput!) {{
+  resolveRecordIncident(input: $input) {{ {INCIDENT_FIELDS} }}
+}}
 """
 
 
@@ -193,7 +229,7 @@ async def test_only_the_two_ends_and_records_operators_request_movements(
     assert set((await counts(app)).values()) == {0}
 
 
-async def test_receipt_with_the_right_nhs_number_delivers_the_movement(
+async def test_receipt_with_the_right_nhs_number_puts_the_record_in_storage_at_the_practice(
     make_movement: Any, client: httpx.AsyncClient, token: Token
 ) -> None:
     collected = datetime.now(UTC) - timedelta(days=2)
@@ -215,18 +251,21 @@ async def test_receipt_with_the_right_nhs_number_delivers_the_movement(
     result = body["data"]["confirmRecordReceipt"]
     assert result["matched"] is True
     assert result["incident"] is None
-    assert result["movement"]["status"] == "DELIVERED"
+    assert result["returnMovement"] is None
+    assert result["movement"]["status"] == "IN_STORAGE_AT_PRACTICE"
+    assert result["movement"]["open"] is False
     assert result["movement"]["receivedAt"] is not None
     assert [h["kind"] for h in result["movement"]["history"]] == ["RECEIVED"]
 
 
-async def test_receipt_of_another_patients_record_raises_a_wrong_record_incident(
+async def test_receipt_of_another_patients_record_keeps_the_movement_open_and_sends_it_back(
     app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token
 ) -> None:
     delivered = datetime.now(UTC) - timedelta(days=1)
     number = await make_movement(
         status=S.DELIVERED, collected_at=delivered - timedelta(days=3), delivered_at=delivered
     )
+    receiver = token("practice", ["A81001"])
 
     body = await graphql(
         client,
@@ -238,7 +277,7 @@ async def test_receipt_of_another_patients_record_raises_a_wrong_record_incident
                 "idempotencyKey": "receipt-2",
             }
         },
-        token=token("practice", ["A81001"]),
+        token=receiver,
     )
 
     result = body["data"]["confirmRecordReceipt"]
@@ -248,26 +287,62 @@ async def test_receipt_of_another_patients_record_raises_a_wrong_record_incident
         "odsCode": "A81001",
         "foundNhsNumber": OTHER_NHS,
     }
-    # Still waiting for the right record.
-    assert result["movement"]["status"] == "DELIVERED"
-    assert result["movement"]["receivedAt"] is None
+    # Still waiting for the right record: open, in the backlog, its delivery still owed.
+    moved = result["movement"]
+    assert (moved["status"], moved["open"], moved["receivedAt"]) == (
+        "WRONG_RECORD_DELIVERED",
+        True,
+        None,
+    )
+    assert {t["kind"]: t["state"] for t in moved["timers"]}["DELIVERY"] == "RUNNING"
+    # The record that came goes back to the practice it came from; only the practice holding
+    # it sees whose it is.
+    back = result["returnMovement"]
+    assert back["sending"] == {"place": "PRACTICE", "odsCode": "A81001", "siteCode": None}
+    assert back["receiving"] == {"place": "PRACTICE", "odsCode": "B82002", "siteCode": None}
+    assert (back["reason"], back["status"], back["nhsNumber"]) == (
+        "WRONG_RECORD_RETURN",
+        "REQUESTED",
+        OTHER_NHS,
+    )
+    seen = """query ($n: String!) { recordMovement(movementNumber: $n) {
+        nhsNumber incidents { foundNhsNumber nhsNumber } } }"""
+    sender = token("practice", ["B82002"])
+    at_sender = await graphql(client, seen, {"n": back["movementNumber"]}, token=sender)
+    assert at_sender["data"]["recordMovement"]["nhsNumber"] is None
+    original = await graphql(client, seen, {"n": number}, token=sender)
+    assert original["data"]["recordMovement"] == {
+        "nhsNumber": NHS,
+        "incidents": [{"foundNhsNumber": None, "nhsNumber": NHS}],
+    }
     async with app.state.sessionmaker() as session:
         keys = (await session.scalars(select(AuditEvent.c.entity_key))).all()
     assert all(NHS not in key and OTHER_NHS not in key for key in keys)
 
 
-@pytest.mark.parametrize("status", [S.REQUESTED, S.READY_FOR_COLLECTION, S.CANCELLED, S.LOST])
-async def test_a_receipt_for_a_movement_not_in_transit_is_refused(
-    app: FastAPI, make_movement: Any, client: httpx.AsyncClient, status: MovementStatus
+@pytest.mark.parametrize(
+    "status", [S.READY_FOR_COLLECTION, S.CANCELLED, S.IN_STORAGE_AT_PRACTICE, S.NO_PAPER_RECORD]
+)
+async def test_a_receipt_for_a_movement_not_owed_is_refused_and_only_audited(
+    app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token, status: S
 ) -> None:
     number = await make_movement(status=status)
     body = await graphql(
         client,
         RECEIPT,
         {"input": {"movementNumber": number, "nhsNumber": NHS, "idempotencyKey": "receipt-3"}},
+        token=token("practice", ["A81001"]),
     )
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "status"}
-    assert set((await counts(app)).values()) == {0}
+    assert await counts(app) == {
+        "movement_event": 0,
+        "incident": 0,
+        "harm_review": 0,
+        "audit_event": 1,  # the refusal, with no NHS number in it
+    }
+    async with app.state.sessionmaker() as session:
+        [action] = (await session.scalars(select(AuditEvent.c.action))).all()
+    assert action == "refused_confirmRecordReceipt"
 
 
 async def test_only_the_receiving_practice_confirms_receipt(
@@ -277,13 +352,34 @@ async def test_only_the_receiving_practice_confirms_receipt(
     variables = {
         "input": {"movementNumber": number, "nhsNumber": NHS, "idempotencyKey": "receipt-4"}
     }
-    for role, scope in (("practice", ["B82002"]), ("practice", ["C83003"]), ("lmc", ["kernow"])):
+    for role, scope in (
+        ("practice", ["B82002"]),
+        ("practice", ["C83003"]),
+        ("lmc", ["kernow"]),
+        # Operators and admins never see the NHS number, so they may not compare one with it.
+        ("operator", ["records"]),
+        ("admin", []),
+    ):
         body = await graphql(client, RECEIPT, variables, token=token(role, scope))
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     # A movement that does not exist is refused the same way.
     missing = {"input": {**variables["input"], "movementNumber": "MV77777777"}}
     body = await graphql(client, RECEIPT, missing, token=token("practice", ["A81001"]))
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def release(app: FastAPI, make_movement: Any, *, receiver: str = "A81001") -> None:
+    """The archived patient's record released from storage and received at the practice."""
+    now = datetime.now(UTC)
+    await make_movement(
+        sender=None,
+        receiver=receiver,
+        status=S.IN_STORAGE_AT_PRACTICE,
+        requested_days_ago=3,
+        collected_at=now - timedelta(days=2),
+        delivered_at=now - timedelta(days=1),
+        received_at=now - timedelta(days=1),
+    )
 
 
 async def test_erroneous_archiving_puts_each_patient_once_on_the_practices_worklist(
@@ -314,36 +410,64 @@ async def test_erroneous_archiving_puts_each_patient_once_on_the_practices_workl
     worklist = (await graphql(client, WORKLIST, reps, token=practice))["data"]["_entities"][0]
     [item] = worklist["harmReviews"]["items"]["nodes"]
     assert item["nhsNumber"] == NHS
+    assert item["recordArrived"] is False
+    # Due 30 days (the default) after the patient joined the worklist, today.
+    assert item["dueOn"] == str(today() + timedelta(days=30))
     assert worklist["harmReviews"]["progress"]["outstanding"] == 1
 
     reviewed_on = str(today())
-    review = {"reviewId": item["id"], "outcome": "NEEDS_FOLLOW_UP", "reviewer": "Dr A Patel",
-              "reviewedOn": reviewed_on, "idempotencyKey": "review-0001"}  # fmt: skip
-    body = await graphql(client, REVIEW, {"input": review}, token=practice)
-    assert body["data"]["recordHarmReviewOutcome"] == {
+    work = {"reviewId": item["id"], "minutesSpent": 20, "patientInformed": False,
+            "nhsEnglandNotified": False, "idempotencyKey": "review-0001"}  # fmt: skip
+    # Time can be recorded at once; the review cannot be completed before the record arrives.
+    body = await graphql(client, REVIEW, {"input": work}, token=practice)
+    assert body["data"]["recordHarmReview"]["minutesSpent"] == 20
+    complete = {**work, "minutesSpent": 55, "patientInformed": True, "harmGrade": "LOW",
+                "reviewer": "Dr A Patel", "reviewedOn": reviewed_on}  # fmt: skip
+    early = await graphql(
+        client, REVIEW, {"input": {**complete, "idempotencyKey": "review-0002"}}, token=practice
+    )
+    assert early["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "harmGrade"}
+
+    await release(app, make_movement)
+    body = await graphql(
+        client, REVIEW, {"input": {**complete, "idempotencyKey": "review-0003"}}, token=practice
+    )
+    assert body["data"]["recordHarmReview"] == {
         "id": item["id"],
-        "outcome": "NEEDS_FOLLOW_UP",
+        "harmGrade": "LOW",
         "reviewer": "Dr A Patel",
         "reviewedOn": reviewed_on,
         "nhsNumber": NHS,
+        "minutesSpent": 55,
+        "patientInformed": True,
+        "nhsEnglandNotified": False,
     }
     worklist = (await graphql(client, WORKLIST, reps, token=practice))["data"]["_entities"][0]
-    assert worklist["harmReviews"]["progress"] == {
-        "total": 1,
-        "reviewed": 1,
-        "outstanding": 0,
-        "noHarm": 0,
-        "harm": 0,
-        "needsFollowUp": 1,
-    }
+    progress = worklist["harmReviews"]["progress"]
+    assert (progress["total"], progress["reviewed"], progress["outstanding"]) == (1, 1, 0)
+    assert (progress["minutesSpent"], progress["patientsInformed"]) == (55, 1)
     # Another practice cannot record it, nor tell whether the item exists.
     other = await graphql(
         client,
         REVIEW,
-        {"input": {**review, "idempotencyKey": "review-0002"}},
+        {"input": {**complete, "idempotencyKey": "review-0004"}},
         token=token("practice", ["B82002"]),
     )
     assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # What the bus carries: the practice, the grade and the time; never the patient.
+    async with app.state.sessionmaker() as session:
+        events = (
+            await session.execute(
+                select(Outbox.c.type, Outbox.c.key, Outbox.c.payload).order_by(Outbox.c.id)
+            )
+        ).all()
+    recorded = [payload for kind, _, payload in events if kind == "harm_review.recorded"]
+    assert [(p["minutesSpent"], p["harmGrade"], p["completed"]) for p in recorded] == [
+        (20, None, False),
+        (55, "low", True),
+    ]
+    assert all(p["odsCode"] == "A81001" for p in recorded)
+    assert NHS not in str(events)
 
 
 @pytest.mark.parametrize(
@@ -361,12 +485,19 @@ async def test_erroneous_archiving_puts_each_patient_once_on_the_practices_workl
         ({"status": S.DELIVERED},
          {"kind": "WRONG_RECORD_DELIVERED", "foundNhsNumber": NHS}, "foundNhsNumber"),
         ({"status": S.DELIVERED}, {"kind": "EMPTY_ENVELOPE", "detail": " "}, "detail"),
+        ({"status": S.COLLECTED}, {"kind": "INCOMPLETE_RECORD"}, "status"),
+        ({"status": S.COLLECTED}, {"kind": "LABEL_WRONG"}, "status"),
+        ({"status": S.REQUESTED, "label_number": "PCS00000001"}, {"kind": "LABEL_NOT_RECEIVED"},
+         "kind"),
+        ({"status": S.REQUESTED}, {"kind": "RECORD_NOT_RECEIVED"}, "kind"),
+        ({"status": S.REQUESTED}, {"kind": "INCORRECT_REMOVAL"}, "kind"),
     ],
 )  # fmt: skip
 async def test_incidents_that_do_not_fit_the_movement_are_refused(
     app: FastAPI,
     make_movement: Any,
     client: httpx.AsyncClient,
+    token: Token,
     setup: dict[str, Any],
     incident: dict[str, Any],
     field: str,
@@ -374,38 +505,202 @@ async def test_incidents_that_do_not_fit_the_movement_are_refused(
     collected = {"collected_at": datetime.now(UTC)} if setup["status"] is not S.REQUESTED else {}
     number = await make_movement(**setup, **collected)
     report = {"movementNumber": number, "detail": "x", "idempotencyKey": "bad-incident", **incident}
+    # A wrong record is the receiving practice's to report; everything else, an operator's too.
+    wrong = incident["kind"] == "WRONG_RECORD_DELIVERED"
+    caller = token("practice", ["A81001"]) if wrong else token("operator", ["records"])
 
-    body = await graphql(client, REPORT, {"input": report})
+    body = await graphql(client, REPORT, {"input": report}, token=caller)
 
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
-    assert set((await counts(app)).values()) == {0}
+    written = await counts(app)
+    # A refused report naming a valid NHS number leaves its trace in the audit trail, and only
+    # that; an invalid one is refused at the edge, and could match no patient.
+    refusals = 1 if incident.get("foundNhsNumber") in {NHS, OTHER_NHS} else 0
+    assert written == {
+        "movement_event": 0,
+        "incident": 0,
+        "harm_review": 0,
+        "audit_event": refusals,
+    }
 
 
-async def test_a_collection_for_another_nation_without_the_printout_is_an_empty_envelope(
+async def test_a_collection_for_another_nation_is_an_empty_envelope_only_unconfirmed(
     app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token
 ) -> None:
     at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    sender = token("practice", ["A81001"])
     numbers = []
-    for printout in (False, True):
+    # The sending practice confirms the printout, says there is none, or says nothing (an
+    # operator marked it ready).
+    for printout in (True, False, None):
         number = await make_movement(
-            status=S.READY_FOR_COLLECTION,
-            sender="A81001",
-            receiver=None,
-            receiver_place=Place.SCOTLAND,
+            status=S.IN_PROGRESS, sender="A81001", receiver=None, receiver_place=Place.SCOTLAND
         )
         numbers.append(number)
+        if printout is None:
+            update = {"movementNumber": number, "status": "READY_FOR_COLLECTION",
+                      "idempotencyKey": f"ready-{number}"}  # fmt: skip
+            body = await graphql(client, UPDATE, {"input": update})
+            assert body["data"]["updateRecordMovement"]["printoutAttested"] is None
+        else:
+            ready = {"movementNumber": number, "printoutIncluded": printout,
+                     "idempotencyKey": f"ready-{number}"}  # fmt: skip
+            body = await graphql(client, READY, {"input": ready}, token=sender)
+            assert body["data"]["markRecordReady"]["printoutAttested"] is printout
         scan = {"scanId": f"e-{number}", "movementNumber": number, "kind": "COLLECTION",
-                "scannedAt": at, "printoutIncluded": printout}  # fmt: skip
+                "scannedAt": at}  # fmt: skip
         body = await graphql(client, COLLECT, {"input": scan})
         incidents = body["data"]["recordCourierScan"]["incidents"]
-        assert incidents == ([] if printout else [{"kind": "EMPTY_ENVELOPE", "odsCode": "A81001"}])
+        expected = [] if printout else [{"kind": "EMPTY_ENVELOPE", "odsCode": "A81001"}]
+        assert incidents == expected
 
     seen = await graphql(
         client,
         """query ($reps: [_Any!]!) { _entities(representations: $reps) {
              ... on Practice { recordIncidents { nodes { kind movementNumber } } } } }""",
         {"reps": [{"__typename": "Practice", "odsCode": "A81001"}]},
-        token=token("practice", ["A81001"]),
+        token=sender,
     )
     nodes = seen["data"]["_entities"][0]["recordIncidents"]["nodes"]
-    assert nodes == [{"kind": "EMPTY_ENVELOPE", "movementNumber": numbers[0]}]
+    assert sorted(n["movementNumber"] for n in nodes) == sorted(numbers[1:])
+    assert {n["kind"] for n in nodes} == {"EMPTY_ENVELOPE"}
+
+
+@pytest.mark.parametrize(
+    ("place", "printout", "field"),
+    [(Place.SCOTLAND, None, "printoutIncluded"), (Place.PRACTICE, True, "printoutIncluded")],
+)
+async def test_the_printout_is_confirmed_for_another_nation_and_only_then(
+    make_movement: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+    place: Place,
+    printout: bool | None,
+    field: str,
+) -> None:
+    number = await make_movement(
+        status=S.IN_PROGRESS,
+        sender="A81001",
+        receiver="B82002" if place is Place.PRACTICE else None,
+        receiver_place=place,
+    )
+    ready = {"movementNumber": number, "printoutIncluded": printout, "idempotencyKey": "ready-0001"}
+    body = await graphql(client, READY, {"input": ready}, token=token("practice", ["A81001"]))
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    # Only the sending practice (or an operator) marks its record ready.
+    refused = await graphql(
+        client,
+        READY,
+        {"input": {**ready, "printoutIncluded": None}},
+        token=token("practice", ["B82002"]),
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_an_incident_is_raised_with_pcse_escalates_after_40_days_and_is_resolved(
+    app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    number = await make_movement(status=S.IN_PROGRESS, sender="A81001", receiver="B82002")
+    sender = token("practice", ["A81001"])
+    report = {"movementNumber": number, "kind": "LABEL_WRONG", "detail": "Another practice's.",
+              "idempotencyKey": "label-0001"}  # fmt: skip
+    opened = (await graphql(client, REPORT, {"input": report}, token=sender))["data"]
+    reference = opened["reportRecordIncident"]["reference"]
+    assert opened["reportRecordIncident"]["odsCode"] == "A81001"
+
+    # Raised with PCSE 41 days ago: an LMC may escalate it from day 41. The report itself
+    # is today, so the raise is refused as before it; back-date the report as a practice
+    # that found it then would have.
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            update(Incident)
+            .where(Incident.reference == reference)
+            .values(reported_at=datetime.now(UTC) - timedelta(days=50))
+        )
+    raised_on = today() - timedelta(days=41)
+    raise_ = {"reference": reference, "pcseReference": "cas-1234567-x1y2",
+              "raisedOn": str(raised_on), "idempotencyKey": "raise-0001"}  # fmt: skip
+    body = await graphql(client, RAISE, {"input": raise_}, token=sender)
+    raised = body["data"]["raiseRecordIncidentWithPcse"]
+    assert raised["status"] == "RAISED_WITH_PCSE"
+    assert raised["pcseReference"] == "CAS-1234567-X1Y2"
+    assert raised["escalatableFrom"] == str(raised_on + timedelta(days=41))
+    assert raised["escalatable"] is True
+    assert raised["nextStep"].startswith("PCSE has it (CAS-1234567-X1Y2)")
+
+    # The receiving practice does not bear it: refused, saying nothing.
+    resolve = {"reference": reference, "outcome": "LABEL_RECEIVED", "resolvedOn": str(today()),
+               "resolution": "A new label came.", "idempotencyKey": "resolve-0001"}  # fmt: skip
+    other = await graphql(client, RESOLVE, {"input": resolve}, token=token("practice", ["B82002"]))
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await graphql(client, RESOLVE, {"input": resolve}, token=sender)
+    resolved = body["data"]["resolveRecordIncident"]
+    assert (resolved["status"], resolved["outcome"], resolved["escalatable"]) == (
+        "RESOLVED",
+        "LABEL_RECEIVED",
+        False,
+    )
+    assert resolved["nextStep"] is None
+    again = await graphql(
+        client, RESOLVE, {"input": {**resolve, "idempotencyKey": "resolve-0002"}}, token=sender
+    )
+    assert again["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "reference"}
+    async with app.state.sessionmaker() as session:
+        types = (await session.scalars(select(Outbox.c.type).order_by(Outbox.c.id))).all()
+    assert types == ["incident.opened", "incident.raised", "incident.resolved"]
+
+
+LIST = """
+mutation ($input: HarmReviewListInput!) {
+  loadHarmReviewList(input: $input) { listReference patients added }
+}
+"""
+
+
+async def test_nhs_englands_list_goes_onto_the_worklist_once_each_with_its_due_date(
+    app: FastAPI, make_movement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    # NHS sent the practice three patients; one (NHS) is on its worklist already.
+    archived = await make_movement(status=S.IN_CENTRAL_STORAGE, sender="B82002", receiver="A81001")
+    report = {"movementNumber": archived, "kind": "ERRONEOUS_ARCHIVING", "detail": "Stored.",
+              "idempotencyKey": "archive-list"}  # fmt: skip
+    await graphql(client, REPORT, {"input": report}, token=token("operator", ["records"]))
+    practice = token("practice", ["A81001"])
+    listed = {"odsCode": "A81001", "listReference": "NHSE/2019/0417", "receivedOn": "2026-05-11",
+              "nhsNumbers": [NHS, OTHER_NHS, "999 000 1111", OTHER_NHS],
+              "idempotencyKey": "list-0001"}  # fmt: skip
+
+    body = await graphql(client, LIST, {"input": listed}, token=practice)
+
+    # Three patients (one named twice); two new to the worklist.
+    assert body["data"]["loadHarmReviewList"] == {
+        "listReference": "NHSE/2019/0417",
+        "patients": 3,
+        "added": 2,
+    }
+    reps = {"reps": [{"__typename": "Practice", "odsCode": "A81001"}]}
+    items = (await graphql(client, WORKLIST, reps, token=practice))["data"]["_entities"][0]
+    due = {i["nhsNumber"]: i["dueOn"] for i in items["harmReviews"]["items"]["nodes"]}
+    # Received 11 May 2026: due 30 days later, 10 June.
+    assert due == {NHS: str(today() + timedelta(days=30)), OTHER_NHS: "2026-06-10",
+                   "9990001111": "2026-06-10"}  # fmt: skip
+    # The same list again is a conflict; another practice may not load one for A81001.
+    again = await graphql(
+        client, LIST, {"input": {**listed, "idempotencyKey": "list-0002"}}, token=practice
+    )
+    assert again["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "listReference"}
+    other = await graphql(
+        client,
+        LIST,
+        {"input": {**listed, "idempotencyKey": "list-0003"}},
+        token=token("practice", ["B82002"]),
+    )
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    bad = await graphql(
+        client,
+        LIST,
+        {"input": {**listed, "nhsNumbers": ["9876544321"], "idempotencyKey": "list-0004"}},
+        token=practice,
+    )
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "nhsNumbers"}
+    assert "9876544321" not in str(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from records.timers import (
@@ -14,6 +15,7 @@ from records.timers import (
     due_dates,
     evaluate,
     is_working_day,
+    last_working_day_of_week_after,
     working_days_between,
 )
 
@@ -82,7 +84,7 @@ def test_each_timer_is_due_on_working_days_across_christmas() -> None:
     # 22-24 Dec, 29-31 Dec, 2 Jan: 7 working days by 2 Jan (25, 26 Dec and 1 Jan are holidays).
     assert dues.search == date(2025, 12, 30)  # 5 working days
     assert dues.urgent == date(2025, 12, 30)  # the default urgent target: 5 working days
-    assert dues.gp2gp == date(2026, 1, 5)  # 8 working days
+    assert dues.gp2gp == date(2025, 12, 27)  # the end of day 8, calendar days
     assert dues.delivery == date(2026, 1, 7)  # two weeks: 10 working days
     assert dues.label == date(2026, 1, 21)  # four weeks: 20 working days
     assert dues.lost == date(2026, 6, 19)  # six calendar months
@@ -102,7 +104,7 @@ def test_each_timer_is_due_on_working_days_across_easter() -> None:
     )
     assert dues.search == date(2026, 4, 13)
     assert dues.urgent == date(2026, 4, 13)
-    assert dues.gp2gp == date(2026, 4, 16)
+    assert dues.gp2gp == date(2026, 4, 10)  # 8 calendar days, Easter or not
     assert dues.delivery == date(2026, 4, 20)
     assert dues.label == date(2026, 5, 5)  # the early May bank holiday (4 May) counts out too
     assert dues.lost is None
@@ -181,3 +183,74 @@ def test_a_movement_closed_without_the_stopping_event_has_no_timer() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("ready", "due"),
+    [
+        # Marked ready on Wednesday 4 March 2026: collected the following week, by Friday 13.
+        (date(2026, 3, 4), date(2026, 3, 13)),
+        # On a Monday or a Sunday alike, the following week is the next Monday to Friday.
+        (date(2026, 3, 2), date(2026, 3, 13)),
+        (date(2026, 3, 8), date(2026, 3, 13)),
+        # Ready Friday 27 March: the following week ends with Good Friday (3 April), so its
+        # last working day is Thursday 2 April.
+        (date(2026, 3, 27), date(2026, 4, 2)),
+        # Ready 23 December 2026: the following week is 28 Dec (the Boxing Day substitute) to
+        # 1 Jan 2027 (New Year's Day): its last working day is Thursday 31 December.
+        (date(2026, 12, 23), date(2026, 12, 31)),
+    ],
+)
+def test_a_record_marked_ready_is_due_for_collection_by_the_end_of_the_following_week(
+    ready: date, due: date
+) -> None:
+    assert last_working_day_of_week_after(ready) == due
+    dues = due_dates(
+        TARGETS,
+        requested_on=ready,
+        urgent=False,
+        deducted_on=None,
+        collected_on=None,
+        gp2gp_started_on=None,
+        search_started_on=None,
+        missing_since=None,
+        ready_on=ready,
+    )
+    assert dues.collection == due
+
+
+def test_a_move_from_another_nation_has_the_longer_delivery_target() -> None:
+    monday = date(2026, 3, 2)
+    common: dict[str, Any] = {
+        "requested_on": monday,
+        "urgent": False,
+        "deducted_on": None,
+        "collected_on": monday,
+        "gp2gp_started_on": None,
+        "search_started_on": None,
+        "missing_since": None,
+    }
+    assert due_dates(TARGETS, **common).delivery == date(2026, 3, 16)  # 10 working days
+    # The default for Wales, Scotland and Northern Ireland: 20 working days.
+    assert due_dates(TARGETS, **common, from_other_nation=True).delivery == date(2026, 3, 30)
+    assert due_dates(
+        Targets(cross_border_delivery_working_days=15), **common, from_other_nation=True
+    ).delivery == date(2026, 3, 23)
+
+
+def test_a_routine_request_is_timed_and_the_target_is_a_setting() -> None:
+    monday = date(2026, 3, 2)
+    common: dict[str, Any] = {
+        "requested_on": monday,
+        "urgent": False,
+        "deducted_on": None,
+        "collected_on": None,
+        "gp2gp_started_on": None,
+        "search_started_on": None,
+        "missing_since": None,
+        "routine_request": True,
+    }
+    # 30 working days from Monday 2 March: six weeks, to Monday 13 April, but Good Friday
+    # (3 April) and Easter Monday (6 April) push it to Wednesday 15 April.
+    assert due_dates(TARGETS, **common).request == date(2026, 4, 15)
+    assert due_dates(Targets(routine_request_working_days=5), **common).request == date(2026, 3, 9)
