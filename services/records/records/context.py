@@ -135,7 +135,7 @@ class RecordsContext(RequestContext):
         return [found.get(key, []) for key in keys]
 
     async def _records_arrived(self, keys: list[tuple[str, str]]) -> list[bool]:
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             arrived = await repository.records_arrived(session, keys)
         return [key in arrived for key in keys]
 
