@@ -23,8 +23,8 @@ from graphql import (
     build_ast_schema,
     parse,
 )
-from payments import directory as payments_directory
 from payments.definition import SERVICE as PAYMENTS
+from payments.directory import consumer as payments_directory
 from pcse_kit.auth import SigningKey
 from pcse_kit.db import StatementCounter
 from pcse_kit.events import Event

@@ -24,11 +24,11 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
-from payments import service
-from payments.ingest import COLUMNS, ParsedRun, parse
-from payments.models import Component, Paycode, PaymentRun, StatementLine
-from payments.repository import ensure_statements
+from payments.models import Component, Paycode, PaycodeSign, PaymentRun, StatementLine
 from payments.settings import SERVICE_DIR
+from payments.statements import service
+from payments.statements.ingest import COLUMNS, ParsedRun, parse
+from payments.statements.repository import ensure_statements
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.migrations import upgrade
 from pcse_kit.postgres import EmbeddedPostgres
@@ -43,14 +43,14 @@ def practice_codes(count: int) -> list[str]:
     return [f"{chr(ord('A') + i // 99_999 % 26)}{i % 99_999 + 1:05d}" for i in range(count)]
 
 
-def generate(codes: list[str], lines: int, paycodes: list[tuple[str, Component]]) -> str:
+def generate(codes: list[str], lines: int, paycodes: list[tuple[str, Component, bool]]) -> str:
     """A run in the documented format, spread evenly over the practices; seeded."""
     rng = random.Random(26)
     out = io.StringIO()
     out.write(",".join(COLUMNS) + "\n")
     blank = dict.fromkeys(COLUMNS, "")
     for i in range(lines):
-        code, component = paycodes[i % len(paycodes)]
+        code, component, debit = paycodes[i % len(paycodes)]
         pence = rng.randint(1_00, 50_000_00)
         row = {
             **blank,
@@ -58,7 +58,7 @@ def generate(codes: list[str], lines: int, paycodes: list[tuple[str, Component]]
             "period": PERIOD.isoformat(),
             "paycode": code,
             "component": component.value,
-            "amount": f"{'-' if component.is_deduction else ''}{pence // 100}.{pence % 100:02d}",
+            "amount": f"{'-' if debit else ''}{pence // 100}.{pence % 100:02d}",
             "paid_on": PAID_ON.isoformat(),
             "authoriser": "NHS England",
             "gmc_number": f"{1_000_000 + i % 5_000:07d}" if component.is_deduction else "",
@@ -156,12 +156,19 @@ async def run(server: EmbeddedPostgres, lines: int, practices: int) -> None:
     async with create_sessionmaker(engine)() as session:
         paycodes = list(await session.scalars(select(Paycode)))
     await engine.dispose()
-    text = generate(codes, lines, [(p.code, p.component) for p in paycodes])
+    text = generate(
+        codes,
+        lines,
+        [
+            (p.code, p.component, p.component.is_deduction or p.sign is PaycodeSign.DEBIT)
+            for p in paycodes
+        ],
+    )
 
     started = time.perf_counter()
     parsed = parse(
         text,
-        paycodes={p.code: (p.component, p.description) for p in paycodes},
+        paycodes={p.code: p for p in paycodes},
         known_practices=set(codes),
     )
     validated = time.perf_counter() - started

@@ -278,10 +278,8 @@ def test_the_practice_itself_does_see_its_patients_nhs_numbers(stack: Stack) -> 
 # the callers who may.
 
 TODAY = "2026-01-05"
-CSV_HEADER = (
-    "ods_code,period,component,paycode,amount,covers_from,covers_to,paymaster,source_system,"
-    "authorised_by,authorised_on,entered_on,paid_on,status,gmc_number"
-)
+CSV_HEADER = "ods_code,period,paycode,component,amount,paymaster,status,paid_on"
+CSV_LINE = f"{PRACTICE},2025-11,OTHER,other,1.00,icb,paid,2025-11-28"
 MUTATIONS: dict[str, str] = {
     "grantAccountantConsent": f'grantAccountantConsent(input: {{odsCode: "{PRACTICE}", '
     'accountantId: "acct-matrix-2", idempotencyKey: "KEY"}) { active }',
@@ -292,11 +290,18 @@ MUTATIONS: dict[str, str] = {
     "importPublishedTotals": 'importPublishedTotals(input: {financialYear: 2024, csv: "x"}) '
     "{ __typename }",
     "recordQofDeclaration": f'recordQofDeclaration(input: {{odsCode: "{PRACTICE}", '
-    'financialYear: 2025, achievement: "1000.00", state: APPROVED, approvedOn: "TODAY", '
+    'financialYear: 2024, achievement: "1000.00", state: APPROVED, approvedOn: "TODAY", '
     'idempotencyKey: "KEY"}) { __typename }',
     "recordTraineePlacement": f'recordTraineePlacement(input: {{odsCode: "{PRACTICE}", '
     'gmcNumber: "PERFORMER", startsOn: "2026-02-04", endsOn: "2027-02-03", '
     'monthlyAmount: "100.00", idempotencyKey: "KEY"}) { __typename }',
+    "recordClaim": f'recordClaim(input: {{odsCode: "{PRACTICE}", reference: "ES-1", '
+    'component: ENHANCED_SERVICE, description: "Flu", coversFrom: "2025-11-01", '
+    'coversTo: "2025-11-30", amount: "10.00", claimedOn: "TODAY", state: CLAIMED, '
+    'idempotencyKey: "KEY"}) { __typename }',
+    "recordContractValue": f'recordContractValue(input: {{odsCode: "{PRACTICE}", '
+    'contractType: "PMS", effectiveFrom: "2026-04-01", annualValue: "1.00", '
+    'source: "Contract variation", idempotencyKey: "KEY"}) { __typename }',
     "recordPensionEstimate": 'recordPensionEstimate(input: {gmcNumber: "PERFORMER", '
     f'odsCode: "{PRACTICE}", financialYear: 2025, pensionablePay: "90000.00", '
     'submittedOn: "TODAY", idempotencyKey: "KEY"}) { gmcNumber }',
@@ -380,14 +385,19 @@ MUTATIONS: dict[str, str] = {
 }
 
 ANYONE_BUT_ITS_PRACTICE = ["lmc", "accountant", "other practice"]
-# mutation: the callers that may not make it (an LMC and an accountant may make none).
+ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT = ["lmc", "other accountant", "other practice"]
+# mutation: the callers that may not make it (an LMC may make none; an accountant only some of
+# what the practice that consented to it may).
 MUTATION_REFUSALS: dict[str, list[str]] = {
     "grantAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "revokeAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
-    "importPaymentRun": ["lmc", "accountant", "practice", "records operator"],
+    # A practice, or an accountant it consented to, enters its own statements and facts.
+    "importPaymentRun": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
     "importPublishedTotals": ["lmc", "accountant", "practice", "records operator"],
-    "recordQofDeclaration": ["lmc", "accountant", "practice", "records operator"],
-    "recordTraineePlacement": ["lmc", "accountant", "practice", "records operator"],
+    "recordQofDeclaration": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
+    "recordTraineePlacement": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
+    "recordClaim": [*ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT, "records operator"],
+    "recordContractValue": ["lmc", "accountant", "practice", "records operator"],
     "recordPensionEstimate": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordPensionCertificate": ["lmc", "accountant", "practice", "records operator"],
     "recordLocumForm": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
@@ -458,7 +468,8 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "MOVEMENT": movement,
         "PERFORMER": PERFORMER,
         "TODAY": TODAY,
-        "CSV": CSV_HEADER,
+        # One line of the practice's own: whose statements a file holds decides who may import it.
+        "CSV": CSV_HEADER + "\\n" + CSV_LINE,
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
         "INCIDENT": first(practice["recordIncidents"]["nodes"], "reference", "INC-D000000001"),
         "LINE": first(practice["payments"]["statements"]["nodes"][0]["lines"], "id", "1"),

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 import asyncpg
-from payments.models import Component, Paycode
+from payments.models import Component, Paycode, PaycodeSign
 from pcse_kit.db import create_engine, create_sessionmaker
 from sqlalchemy import select
 
@@ -29,11 +29,16 @@ PRACTICES = 500
 DATABASE = "import_killed"
 
 
-async def paycodes(url: str) -> list[tuple[str, Component]]:
+async def paycodes(url: str) -> list[tuple[str, Component, bool]]:
+    """Each paycode with whether its lines are debits (a deduction, or a paycode that carries
+    only debits), so the run's signs are ones the importer accepts."""
     engine = create_engine(url, application_name="test")
     try:
         async with create_sessionmaker(engine)() as session:
-            return [(p.code, p.component) for p in await session.scalars(select(Paycode))]
+            return [
+                (p.code, p.component, p.component.is_deduction or p.sign is PaycodeSign.DEBIT)
+                for p in await session.scalars(select(Paycode))
+            ]
     finally:
         await engine.dispose()
 
@@ -78,7 +83,8 @@ def test_an_import_killed_mid_copy_writes_nothing_and_a_rerun_completes(
     run.write_text(generate(codes, LINES, asyncio.run(paycodes(url))))
 
     process = import_run(url, run)
-    deadline = time.monotonic() + 60
+    # Parsing and checking 120,000 rows comes before the COPY: minutes on a loaded machine.
+    deadline = time.monotonic() + 300
     while not asyncio.run(loading(url)):
         assert process.poll() is None, "the import finished before it could be killed"
         assert time.monotonic() < deadline, "the import never started loading"

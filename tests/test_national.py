@@ -100,20 +100,18 @@ def test_statements_do_not_depend_on_how_practices_are_split_between_workers(
 ) -> None:
     nation, _, urls, _ = national
 
-    async def read_rates() -> tuple[Any, Any]:
+    async def read_rates() -> payments.BookRows:
         connection = await asyncpg.connect(urls["payments"])
         try:
             return await payments.rate_book_rows(connection)
         finally:
             await connection.close()
 
-    rates, deadlines = asyncio.run(read_rates())
+    rows = asyncio.run(read_rates())
     tasks = payments.practice_tasks(nation)[:6]
     span = payments.window(nation)
-    whole = payments.make_chunk(span, rates, deadlines, tasks, 0.5)
-    halves = [
-        payments.make_chunk(span, rates, deadlines, part, 0.5) for part in (tasks[:3], tasks[3:])
-    ]
+    whole = payments.make_chunk(span, rows, tasks, 0.5)
+    halves = [payments.make_chunk(span, rows, part, 0.5) for part in (tasks[:3], tasks[3:])]
     assert whole.lines == halves[0].lines + halves[1].lines
     assert whole.faults == halves[0].faults + halves[1].faults
     # And what was loaded is what the generator makes.

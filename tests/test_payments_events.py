@@ -4,15 +4,27 @@ superannuation still taken for them: across the services, through the gateway.""
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pcse_kit import dates
 
 if TYPE_CHECKING:
     from stack import Stack
 
-LEFT_ON = "2026-05-31"
+
+def months_back(n: int) -> date:
+    """The first of the month ``n`` months before today's."""
+    month = dates.today().replace(day=1)
+    for _ in range(n):
+        month = (month - timedelta(days=1)).replace(day=1)
+    return month
+
+
+# The demo pays the twelve months before today's; the GP leaves six months before this one.
+FIRST_PAID = months_back(12)
+LEFT_ON = (months_back(6) - timedelta(days=1)).isoformat()
 
 
 def ask(stack: Stack, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -35,7 +47,7 @@ def a_partner_in(directory: dict[str, Any], lmc: str) -> tuple[str, str]:
         if m["odsCode"] in area
         and m["role"] == "partner"
         and m["endDate"] is None
-        and date.fromisoformat(m["startDate"]) < date(2025, 4, 1)
+        and date.fromisoformat(m["startDate"]) < FIRST_PAID
     )
 
 
@@ -94,7 +106,7 @@ def test_superannuation_after_a_leaving_recorded_in_performers_is_flagged_in_pay
         time.sleep(0.25)
 
     assert flagged, "payments never heard of the leaving"
-    assert min(n["coversFrom"] for n in flagged) == "2026-06-01"
+    assert min(n["coversFrom"] for n in flagged) == months_back(6).isoformat()
     assert {n["component"] for n in flagged} >= {"EMPLOYEE_SUPERANNUATION"}
     assert {"label": "Left the practice", "value": f"{LEFT_ON} (performers list)"} in flagged[0][
         "facts"

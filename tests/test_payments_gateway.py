@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pcse_kit import dates
 
 if TYPE_CHECKING:
     from stack import Stack
@@ -23,9 +25,30 @@ ALL_KINDS = {
     "PENSION_CATCH_UP",
     "WRONG_TIER",
     "LEAVER_SUPERANNUATION",
+    "STUCK",
+    "STUCK_DECLARATION",
 }
+
+
+def last_month_paid() -> date:
+    """The demo pays the twelve months before today's."""
+    return (dates.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 # A GMC number or an NHS number: neither belongs in an LMC's aggregates.
 PERSON_NUMBER = re.compile(r"(?<![\d.])\d{7}(?![\d.])|(?<!\d)\d{10}(?!\d)")
+
+
+def story_practices(directory: dict[str, Any]) -> set[str]:
+    """The demo practices something goes wrong at (payments/demo.py): three in Kernow, the
+    leaver's, and the first of Essex, Humberside and LLR."""
+    area = {
+        lmc["code"]: sorted(
+            p["odsCode"] for p in directory["practices"] if p["lmcCode"] == lmc["code"]
+        )
+        for lmc in directory["lmcs"]
+    }
+    return {*area["kernow"][:3], "D88199", area["essex"][0], area["humberside"][0], area["llr"][0]}
 
 
 def ask(stack: Stack, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -56,6 +79,7 @@ def test_each_lmc_sees_its_areas_payment_problems_and_the_demo_shows_every_kind(
     stack: Stack, directory: dict[str, Any]
 ) -> None:
     seen: set[str] = set()
+    affected: set[str] = set()
     for lmc in directory["lmcs"]:
         response = httpx.post(
             stack.gateway_url,
@@ -74,9 +98,12 @@ def test_each_lmc_sees_its_areas_payment_problems_and_the_demo_shows_every_kind(
             assert kind["practicesAffected"] == len(kind["practiceCodes"])
             assert (kind["count"] > 0) == (Decimal(kind["amountAtStake"]) > 0)
         seen |= {a["kind"] for a in summary["anomalies"] if a["count"]}
+        affected |= {code for a in summary["anomalies"] for code in a["practiceCodes"]}
         # Aggregates only: no GP's number, no patient's.
         assert not PERSON_NUMBER.search(response.text), response.text
     assert seen == ALL_KINDS
+    # Every other practice is paid correctly, and has no anomaly at all.
+    assert affected == story_practices(directory)
 
 
 def test_an_lmc_sees_the_age_of_its_practices_disputes_and_no_other_lmcs_summary(
@@ -169,11 +196,12 @@ def test_an_accountant_with_consent_exports_statements_that_match_the_api_to_the
     assert granted == {"data": {"grantAccountantConsent": {"active": True}}}
     accountant = stack.token("accountant", subject="acct-e2e-payments")
 
-    body = ask(stack, accountant, EXPORT, {"period": "2026-10-01"})
+    period = last_month_paid()
+    body = ask(stack, accountant, EXPORT, {"period": period.isoformat()})
 
     payments = body["data"]["practicePayments"]
     [statement] = payments["statements"]["nodes"]
-    assert statement["period"] == "2026-10-01"
+    assert statement["period"] == period.isoformat()
     rows = list(csv.DictReader(io.StringIO(payments["csv"]["content"])))
     assert len(rows) == len(statement["lines"])
     counted = {"paid": 1, "reversed": -1}
@@ -184,7 +212,7 @@ def test_an_accountant_with_consent_exports_statements_that_match_the_api_to_the
         statement["deductions"],
         statement["net"],
     )
-    assert payments["csv"]["filename"] == "statement-A81001-2026-10.csv"
+    assert payments["csv"]["filename"] == f"statement-A81001-{period:%Y-%m}.csv"
     # Anomalies are payments data, and the accountant sees them; disputes are not.
     assert payments["anomalies"]["nodes"]
     assert payments["disputes"] is None

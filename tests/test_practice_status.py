@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -63,7 +64,13 @@ def test_the_contract_query_brings_all_three_services_together(
     assert all(p["status"] and p["name"] for p in practice["performers"])
     # payments adds the statements, newest first, each reconciling to the penny
     statements = practice["payments"]["statements"]["nodes"]
-    assert [s["period"] for s in statements] == ["2026-10-01", "2026-09-01", "2026-08-01"]
+    # the demo pays the twelve months before this one
+    newest: list[str] = []
+    month = today().replace(day=1)
+    for _ in range(3):
+        month = (month - timedelta(days=1)).replace(day=1)
+        newest.append(month.isoformat())
+    assert [s["period"] for s in statements] == newest
     for statement in statements:
         lines = [float(line["amount"]) for line in statement["lines"]]
         assert round(sum(lines), 2) == float(statement["net"])

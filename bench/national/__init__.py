@@ -11,10 +11,12 @@ ages look as they would on that day.
 
 - ``bench.national.performers``: practices, LMCs and their ICBs, branch sites, performers,
   memberships, status histories and change requests, with a sprinkling of each finding.
-- ``bench.national.payments``: the directory copies, rates, QOF declarations, trainee
-  placements and pension estimates, and every month's statements built from the service's own
-  expected schedule; then faults planted in a few practices' lines, found by the service's own
-  detection, and disputes about some of them.
+- ``bench.national.payments``: the directory copies with each practice's contract (GMS, PMS or
+  APMS), quarterly lists, contract values, rates, QOF declarations, trainee placements, pension
+  estimates with declared tiers and claims, and every month's statements issued from the
+  service's own expected schedule as PCSE issues them (the demo's mechanics); then faults
+  planted in a few practices' lines, found by the service's own detection, and disputes about
+  some of them.
 - ``bench.national.records``: a year of patients moving between practices: their
   registrations and deductions, the record movements in every status, failures planted for the
   records service's detection to find, and incidents practices report by hand.
@@ -34,6 +36,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -260,6 +263,31 @@ def _flags(seed: int, code: str) -> dict[str, bool]:
         "training_practice": rng.random() < 0.3,
         "out_of_hours_opt_out": rng.random() < 0.1,
     }
+
+
+def quarter_of(day: date) -> date:
+    return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+
+
+def quarters_before(day: date, count: int) -> list[date]:
+    """The first days of ``day``'s quarter and the ``count - 1`` quarters before it."""
+    first = quarter_of(day)
+    months = first.year * 12 + first.month - 1
+    return [date((months - 3 * n) // 12, (months - 3 * n) % 12 + 1, 1) for n in range(count)]
+
+
+def quarterly_list(
+    index: int, list_size: int, quarter: date, *, as_of: date
+) -> tuple[int, Decimal]:
+    """A practice's registered and weighted list for ``quarter``: its directory list in the
+    quarter of ``as_of``, a little smaller each quarter before. The performers service holds
+    the last four quarters, the payments service every quarter its statements cover: the same
+    figures where both hold one."""
+    current = quarter_of(as_of)
+    back = max(0, (current.year - quarter.year) * 4 + (current.month - quarter.month) // 3)
+    registered = max(0, list_size - back * (index % 40))
+    weight = Decimal(100 + index % 17 - 8) / 100
+    return registered, (registered * weight).quantize(Decimal("0.01"))
 
 
 def _cuts(weights: list[float], total: int) -> list[tuple[int, int]]:

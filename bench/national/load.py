@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
-from payments import service as payments_service
+from payments.detection import service as payments_service
 from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
 from records import detection as records_detection

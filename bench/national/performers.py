@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bench.national import continue_ids
+from bench.national import continue_ids, quarterly_list, quarters_before
 
 if TYPE_CHECKING:
     import asyncpg
@@ -169,20 +168,12 @@ def _performer_row(p: PerformerSpec) -> tuple[Any, ...]:
 
 def _list_sizes(nation: Nation) -> list[tuple[Any, ...]]:
     """The last four quarters of each open practice's registered and weighted list."""
-    first = date(nation.as_of.year, (nation.as_of.month - 1) // 3 * 3 + 1, 1)
-    quarters = [first]
-    for _ in range(QUARTERS - 1):
-        month = quarters[-1].month - 3
-        quarters.append(date(quarters[-1].year - (month < 1), (month - 1) % 12 + 1, 1))
+    quarters = quarters_before(nation.as_of, QUARTERS)
     rows: list[tuple[Any, ...]] = []
     for p in nation.practices:
         if p.status == "closed":
             continue
-        for back, quarter in enumerate(quarters):
-            registered = max(0, p.list_size - back * (p.index % 40))
-            weight = Decimal(100 + p.index % 17 - 8) / 100
-            rows.append(
-                (p.ods_code, quarter, registered,
-                 (registered * weight).quantize(Decimal("0.01")), "national data set")
-            )  # fmt: skip
+        for quarter in quarters:
+            registered, weighted = quarterly_list(p.index, p.list_size, quarter, as_of=nation.as_of)
+            rows.append((p.ods_code, quarter, registered, weighted, "national data set"))
     return rows

@@ -15,10 +15,12 @@ from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.errors import ClientError
 from pcse_kit.service import main
 
-from payments import service
 from payments.definition import SERVICE
-from payments.ingest import RunRejected
+from payments.detection import service as detection_service
+from payments.published import service as published_service
 from payments.settings import PaymentsSettings
+from payments.statements import service
+from payments.statements.ingest import RunRejected
 
 
 async def _import(path: Path, run_id: str, actor: str) -> int:
@@ -56,7 +58,7 @@ async def _import_published(path: Path, year: int, actor: str) -> int:
     settings = PaymentsSettings()
     engine = create_engine(settings.database_url, application_name="payments-import")
     try:
-        result = await service.import_published(
+        result = await published_service.import_published(
             create_sessionmaker(engine),
             Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
             financial_year=year,
@@ -83,7 +85,7 @@ async def _refresh(actor: str) -> int:
     settings = PaymentsSettings()
     engine = create_engine(settings.database_url, application_name="payments-refresh")
     try:
-        result = await service.refresh_anomalies(
+        result = await detection_service.refresh_anomalies(
             create_sessionmaker(engine),
             Principal(subject=actor, role=Role.OPERATOR, scope=frozenset({"payments"})),
             ods_codes=None,

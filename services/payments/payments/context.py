@@ -10,7 +10,16 @@ from pcse_kit.graphql import RequestContext
 from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
-from payments import facts, repository
+from payments.claims import repository as claims_repository
+from payments.consent import repository as consent_repository
+from payments.detection import repository as detection_repository
+from payments.directory import repository as directory_repository
+from payments.disputes import repository as disputes_repository
+from payments.pensions import repository as pensions_repository
+from payments.published import repository as published_repository
+from payments.qof import repository as qof_repository
+from payments.schedule import facts
+from payments.statements import repository as statements_repository
 
 if TYPE_CHECKING:
     from datetime import date
@@ -25,6 +34,7 @@ if TYPE_CHECKING:
         Dispute,
         DisputeEvent,
         LineRow,
+        PracticeClaim,
         PublishedTotal,
         QofDeclaration,
         StatementRow,
@@ -48,8 +58,8 @@ class PaymentsContext(RequestContext):
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
         # One "today" per request, so every field of one response agrees on what is due.
         self.today = dates.today()
-        self.line_by_id = one_per_key(sessionmaker, repository.lines_by_id, _id)
-        self.anomaly_by_id = one_per_key(sessionmaker, repository.anomalies_by_id, _id)
+        self.line_by_id = one_per_key(sessionmaker, statements_repository.lines_by_id, _id)
+        self.anomaly_by_id = one_per_key(sessionmaker, detection_repository.anomalies_by_id, _id)
         self.anomalies: DataLoader[AnomaliesKey, list[Anomaly]] = DataLoader(
             load_fn=self._load_anomalies
         )
@@ -59,6 +69,7 @@ class PaymentsContext(RequestContext):
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
         self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
         self.published = many_per_key(sessionmaker, _published_by_practice)
+        self.claims = many_per_key(sessionmaker, _claims_by_practice)
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
@@ -73,7 +84,7 @@ class PaymentsContext(RequestContext):
         found: dict[AnomaliesKey, list[Anomaly]] = defaultdict(list)
         async with self.sessionmaker() as session:
             for (open_only, kind, page), codes in by_filter.items():
-                rows = await repository.anomalies_page(
+                rows = await detection_repository.anomalies_page(
                     session,
                     codes,
                     open_only=open_only,
@@ -87,7 +98,7 @@ class PaymentsContext(RequestContext):
 
     async def _load_consented(self, pairs: list[tuple[str, str]]) -> list[bool]:
         async with self.sessionmaker() as session:
-            active = await repository.active_consents(session, pairs)
+            active = await consent_repository.active_consents(session, pairs)
         return [pair in active for pair in pairs]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
@@ -104,7 +115,7 @@ class PaymentsContext(RequestContext):
         async with self.sessionmaker() as session:
             for page, codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]
-                rows = await repository.latest_statements(
+                rows = await statements_repository.latest_statements(
                     session, codes, before=before, limit=page.first + 1
                 )
                 for row in rows:
@@ -117,7 +128,7 @@ class PaymentsContext(RequestContext):
             }
             if shown:
                 lines = {statement_id: [] for statement_id in shown}
-                for line in await repository.lines_of_statements(session, sorted(shown)):
+                for line in await statements_repository.lines_of_statements(session, sorted(shown)):
                     lines[line.statement_id].append(line)
         self.lines.prime_many(lines)
         return [found.get((code, page), []) for code, page, _ in keys]
@@ -126,7 +137,7 @@ class PaymentsContext(RequestContext):
 async def _lines_by_statement(
     session: AsyncSession, statement_ids: list[int]
 ) -> list[tuple[int, LineRow]]:
-    lines = await repository.lines_of_statements(session, statement_ids)
+    lines = await statements_repository.lines_of_statements(session, statement_ids)
     return [(line.statement_id, line) for line in lines]
 
 
@@ -137,25 +148,36 @@ def _id(row: LineRow | Anomaly) -> int:
 async def _declarations_by_practice(
     session: AsyncSession, codes: list[str]
 ) -> list[tuple[str, QofDeclaration]]:
-    return [(row.ods_code, row) for row in await repository.declarations(session, codes)]
+    return [(row.ods_code, row) for row in await qof_repository.declarations(session, codes)]
 
 
 async def _disputes_by_practice(
     session: AsyncSession, codes: list[str]
 ) -> list[tuple[str, Dispute]]:
-    return [(row.ods_code, row) for row in await repository.disputes_of_practices(session, codes)]
+    return [
+        (row.ods_code, row)
+        for row in await disputes_repository.disputes_of_practices(session, codes)
+    ]
 
 
 async def _events_by_dispute(
     session: AsyncSession, ids: list[int]
 ) -> list[tuple[int, DisputeEvent]]:
-    return [(row.dispute_id, row) for row in await repository.dispute_events(session, ids)]
+    return [(row.dispute_id, row) for row in await disputes_repository.dispute_events(session, ids)]
 
 
 async def _published_by_practice(
     session: AsyncSession, codes: list[str]
 ) -> list[tuple[str, PublishedTotal]]:
-    return [(row.ods_code, row) for row in await repository.published_totals(session, codes)]
+    return [
+        (row.ods_code, row) for row in await published_repository.published_totals(session, codes)
+    ]
+
+
+async def _claims_by_practice(
+    session: AsyncSession, codes: list[str]
+) -> list[tuple[str, PracticeClaim]]:
+    return [(row.ods_code, row) for row in await claims_repository.claims(session, codes)]
 
 
 async def _practices_by_performer(
@@ -164,9 +186,10 @@ async def _practices_by_performer(
     """Practices a performer holds or held a post at, as far as payments knows."""
     pairs = {
         (m.gmc_number, m.ods_code)
-        for m in await repository.memberships(session, gmc_numbers=numbers)
+        for m in await directory_repository.memberships(session, gmc_numbers=numbers)
     }
     pairs |= {
-        (e.gmc_number, e.ods_code) for e in await repository.estimates(session, gmc_numbers=numbers)
+        (e.gmc_number, e.ods_code)
+        for e in await pensions_repository.estimates(session, gmc_numbers=numbers)
     }
     return sorted(pairs)

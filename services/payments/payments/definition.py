@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pcse_kit.service import ServiceDefinition
 
-from payments import directory
 from payments.context import PaymentsContext
 from payments.demo import seed_demo
+from payments.directory import consumer as directory
 from payments.schema import schema
 from payments.settings import SERVICE_DIR, PaymentsSettings
 

@@ -32,10 +32,11 @@ class Base(DeclarativeBase):
 
 
 class Component(enum.StrEnum):
-    """What a statement line pays or deducts. Deductions are the last six."""
+    """What a statement line pays or deducts (deductions: see ``DEDUCTIONS``)."""
 
     GLOBAL_SUM = "global_sum"
     PMS_BASELINE = "pms_baseline"
+    APMS_CONTRACT = "apms_contract"
     QOF_ASPIRATION = "qof_aspiration"
     QOF_ACHIEVEMENT = "qof_achievement"
     ENHANCED_SERVICE = "enhanced_service"
@@ -54,6 +55,10 @@ class Component(enum.StrEnum):
     LMC_STATUTORY_LEVY = "lmc_statutory_levy"
     LMC_VOLUNTARY_LEVY = "lmc_voluntary_levy"
     PRESCRIPTION_CHARGE_INCOME = "prescription_charge_income"
+    ADDITIONAL_VOLUNTARY_CONTRIBUTIONS = "additional_voluntary_contributions"
+    ADDED_YEARS = "added_years"
+    ERRBO = "errbo"
+    """Early retirement reduction buy-out, deducted for a GP who buys it."""
 
     @property
     def is_deduction(self) -> bool:
@@ -68,6 +73,9 @@ DEDUCTIONS = frozenset(
         Component.LMC_STATUTORY_LEVY,
         Component.LMC_VOLUNTARY_LEVY,
         Component.PRESCRIPTION_CHARGE_INCOME,
+        Component.ADDITIONAL_VOLUNTARY_CONTRIBUTIONS,
+        Component.ADDED_YEARS,
+        Component.ERRBO,
     }
 )
 
@@ -127,8 +135,10 @@ class Statement(Base):
 
 
 class StatementLine(Base):
-    """One itemised line. Amounts are integer pence; deductions are negative, payments
-    positive, and either may be zero (a global sum shown as £0 is itself evidence).
+    """One itemised line. Amounts are integer pence: payments positive, deductions negative,
+    and either may be zero (a global sum shown as £0 is itself evidence). Either sign is
+    stored: an adjustment under a payment heading can be negative, a refund under a deduction
+    heading positive; the paycode says which signs it can carry (:class:`PaycodeSign`).
 
     Lines are never changed once written (a trigger refuses it): a correction is a new line in
     a later run, so what a practice was told stays on record as evidence.
@@ -140,12 +150,6 @@ class StatementLine(Base):
         # A run's lines arrive in one COPY and lie together in the heap, so a block-range
         # index finds them; a B-tree cost a tenth of the server's time in every import.
         Index("ix_statement_line_run", "run_id", postgresql_using="brin"),
-        CheckConstraint(
-            "(component IN ('employee_superannuation', 'employer_superannuation', "
-            "'pension_admin_levy', 'lmc_statutory_levy', 'lmc_voluntary_levy', "
-            "'prescription_charge_income')) = (amount_pence <= 0) OR amount_pence = 0",
-            name="statement_line_deductions_negative",
-        ),
         CheckConstraint("covers_to >= covers_from", name="statement_line_covers_ordered"),
         CheckConstraint(
             "gmc_number IS NULL OR gmc_number ~ '^[0-9]{7}$'", name="statement_line_gmc_format"
@@ -186,6 +190,8 @@ class StatementLine(Base):
     """The payment run that brought the line. Not a foreign key on purpose: the loader writes
     a run and all its lines in one transaction, and the per-row check cost a third of COPY's
     time (bench/payments_import.py)."""
+    remittance_ref: Mapped[str | None] = mapped_column(String(40))
+    """The remittance (bank credit) the line was paid in, where the run names one."""
 
 
 class StatementRow(NamedTuple):
@@ -225,6 +231,30 @@ class LineRow(NamedTuple):
     reversed_on: date | None
     gmc_number: str | None
     run_id: str | None
+    remittance_ref: str | None
+
+
+class PaycodeSign(enum.StrEnum):
+    """The signs a paycode's lines can carry."""
+
+    EITHER = "either"
+    """A payment an adjustment can take below zero, or a deduction that can be refunded."""
+    CREDIT = "credit"
+    """Only money to the practice (arrears of an uplift)."""
+    DEBIT = "debit"
+    """Only money taken (AVCs, added years, ERRBO, prescription charges): a correction is a
+    reversal of the line, not a line of the other sign."""
+
+
+class LineTreatment(enum.StrEnum):
+    """How detection reads a paycode's lines."""
+
+    REGULAR = "regular"
+    """Counts towards the months it covers."""
+    ARREARS = "arrears"
+    """Arrears of a rate decided after the months it covers: settles them, on its own date."""
+    YEAR_END = "year_end"
+    """Pension year-end balancing: settles the year; never fills a month, never a duplicate."""
 
 
 class Paycode(Base):
@@ -236,6 +266,12 @@ class Paycode(Base):
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
     component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
     description: Mapped[str] = mapped_column(String(200))
+    sign: Mapped[PaycodeSign] = mapped_column(
+        text_enum(PaycodeSign, "paycode_sign"), server_default=PaycodeSign.EITHER.value
+    )
+    treatment: Mapped[LineTreatment] = mapped_column(
+        text_enum(LineTreatment, "line_treatment"), server_default=LineTreatment.REGULAR.value
+    )
 
 
 class RateKind(enum.StrEnum):
@@ -252,9 +288,18 @@ class RateKind(enum.StrEnum):
     LMC_VOLUNTARY = "lmc_voluntary"
     """Pence per registered patient per year, for the LMC in ``scope``."""
     GLOBAL_SUM = "global_sum"
-    """Pence per registered patient per year."""
+    """Pence per weighted patient per year (GMS)."""
+    OOH_OPT_OUT = "ooh_opt_out"
+    """% of the global sum deducted from a practice that opted out of out-of-hours care."""
     QOF_ASPIRATION = "qof_aspiration"
     """% of last year's QOF achievement paid as this year's aspiration, over 12 months."""
+    QOF_POINT_VALUE = "qof_point_value"
+    """Pence per QOF point for the year: the aspiration is uprated by its change."""
+    TRAINING_GRANT = "training_grant"
+    """Pence per year for each GP registrar placed at a training practice."""
+    SCHEME_EMPLOYER = "scheme_employer"
+    """The scheme's whole employer rate %: the practice pays ``employer`` and NHS England
+    funds the rest centrally. For reference; never expected of a practice."""
 
 
 class Rate(Base):
@@ -265,8 +310,16 @@ class Rate(Base):
 
     __tablename__ = "rate"
     __table_args__ = (
+        # A backdated uplift is a second row from the same day, told apart by when it was
+        # decided; NULL (known in advance) is one value here, not many.
         UniqueConstraint(
-            "kind", "scope", "effective_from", "band_from_pence", name="rate_one_per_band"
+            "kind",
+            "scope",
+            "effective_from",
+            "band_from_pence",
+            "decided_on",
+            name="rate_one_per_band",
+            postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(
             "band_to_pence IS NULL OR band_to_pence >= band_from_pence", name="rate_band_ordered"
@@ -283,6 +336,12 @@ class Rate(Base):
     band_to_pence: Mapped[int | None] = mapped_column(BigInteger)
     value: Mapped[Decimal] = mapped_column(Numeric(10, 4))
     source: Mapped[str] = mapped_column(String(200))
+    decided_on: Mapped[date | None]
+    """When a rate backdated to ``effective_from`` was decided (a pay-review uplift): months
+    due before it keep the old rate as their expectation, and the difference comes as arrears.
+    None when it was known before it took effect."""
+    settle_by: Mapped[date | None]
+    """By when the arrears of a backdated rate are due."""
 
 
 class DeadlineKind(enum.StrEnum):
@@ -292,6 +351,8 @@ class DeadlineKind(enum.StrEnum):
     """Type 1 and Type 2 certificates, a year in arrears."""
     QOF_ACHIEVEMENT = "qof_achievement"
     """Payment of the year's QOF achievement once approved."""
+    QOF_DECLARATION = "qof_declaration"
+    """The practice's sign-off of the year's QOF achievement declaration in CQRS."""
 
 
 class DeadlineRule(Base):
@@ -317,8 +378,52 @@ class DeadlineRule(Base):
     source: Mapped[str] = mapped_column(String(200))
 
 
+class TimingKind(enum.StrEnum):
+    COMMISSIONER_APPROVAL = "commissioner_approval"
+    """Days a declaration may await the commissioner's approval before it is stuck."""
+
+
+class TimingRule(Base):
+    """A number of days something may take, from ``effective_from`` until the next rule."""
+
+    __tablename__ = "timing_rule"
+    __table_args__ = (
+        CheckConstraint("days > 0", name="timing_rule_days"),
+        {"info": {"reference": True}},
+    )
+
+    kind: Mapped[TimingKind] = mapped_column(text_enum(TimingKind, "timing_kind"), primary_key=True)
+    effective_from: Mapped[date] = mapped_column(primary_key=True)
+    days: Mapped[int]
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class CommissionerRule(Base):
+    """Whose money a component is (the commissioner that authorises it), from a date.
+
+    PCSE is the paying agent; the commissioner is who a practice chases and addresses a
+    notice to. ``paycode`` narrows a rule to one paycode ('' for the whole component).
+    """
+
+    __tablename__ = "commissioner_rule"
+    __table_args__ = ({"info": {"reference": True}},)
+
+    component: Mapped[Component] = mapped_column(
+        text_enum(Component, "component", length=40), primary_key=True
+    )
+    paycode: Mapped[str] = mapped_column(String(20), primary_key=True, server_default="")
+    effective_from: Mapped[date] = mapped_column(primary_key=True)
+    commissioner: Mapped[Paymaster] = mapped_column(text_enum(Paymaster, "paymaster"))
+    route: Mapped[str] = mapped_column(String(200))
+    """How the money reaches the practice: PCSE Online, ISFE, an invoice..."""
+    source: Mapped[str] = mapped_column(String(200))
+
+
 class PracticeDirectory(Base):
-    """This service's copy of the performers service's practices (``practice.upserted``)."""
+    """This service's copy of the performers service's practices (``practice.upserted``).
+
+    The contract facts are None while the directory has not said: unknown, not false.
+    """
 
     __tablename__ = "practice_directory"
     __table_args__ = (
@@ -333,6 +438,91 @@ class PracticeDirectory(Base):
     list_size: Mapped[int]
     status: Mapped[str] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    contract_type: Mapped[str | None] = mapped_column(String(4))
+    """GMS, PMS or APMS, as the performers service spells it."""
+    dispensing: Mapped[bool | None]
+    training_practice: Mapped[bool | None]
+    out_of_hours_opt_out: Mapped[bool | None]
+    icb_code: Mapped[str | None] = mapped_column(String(5))
+
+
+class PracticeListSize(Base):
+    """A practice's list for one quarter, registered and weighted (``practice.list_size_recorded``).
+
+    The global sum is paid on the weighted list and levies on the registered one, recalculated
+    each quarter: a month's expectation uses its own quarter's list, never today's.
+    """
+
+    __tablename__ = "practice_list_size"
+    __table_args__ = (
+        CheckConstraint(
+            "extract(day FROM quarter_start) = 1 "
+            "AND extract(month FROM quarter_start) IN (1, 4, 7, 10)",
+            name="practice_list_size_quarter",
+        ),
+        CheckConstraint(
+            "registered_patients >= 0 AND (weighted_patients IS NULL OR weighted_patients >= 0)",
+            name="practice_list_size_counts",
+        ),
+    )
+
+    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    quarter_start: Mapped[date] = mapped_column(primary_key=True)
+    registered_patients: Mapped[int]
+    weighted_patients: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    """None where only the registered list is known (a list recorded for the QOF index)."""
+    source: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ContractValue(Base):
+    """The annual value of a PMS agreement (its baseline) or an APMS contract (its price), from
+    a date: what a practice not on the global sum is paid in twelfths.
+
+    A variation decided after the date it applies from (the pay-review uplift reaching a PMS
+    contract in September, backdated to April) is a second row from the same date with the day
+    it was decided: months due before then keep the old value, and the difference is arrears.
+    """
+
+    __tablename__ = "contract_value"
+    __table_args__ = (
+        CheckConstraint("annual_pence >= 0", name="contract_value_amount"),
+        UniqueConstraint(
+            "ods_code",
+            "effective_from",
+            "decided_on",
+            name="contract_value_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    effective_from: Mapped[date]
+    decided_on: Mapped[date | None]
+    contract_type: Mapped[str] = mapped_column(String(4))
+    annual_pence: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class PerformerStatusChange(Base):
+    """This service's copy of list decisions (``performer.status_changed``): whether a GP was
+    suspended or removed when pay was taken for them."""
+
+    __tablename__ = "performer_status_change"
+    __table_args__ = (
+        UniqueConstraint(
+            "gmc_number", "effective_date", "to_status", name="performer_status_change_natural"
+        ),
+        Index("ix_performer_status_change_performer", "gmc_number", "effective_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gmc_number: Mapped[str] = mapped_column(String(7))
+    effective_date: Mapped[date]
+    from_status: Mapped[str] = mapped_column(String(40))
+    to_status: Mapped[str] = mapped_column(String(40))
+    decision: Mapped[str] = mapped_column(String(200), server_default="")
 
 
 class PerformerMembership(Base):
@@ -371,6 +561,8 @@ class DeclarationState(enum.StrEnum):
     """Financially approved by the commissioner: payment is now due."""
     PAID = "paid"
     NO_DECLARATION_REQUIRED = "no_declaration_required"
+    APPEALED = "appealed"
+    """The practice disputes the achievement calculated: nothing is due until it is settled."""
 
 
 class QofDeclaration(Base):
@@ -397,6 +589,40 @@ class QofDeclaration(Base):
     declared_on: Mapped[date | None]
     approved_on: Mapped[date | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    retired_pence: Mapped[int | None] = mapped_column(BigInteger)
+    """The part of the achievement earned on indicators retired from the next year (2025/26
+    retired 32, as CQRS shows per indicator): next year's aspiration leaves it out."""
+    aspiration_paid_pence: Mapped[int | None] = mapped_column(BigInteger)
+    """The aspiration paid for the year as CQRS shows it, when the statements held here do not
+    cover the whole year: the balance due is the achievement less it."""
+    appealed_on: Mapped[date | None]
+
+
+class TraineePay(Base):
+    """A change to what PCSE reimburses for a placement a month (the practice's revised set-up
+    form), from a day, with the day it was decided: a pay award backdated to April and applied
+    from August pay keeps the old amount right for the months due before the decision, and the
+    difference is arrears."""
+
+    __tablename__ = "trainee_pay"
+    __table_args__ = (
+        CheckConstraint("monthly_pence > 0", name="trainee_pay_amount"),
+        UniqueConstraint(
+            "placement_id",
+            "applies_from",
+            "decided_on",
+            name="trainee_pay_one_per_decision",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("trainee_placement.id", ondelete="CASCADE")
+    )
+    applies_from: Mapped[date]
+    decided_on: Mapped[date | None]
+    monthly_pence: Mapped[int] = mapped_column(BigInteger)
 
 
 class TraineePlacement(Base):
@@ -438,6 +664,9 @@ class PensionEstimate(Base):
     financial_year: Mapped[int]
     pensionable_pay_pence: Mapped[int] = mapped_column(BigInteger)
     submitted_on: Mapped[date]
+    declared_tier: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    """The contribution % the practice declared on the estimate: PCSE deducts at it. None
+    where the estimate did not say (then the tier follows the pay this service knows)."""
 
 
 class CertificateType(enum.StrEnum):
@@ -504,6 +733,52 @@ class LocumPensionForm(Base):
     submitted_on: Mapped[date]
     bacs_reference: Mapped[str] = mapped_column(String(40))
     pensionable_pence: Mapped[int] = mapped_column(BigInteger)
+    income_month: Mapped[date | None]
+    """Form B: the first day of the month the practice paid the locum (income received), which
+    the form, its deadline and its BACS reference follow."""
+
+
+class ClaimState(enum.StrEnum):
+    """Where a practice's claim is."""
+
+    CLAIMED = "claimed"
+    APPROVED = "approved"
+    """Approved by the commissioner: payment falls due."""
+    PAID = "paid"
+    """The practice says it was paid; the statement lines say whether it was."""
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class PracticeClaim(Base):
+    """A claim a practice made (an enhanced service, drugs, premises, a locum), as it records it:
+    an approved claim is expected on a statement."""
+
+    __tablename__ = "practice_claim"
+    __table_args__ = (
+        UniqueConstraint("ods_code", "reference", name="practice_claim_reference"),
+        CheckConstraint("covers_to >= covers_from", name="practice_claim_covers_ordered"),
+        CheckConstraint(
+            "(state IN ('approved', 'paid')) <= (approved_on IS NOT NULL)",
+            name="practice_claim_approved_dated",
+        ),
+        Index("ix_practice_claim_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    reference: Mapped[str] = mapped_column(String(40))
+    """The practice's own reference for the claim (or the commissioner's)."""
+    component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
+    paycode: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(200))
+    covers_from: Mapped[date]
+    covers_to: Mapped[date]
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    claimed_on: Mapped[date]
+    approved_on: Mapped[date | None]
+    state: Mapped[ClaimState] = mapped_column(text_enum(ClaimState, "claim_state"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class AnomalyKind(enum.StrEnum):
@@ -515,6 +790,19 @@ class AnomalyKind(enum.StrEnum):
     PENSION_CATCH_UP = "pension_catch_up"
     WRONG_TIER = "wrong_tier"
     LEAVER_SUPERANNUATION = "leaver_superannuation"
+    STUCK = "stuck"
+    """A line stuck in the payment chain: authorised but not entered, entered but not paid by
+    the due date, or failed and not run again."""
+    STUCK_DECLARATION = "stuck_declaration"
+    """A QOF declaration awaiting the practice's sign-off after the deadline, or awaiting the
+    commissioner too long."""
+
+
+class Direction(enum.StrEnum):
+    """Which way the money at stake goes."""
+
+    OWED_TO_PRACTICE = "owed_to_practice"
+    REPAYABLE_BY_PRACTICE = "repayable_by_practice"
 
 
 class Severity(enum.StrEnum):
@@ -549,8 +837,15 @@ class Anomaly(Base):
     severity: Mapped[Severity] = mapped_column(text_enum(Severity, "severity"))
     component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
     covers_from: Mapped[date]
+    covers_to: Mapped[date | None]
+    """The last day of the period concerned, where it is more than the month it starts."""
     gmc_number: Mapped[str | None] = mapped_column(String(7))
+    claim_reference: Mapped[str | None] = mapped_column(String(40))
+    """The practice's claim it is about, for an approved claim unpaid or paid wrong."""
     amount_at_stake_pence: Mapped[int] = mapped_column(BigInteger)
+    direction: Mapped[Direction] = mapped_column(
+        text_enum(Direction, "direction"), server_default=Direction.OWED_TO_PRACTICE.value
+    )
     summary: Mapped[str] = mapped_column(String(400))
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
     """{"facts": [[label, value]], "derivation": [[label, value]], "lineIds": [...]}"""

@@ -12,6 +12,7 @@ from payments.models import (
     Component,
     PerformerMembership,
     PracticeDirectory,
+    PracticeListSize,
     Rate,
     RateKind,
     Statement,
@@ -181,7 +182,14 @@ async def create_line(
 
 
 async def create_practice(
-    app: FastAPI, *, ods_code: str = "A81001", lmc_code: str = "kernow", list_size: int = 12_000
+    app: FastAPI,
+    *,
+    ods_code: str = "A81001",
+    lmc_code: str = "kernow",
+    list_size: int = 12_000,
+    contract_type: str | None = "GMS",
+    out_of_hours_opt_out: bool | None = False,
+    training_practice: bool | None = None,
 ) -> str:
     async with app.state.sessionmaker.begin() as session:
         await session.execute(
@@ -191,9 +199,30 @@ async def create_practice(
                 lmc_code=lmc_code,
                 list_size=list_size,
                 status="active",
+                contract_type=contract_type,
+                out_of_hours_opt_out=out_of_hours_opt_out,
+                training_practice=training_practice,
             )
         )
     return ods_code
+
+
+async def create_list_size(
+    app: FastAPI,
+    *,
+    quarter: date,
+    registered: int,
+    weighted: Decimal | None,
+    ods_code: str = "A81001",
+) -> None:
+    """One quarter's list, as the performers stream records it."""
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(PracticeListSize).values(
+                ods_code=ods_code, quarter_start=quarter, registered_patients=registered,
+                weighted_patients=weighted, source="test",
+            )
+        )  # fmt: skip
 
 
 async def create_membership(
@@ -217,14 +246,22 @@ async def create_membership(
 
 
 async def create_rate(
-    app: FastAPI, *, kind: RateKind, value: Decimal, scope: str = "", since: date = date(2020, 4, 1)
+    app: FastAPI,
+    *,
+    kind: RateKind,
+    value: Decimal,
+    scope: str = "",
+    since: date = date(2020, 4, 1),
+    decided_on: date | None = None,
+    settle_by: date | None = None,
 ) -> None:
     async with app.state.sessionmaker.begin() as session:
         await session.execute(
             insert(Rate).values(
-                kind=kind, scope=scope, effective_from=since, value=value, source="test"
+                kind=kind, scope=scope, effective_from=since, value=value, source="test",
+                decided_on=decided_on, settle_by=settle_by,
             )
-        )
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -251,3 +288,8 @@ def make_membership(app: FastAPI) -> Any:
 @pytest.fixture
 def make_rate(app: FastAPI) -> Any:
     return partial(create_rate, app)
+
+
+@pytest.fixture
+def make_list_size(app: FastAPI) -> Any:
+    return partial(create_list_size, app)

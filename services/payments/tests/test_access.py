@@ -122,6 +122,36 @@ async def test_an_accountant_sees_payments_from_consent_until_revocation(
     assert events[1].after["revoked_by"] == "manager@a81001"
 
 
+DECLARE = """
+mutation ($key: String!) {
+  recordQofDeclaration(input: {odsCode: "A81001", financialYear: 2024, achievement: "1000.00",
+      state: APPROVED, approvedOn: "2025-05-14", idempotencyKey: $key}) {
+    qofDeclarations { label }
+  }
+}
+"""
+
+
+async def test_a_replay_by_an_accountant_whose_consent_was_revoked_is_refused(
+    make_practice: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    await make_practice(ods_code="A81001")
+    practice = token("practice", ["A81001"], subject="manager@a81001")
+    accountant = token("accountant", subject="acct-42")
+    consent = {"ods": "A81001", "acct": "acct-42"}
+
+    await graphql(client, GRANT, {**consent, "key": "grant-0002"}, token=practice)
+    first = await graphql(client, DECLARE, {"key": "declare-0001"}, token=accountant)
+    replay = await graphql(client, DECLARE, {"key": "declare-0001"}, token=accountant)
+    await graphql(client, REVOKE, {**consent, "key": "revoke-0002"}, token=practice)
+    after = await graphql(client, DECLARE, {"key": "declare-0001"}, token=accountant)
+
+    assert "errors" not in first, first
+    assert replay["data"] == first["data"]
+    # The stored response is not handed back: the right is checked again, in the transaction.
+    assert forbidden(after)
+
+
 async def test_the_audit_trail_cannot_be_edited(
     app: FastAPI, client: httpx.AsyncClient, token: Token
 ) -> None:

@@ -6,8 +6,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments import published
 from payments.models import Component, Measure, PublishedTotal
+from payments.published import rules as published
 from pcse_kit.testing import Token, graphql
 from sqlalchemy import func, select
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import hypothesis
 from hypothesis import strategies as st
-from payments import export
-from payments.anomalies import effect
-from payments.ingest import amount_pence
+from payments.detection.rules import effect
 from payments.models import ChainStatus, Component, LineRow, Paymaster, Statement
+from payments.statements import export
+from payments.statements.ingest import amount_pence
 from payments.types import pounds
 from pcse_kit.testing import Token, graphql
 
@@ -40,7 +40,8 @@ def make_line(index: int, component: Component, pence: int, status: ChainStatus)
         id=index, statement_id=1, component=component, paycode=component.name[:8],
         description=component.value, amount_pence=amount, covers_from=PERIOD,
         covers_to=date(2026, 6, 30), paymaster=Paymaster.NHS_ENGLAND, source_system="PCSE Online",
-        authoriser=None, status=status, gmc_number=None, run_id=None, **dates,
+        authoriser=None, status=status, gmc_number=None, run_id=None, remittance_ref=None,
+        **dates,
     )  # fmt: skip
 
 

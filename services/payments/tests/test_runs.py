@@ -133,9 +133,14 @@ BAD_ROWS = [
         id="three decimal places",
     ),
     pytest.param(
-        "A81001,2026-06,SUPEREE,employee_superannuation,100.00,,,,,,paid,2026-06-30,,",
+        "A81001,2026-06,SUPAVC,additional_voluntary_contributions,100.00,,,,,,paid,2026-06-30,,",
         "amount",
-        id="positive deduction",
+        id="positive AVC (a debit-only paycode)",
+    ),
+    pytest.param(
+        "A81001,2026-06,GSUMARR,global_sum,-100.00,,,,,,paid,2026-06-30,,",
+        "amount",
+        id="negative arrears (a credit-only paycode)",
     ),
     pytest.param(
         "Z99999,2026-06,GSUM,global_sum,100.00,,,,,,paid,2026-06-30,,",
@@ -202,17 +207,63 @@ async def test_a_header_without_the_required_columns_is_refused(client: httpx.As
     assert report == [(1, "paycode"), (1, "component"), (1, "colour")]
 
 
-@pytest.mark.parametrize("role", ["practice", "accountant", "lmc"])
 @pytest.mark.usefixtures("directory")
-async def test_only_payments_operators_import_runs(
-    app: FastAPI, client: httpx.AsyncClient, token: Token, role: str
+async def test_a_negative_adjustment_and_a_refund_are_lines_like_any_other(
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    scope = {"practice": ["A81001"], "lmc": ["kernow"], "accountant": []}[role]
-    body = await graphql(
-        client, IMPORT, {"run": "RUN-X", "csv": run(*GOOD)}, token=token(role, scope)
-    )
-    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert await counts(app) == (0, 0, 0, 0)
+    rows = [
+        # A list-size correction recovering part of a global sum, and a year-end refund.
+        "A81001,2026-06,GSUM,global_sum,-281.11,2026-05-01,2026-05-31,,,,paid,2026-06-30,,",
+        "A81001,2026-06,SUPEEYE,employee_superannuation,300.00,2025-04-01,2026-03-31,,,,paid,"
+        "2026-06-30,1234567,",
+    ]
+    body = await graphql(client, IMPORT, {"run": "RUN-SIGNS", "csv": run(*rows)})
+    assert body["data"]["importPaymentRun"]["total"] == "18.89"
+
+
+@pytest.mark.parametrize(
+    ("role", "scope", "subject", "consent", "rows", "outcome"),
+    [
+        pytest.param("practice", ["A81001"], None, False, GOOD[:3], "A81001:OWN-1", id="own"),
+        pytest.param("practice", ["A81001"], None, False, GOOD[3:], "FORBIDDEN", id="another's"),
+        pytest.param("practice", ["A81001", "B82002"], None, False, GOOD, "BAD_USER_INPUT",
+                     id="two practices in one file"),
+        pytest.param("accountant", [], "acct-1", True, GOOD[:3], "A81001:OWN-1",
+                     id="accountant with consent"),
+        pytest.param("accountant", [], "acct-1", False, GOOD[:3], "FORBIDDEN",
+                     id="accountant without"),
+        pytest.param("lmc", ["kernow"], None, False, GOOD[:3], "FORBIDDEN", id="lmc"),
+    ],
+)  # fmt: skip
+@pytest.mark.usefixtures("directory")
+async def test_a_practice_imports_its_own_statements_and_only_its_own(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    token: Token,
+    role: str,
+    scope: list[str],
+    subject: str | None,
+    consent: bool,
+    rows: list[str],
+    outcome: str,
+) -> None:
+    if consent:
+        from payments.models import AccountantConsent  # noqa: PLC0415
+
+        async with app.state.sessionmaker.begin() as session:
+            session.add(
+                AccountantConsent(ods_code="A81001", accountant_id="acct-1", granted_by="t")
+            )
+    caller = token(role, scope, subject=subject)
+
+    body = await graphql(client, IMPORT, {"run": "OWN-1", "csv": run(*rows)}, token=caller)
+
+    if outcome in {"FORBIDDEN", "BAD_USER_INPUT"}:
+        assert body["errors"][0]["extensions"]["code"] == outcome
+        assert (await counts(app))[:3] == (0, 0, 0)
+        return
+    assert body["data"]["importPaymentRun"]["runId"] == outcome
+    assert body["data"]["importPaymentRun"]["practiceCodes"] == ["A81001"]
 
 
 @pytest.mark.usefixtures("directory")

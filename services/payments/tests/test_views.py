@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments import directory, service
+from payments.detection import service
+from payments.directory import consumer as directory
 from payments.models import (
     Anomaly,
     CertificateType,
@@ -17,7 +18,6 @@ from payments.models import (
     PensionCertificate,
     PerformerMembership,
     PracticeDirectory,
-    RateKind,
 )
 from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
@@ -37,12 +37,14 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def missing(app: FastAPI, make_practice: Any, make_rate: Any, make_line: Any) -> int:
-    """A81001 (kernow) with January's global sum missing; the anomaly's id."""
-    await make_rate(kind=RateKind.GLOBAL_SUM, value=Decimal(12_000))
+async def missing(app: FastAPI, make_practice: Any, make_list_size: Any, make_line: Any) -> int:
+    """A81001 (kernow) with January's global sum missing; the anomaly's id. On a weighted list
+    of 1,000 at £123.34 a weighted patient, a month is 1,000 x 123.34 / 12 = £10,278.33."""
     await make_practice(ods_code="A81001", lmc_code="kernow", list_size=1_000)
+    for quarter in (date(2025, 10, 1), date(2026, 1, 1)):
+        await make_list_size(quarter=quarter, registered=1_000, weighted=Decimal("1000.00"))
     await make_practice(ods_code="B82002", lmc_code="essex")
-    await make_line(period=date(2025, 12, 1), component=Component.GLOBAL_SUM, amount=1_000_000)
+    await make_line(period=date(2025, 12, 1), component=Component.GLOBAL_SUM, amount=1_027_833)
     await make_line(period=date(2026, 1, 1), component=Component.DRUGS, amount=500, paycode="DRUGS")
     async with app.state.sessionmaker.begin() as session:
         await service.sync_anomalies(session, ["A81001"], today=date(2026, 2, 10))
@@ -88,7 +90,7 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
     assert (dispute["ageDays"], dispute["escalatable"]) == (0, False)
     [step] = dispute["timeline"]
     assert step["kind"] == "OPENED"
-    assert {"label": "Expected", "value": "£10,000.00 by 2026-01-31"} in step["evidence"]
+    assert {"label": "Expected", "value": "£10,278.33 by 2026-01-31"} in step["evidence"]
 
     added = await graphql(
         client,
@@ -117,7 +119,7 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
     assert (shown["ageDays"], shown["escalatable"]) == (41, True)
     assert shown["anomaly"] == {"kind": "MISSING"}
     notice = shown["latePaymentNotice"]
-    for expected in (dispute["reference"], "£10,000.00", "CAS-0000123", "escalate", "41 days"):
+    for expected in (dispute["reference"], "£10,278.33", "CAS-0000123", "escalate", "41 days"):
         assert expected in notice
 
 
@@ -143,7 +145,8 @@ SUMMARY = """
 query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
     ... on Lmc { code paymentsSummary { practices escalatableDisputes
-      anomalies { kind count amountAtStake practicesAffected practiceCodes }
+      anomalies { kind count amountAtStake owedToPractices repayableByPractices
+                  practicesAffected practiceCodes }
       openDisputes { reference odsCode ageDays } } }
   }
 }
@@ -184,11 +187,13 @@ async def test_the_lmc_summary_is_for_the_lmc_and_payments_operators(
     summary = entity["paymentsSummary"]
     assert summary["practices"] == 1
     by_kind = {a["kind"]: a for a in summary["anomalies"]}
-    assert len(by_kind) == 8
+    assert len(by_kind) == 10
     assert by_kind["MISSING"] == {
         "kind": "MISSING",
         "count": 1,
-        "amountAtStake": "10000.00",
+        "amountAtStake": "10278.33",
+        "owedToPractices": "10278.33",
+        "repayableByPractices": "0.00",
         "practicesAffected": 1,
         "practiceCodes": ["A81001"],
     }
@@ -335,7 +340,8 @@ async def test_directory_events_keep_the_copy_and_a_leaver_is_flagged_at_once(
         await directory.apply(session, event("practice.upserted", practice))
         await directory.apply(session, event("practice.upserted", {**practice, "listSize": 9100}))
         await directory.apply(session, event("membership.started", MEMBERSHIP))
-        await directory.apply(session, event("performer.status_changed", {"gmcNumber": GP}))
+        # A type payments has no use for is skipped.
+        await directory.apply(session, event("performer.registration_recorded", {"gmcNumber": GP}))
     # A payload it cannot read is the consumer's to dead-letter, and writes nothing.
     async with app.state.sessionmaker() as session:
         with pytest.raises(MalformedEvent, match=r"membership\.started"):
@@ -356,6 +362,36 @@ async def test_directory_events_keep_the_copy_and_a_leaver_is_flagged_at_once(
     assert (membership.membership_id, membership.end_date) == (77, date(2026, 1, 31))
     assert leaver is not None
     assert leaver.kind.value == "leaver_superannuation"
+
+
+@pytest.mark.usefixtures("client")
+async def test_an_event_that_changes_nothing_judges_nothing_again(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole directory published again (a replay, a new consumer) costs a write an event.
+    judged: list[list[str]] = []
+
+    async def sync(_session: Any, codes: list[str], **_: Any) -> None:
+        judged.append(list(codes))
+
+    monkeypatch.setattr(service, "sync_anomalies", sync)
+    practice = {"odsCode": "A81001", "name": "Abbey Fields", "lmcCode": "kernow",
+                "listSize": 9000, "contractType": "GMS"}  # fmt: skip
+    quarter = {"odsCode": "A81001", "quarterStart": "2026-01-01", "registeredPatients": 9000,
+               "weightedPatients": "9450.25"}  # fmt: skip
+    status = {"gmcNumber": GP, "effectiveDate": "2026-02-01", "from": "included",
+              "to": "suspended"}  # fmt: skip
+    async with app.state.sessionmaker.begin() as session:
+        session.add(PracticeDirectory(ods_code="A81001", name="Abbey Fields", lmc_code="kernow",
+                                      list_size=9000, status="active"))  # fmt: skip
+    for _ in range(2):
+        async with app.state.sessionmaker.begin() as session:
+            await directory.apply(session, event("practice.upserted", practice))
+            await directory.apply(session, event("practice.list_size_recorded", quarter))
+            await directory.apply(session, event("membership.started", MEMBERSHIP))
+            await directory.apply(session, event("performer.status_changed", status))
+    # The contract type is new, the rest was not known: judged once each, then not again.
+    assert judged == [["A81001"]] * 4
 
 
 @pytest.mark.usefixtures("client")

@@ -1,0 +1,263 @@
+"""SQL of statements, lines and payment runs. Nothing here commits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from payments.models import (
+    Component,
+    LineRow,
+    Paycode,
+    PaymentRun,
+    PracticeDirectory,
+    Statement,
+    StatementLine,
+    StatementRow,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import date
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+# The statements of the request path are built once, not per call: building a select and
+# its cache key cost more than running it. Lists go in as expanding parameters.
+
+
+def _latest_statements(*, before: bool) -> Select[int, str, date, date, str]:
+    ranked = select(
+        Statement.id,
+        func.row_number()
+        .over(partition_by=Statement.ods_code, order_by=Statement.period.desc())
+        .label("rank"),
+    ).where(Statement.ods_code.in_(bindparam("codes", expanding=True)))
+    if before:
+        ranked = ranked.where(Statement.period < bindparam("before", type_=Date))
+    ranked_sq = ranked.subquery()
+    return (
+        select(
+            Statement.id,
+            Statement.ods_code,
+            Statement.period,
+            Statement.payment_date,
+            Statement.source_system,
+        )
+        .join(ranked_sq, ranked_sq.c.id == Statement.id)
+        .where(ranked_sq.c.rank <= bindparam("limit", type_=Integer))
+        .order_by(Statement.ods_code, Statement.period.desc())
+    )
+
+
+_LATEST_STATEMENTS = _latest_statements(before=False)
+
+
+_LATEST_STATEMENTS_BEFORE = _latest_statements(before=True)
+
+
+_LINE_COLUMNS = tuple(StatementLine.__table__.c[name] for name in LineRow._fields)
+
+
+_LINES_OF_STATEMENTS = (
+    select(*_LINE_COLUMNS)
+    .where(StatementLine.statement_id.in_(bindparam("ids", expanding=True)))
+    .order_by(StatementLine.statement_id, StatementLine.id)
+)
+
+
+_LINES_BY_ID = select(*_LINE_COLUMNS).where(StatementLine.id.in_(bindparam("ids", expanding=True)))
+
+
+async def latest_statements(
+    session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int
+) -> list[StatementRow]:
+    """Up to ``limit`` statements per practice, newest period first, older than ``before``.
+
+    One statement for any number of practices: a window per practice, not a query each.
+    """
+    params: dict[str, object] = {"codes": codes, "limit": limit}
+    if before is None:
+        result = await session.execute(_LATEST_STATEMENTS, params)
+    else:
+        result = await session.execute(_LATEST_STATEMENTS_BEFORE, {**params, "before": before})
+    return [StatementRow(*row) for row in result]
+
+
+async def lines_of_statements(session: AsyncSession, statement_ids: Sequence[int]) -> list[LineRow]:
+    result = await session.execute(_LINES_OF_STATEMENTS, {"ids": statement_ids})
+    return [LineRow(*row) for row in result]
+
+
+async def statement_for(session: AsyncSession, ods_code: str, period: date) -> Statement | None:
+    return await session.scalar(
+        select(Statement).where(Statement.ods_code == ods_code, Statement.period == period)
+    )
+
+
+async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[LineRow]:
+    return [LineRow(*row) for row in await session.execute(_LINES_BY_ID, {"ids": ids})]
+
+
+async def lines_of_practices(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[str, LineRow]]:
+    """Every line of the practices' statements, for detection: (practice, line)."""
+    result = await session.execute(
+        select(Statement.ods_code, *_LINE_COLUMNS)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(Statement.ods_code.in_(codes))
+        .order_by(StatementLine.id)
+    )
+    return [(row[0], LineRow(*row[1:])) for row in result]
+
+
+async def schedule_lines_of_practices(
+    session: AsyncSession, codes: Sequence[str]
+) -> list[tuple[str, LineRow]]:
+    """The lines the schedule itself reads, without the rest: QOF aspiration (the balance and
+    the provisional figure), the pension levy's presentation, the out-of-hours deduction and
+    the core contract payments (which contract a practice is on, until the directory says)."""
+    result = await session.execute(
+        select(Statement.ods_code, *_LINE_COLUMNS)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(
+            Statement.ods_code.in_(codes),
+            or_(
+                StatementLine.component.in_(
+                    [Component.QOF_ASPIRATION, Component.PENSION_ADMIN_LEVY]
+                ),
+                StatementLine.paycode.in_(["GSUMOOH", "GSUM", "PMSBASE", "APMSCON"]),
+            ),
+        )
+        .order_by(StatementLine.id)
+    )
+    return [(row[0], LineRow(*row[1:])) for row in result]
+
+
+async def schedule_starts(session: AsyncSession, codes: Sequence[str]) -> dict[str, date]:
+    """The period of each practice's first statement: its schedule starts there."""
+    result = await session.execute(
+        select(Statement.ods_code, func.min(Statement.period))
+        .where(Statement.ods_code.in_(codes))
+        .group_by(Statement.ods_code)
+    )
+    return dict(result.all())
+
+
+async def paycodes(session: AsyncSession) -> list[Paycode]:
+    return list(await session.scalars(select(Paycode).order_by(Paycode.code)))
+
+
+async def pension_lines(
+    session: AsyncSession, gmc_numbers: Sequence[str]
+) -> list[tuple[str, LineRow]]:
+    """Pension deduction lines attributed to the performers: (practice, line)."""
+    result = await session.execute(
+        select(Statement.ods_code, *_LINE_COLUMNS)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(StatementLine.gmc_number.in_(gmc_numbers))
+        .order_by(StatementLine.covers_from, StatementLine.id)
+    )
+    return [(row[0], LineRow(*row[1:])) for row in result]
+
+
+async def claim_run(session: AsyncSession, run_id: str) -> PaymentRun | None:
+    """The run already imported under ``run_id``, locked; None if there is none yet.
+
+    A transaction-scoped advisory lock on the id makes two concurrent imports of one run
+    queue: the second then finds the first's result.
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(run_id)))))
+    return await session.get(PaymentRun, run_id)
+
+
+async def ensure_statements(
+    session: AsyncSession, wanted: dict[tuple[str, date], tuple[date, str]]
+) -> dict[tuple[str, date], int]:
+    """Statement ids for (practice, period), creating the missing ones.
+
+    Two statements for any number of keys: each column travels as one array parameter, so
+    there is no per-row SQL to compile or parameter limit to chunk around.
+    """
+    keys = list(wanted)
+    codes = [code for code, _ in keys]
+    periods = [period for _, period in keys]
+    new = (
+        func.unnest(
+            literal(codes, ARRAY(String)),
+            literal(periods, ARRAY(Date)),
+            literal([wanted[key][0] for key in keys], ARRAY(Date)),
+            literal([wanted[key][1] for key in keys], ARRAY(String)),
+        )
+        .table_valued(
+            column("ods_code", String),
+            column("period", Date),
+            column("payment_date", Date),
+            column("source_system", String),
+        )
+        .render_derived(name="new")
+    )
+    await session.execute(
+        pg_insert(Statement)
+        .from_select(
+            ["ods_code", "period", "payment_date", "source_system"],
+            select(new.c.ods_code, new.c.period, new.c.payment_date, new.c.source_system),
+        )
+        .on_conflict_do_nothing(constraint="statement_one_per_practice_period")
+    )
+    # A separate statement: in READ COMMITTED it also sees a concurrent import's statements
+    # that made the insert above skip a key.
+    keyed = (
+        func.unnest(literal(codes, ARRAY(String)), literal(periods, ARRAY(Date)))
+        .table_valued(column("ods_code", String), column("period", Date))
+        .render_derived(name="wanted")
+    )
+    result = await session.execute(
+        select(Statement.ods_code, Statement.period, Statement.id).join(
+            keyed,
+            and_(keyed.c.ods_code == Statement.ods_code, keyed.c.period == Statement.period),
+        )
+    )
+    return {(code, period): sid for code, period, sid in result}
+
+
+async def copy_lines(
+    session: AsyncSession, records: Iterable[tuple[object, ...]], columns: Sequence[str]
+) -> None:
+    """COPY the lines in through the session's own connection: same transaction, no ORM."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no asyncpg connection under the session")
+    await driver.copy_records_to_table(
+        StatementLine.__tablename__, records=records, columns=list(columns)
+    )
+
+
+async def all_practice_codes(session: AsyncSession) -> set[str]:
+    return set(await session.scalars(select(PracticeDirectory.ods_code)))
+
+
+async def practices_with_statements(session: AsyncSession) -> list[str]:
+    result = await session.scalars(
+        select(Statement.ods_code).distinct().order_by(Statement.ods_code)
+    )
+    return list(result)
