@@ -85,8 +85,13 @@ class EventWiring:
 def token_verifier(settings: ServiceSettings) -> CachingVerifier:
     """The service's verifier: every check of :class:`TokenVerifier`, its results remembered
     for a short while (:mod:`pcse_kit.verified`)."""
+    # Never longer than a fetched key set is trusted: with a short key-set age, a withdrawn
+    # key stops working as soon as the set is fetched again and the cache let go.
+    max_age = CACHE_SECONDS
+    if settings.auth_jwks_url:
+        max_age = min(max_age, settings.auth_jwks_max_age_seconds)
     return CachingVerifier(
-        uncached_verifier(settings), size=settings.auth_cache_size, max_age=CACHE_SECONDS
+        uncached_verifier(settings), size=settings.auth_cache_size, max_age=max_age
     )
 
 
