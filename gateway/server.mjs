@@ -40,6 +40,7 @@ import {
   PRODUCTION_ISSUER,
 } from './auth.mjs';
 import { createRateLimiter, useEdgeChecks } from './edge.mjs';
+import { subgraphOrigins, useFileRoutes } from './exports.mjs';
 import { useDataWhenExecuted } from './executed.mjs';
 import { limitErrors, measureOperation, readCostDirectives, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
@@ -637,12 +638,14 @@ function maskUnexpected(error, message) {
   return maskError(error, message, false);
 }
 
+const urlOverrides = readUrlOverrides(subgraphNames, log);
+
 const runtime = createGatewayRuntime({
   supergraph: supergraphSdl,
   // The Rust planner; without this the runtime falls back to its JS planner.
   unifiedGraphHandler,
   transportEntries: {
-    ...readUrlOverrides(subgraphNames, log),
+    ...urlOverrides,
     // The HTTP executor can share one subgraph fetch among identical
     // in-flight requests, but its key includes the forwarded Authorization
     // header, so only one caller's simultaneous repeats would ever share.
@@ -692,6 +695,8 @@ const runtime = createGatewayRuntime({
         log,
       }),
       ...(corsOrigins.size ? [useVaryOrigin()] : []),
+      // Files a subgraph streams (ledger exports), after the token and rate checks.
+      useFileRoutes({ origins: subgraphOrigins(supergraphSdl, urlOverrides), log }),
       useVariableCoercionErrors(),
       useOperationLimits({ ...limits, costs }),
       // After every plugin that refuses before execution; see executed.mjs.

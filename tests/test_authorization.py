@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLField, GraphQLObjectType, build_ast_schema, parse, print_ast
+from pcse_kit import dates
 
 from stack import ROOT, SERVICES
 
@@ -27,6 +28,7 @@ PRACTICE = "A81001"  # in kernow
 OTHER_PRACTICE = "F83424"  # in essex
 PERFORMER = "9071747"  # a partner at A81001
 ACCOUNTANT = "acct-matrix"
+PENSIONS_ACCOUNTANT = "acct-matrix-pensions"  # consent scope PAYMENTS_AND_PENSIONS
 
 CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     # name: (role, scope, subject)
@@ -37,6 +39,7 @@ CALLERS: dict[str, tuple[str, list[str], str | None]] = {
     "other lmc": ("lmc", ["essex"], None),
     "accountant": ("accountant", [], ACCOUNTANT),
     "other accountant": ("accountant", [], "acct-stranger"),
+    "pensions accountant": ("accountant", [], PENSIONS_ACCOUNTANT),
     "payments operator": ("operator", ["payments"], None),
     "records operator": ("operator", ["records"], None),
     "performers operator": ("operator", ["performers"], None),
@@ -123,6 +126,21 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "{ nodes { event } } } }",
         ("practice", "patientRegistrations"),
     ),
+    "paymentsExport": (
+        '{ paymentsExport(format: XERO, from: "2025-04-01", to: "2026-03-31", '
+        f'odsCode: "{PRACTICE}") {{ net downloadPath }} }}',
+        ("paymentsExport",),
+    ),
+    "nominalCodes": ("{ nominalCodes { component code } }", ("nominalCodes",)),
+    "practicePayments.pensions": (
+        f'{{ practicePayments(odsCode: "{PRACTICE}") {{ pensions {{ gmcNumber '
+        "pensions { firstMissingYear years { financialYear certificateStatus blockedBy } } } } }",
+        ("practicePayments", "pensions"),
+    ),
+    "lmc.disputeEscalations": (
+        '{ lmc(code: "kernow") { disputeEscalations(first: 5) { reference } } }',
+        ("lmc", "disputeEscalations"),
+    ),
 }
 
 Y, N = True, False
@@ -132,17 +150,19 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # practices, practicePayments, accountantConsents, searchPerformers, searchPractices,
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
-    # canStart, practice.patientRegistrations.
-    "admin":                 (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),
-    "practice":              (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y),
-    "other practice":        (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "lmc":                   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N),
-    "other lmc":             (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "accountant":            (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "other accountant":      (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "payments operator":     (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N),
-    "records operator":      (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N),
-    "performers operator":   (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N),
+    # canStart, practice.patientRegistrations, paymentsExport, nominalCodes,
+    # practicePayments.pensions, lmc.disputeEscalations.
+    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
+    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y, N),  # noqa: E501
+    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N, Y),  # noqa: E501
+    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N, N),  # noqa: E501
+    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
+    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
+    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
+    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N, N),  # noqa: E501
 }  # fmt: skip
 
 CELLS = [
@@ -173,6 +193,16 @@ def consent(stack: Stack) -> None:
     )
     body = ask(stack, "practice", mutation).json()
     assert body == {"data": {"grantAccountantConsent": {"active": True}}}
+    # Another accountant, with pensions too: it sees the GP's pension at the practice.
+    wider = (
+        "mutation { grantAccountantConsent(input: "
+        f'{{odsCode: "{PRACTICE}", accountantId: "{PENSIONS_ACCOUNTANT}", '
+        'scope: PAYMENTS_AND_PENSIONS, idempotencyKey: "matrix-consent-2"}) { active scope } }'
+    )
+    body = ask(stack, "practice", wider).json()
+    assert body == {
+        "data": {"grantAccountantConsent": {"active": True, "scope": "PAYMENTS_AND_PENSIONS"}}
+    }
 
 
 def value_at(data: Any, path: tuple[str, ...]) -> Any:
@@ -321,6 +351,16 @@ MUTATIONS: dict[str, str] = {
     'occurredOn: "TODAY", note: "Chased by email", idempotencyKey: "KEY"}) { reference }',
     "resolveDispute": 'resolveDispute(input: {reference: "DISPUTE", outcome: "Paid", '
     'idempotencyKey: "KEY"}) { reference }',
+    "escalateDispute": 'escalateDispute(input: {reference: "DISPUTE", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "attachDisputeEvidence": 'attachDisputeEvidence(input: {reference: "DISPUTE", '
+    'fileName: "receipt.txt", mediaType: "text/plain", content: "YWJj", '
+    'idempotencyKey: "KEY"}) { reference }',
+    "openCompensationClaim": f'openCompensationClaim(input: {{odsCode: "{PRACTICE}", '
+    'annualRatePercent: "7.9", rateBasis: "Overdraft letter", idempotencyKey: "KEY"}) '
+    "{ reference }",
+    "recordCompensationStep": 'recordCompensationStep(input: {reference: "CMP-0000000000", '
+    'state: SUBMITTED, on: "TODAY", idempotencyKey: "KEY"}) { reference }',
     "recordListDecision": 'recordListDecision(input: {gmcNumber: "PERFORMER", '
     'toStatus: SUSPENDED, effectiveDate: "TODAY", decision: "PLDP, reg 12", '
     'source: "NHS England", idempotencyKey: "KEY"}) { status }',
@@ -382,6 +422,8 @@ MUTATIONS: dict[str, str] = {
     "{ lines }",
     "cancelRecordMovement": 'cancelRecordMovement(input: {movementNumber: "MOVEMENT", '
     'reason: "Registered in error", idempotencyKey: "KEY"}) { status }',
+    "setNominalCode": 'setNominalCode(input: {component: GLOBAL_SUM, code: "4000", '
+    'name: "Global sum", idempotencyKey: "KEY"}) { code }',
 }
 
 ANYONE_BUT_ITS_PRACTICE = ["lmc", "accountant", "other practice"]
@@ -406,6 +448,11 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "openDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "addDisputeEvent": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "resolveDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "escalateDispute": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "attachDisputeEvidence": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "openCompensationClaim": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    # No such claim: refused all the same, without saying so.
+    "recordCompensationStep": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordListDecision": ["lmc", "accountant", "practice", "payments operator"],
     "openChangeRequest": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "decideChangeRequest": ["lmc", "accountant", "practice", "payments operator"],
@@ -433,15 +480,35 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "recordPatientRegistration": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "importPatientRegistrations": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "importRecordsFeed": ["lmc", "accountant", "practice", "payments operator"],
+    # Accountants and practices keep their own charts of accounts; nobody else books payments.
+    "setNominalCode": ["lmc", "payments operator", "records operator"],
 }
 # Refusals of a write that names a patient's NHS number to compare with a movement's stay in
 # the records service's audit trail, so that guessing leaves a trace; nothing else changes.
 AUDITED_REFUSALS = {"confirmRecordReceipt"}
 
+# Writes refused for whom they name, not for who asks: the caller may make the mutation, but
+# not about this person. (mutation, caller, the document, what the cell is called)
+NAMING_SOMEONE_ELSE: list[tuple[str, str, str, str]] = [
+    # Recording an estimate links the practice to the GP's pensions: only for its own GPs.
+    (
+        "recordPensionEstimate",
+        "practice",
+        # Submitted today: a practice dates its own submission at most three days back.
+        MUTATIONS["recordPensionEstimate"]
+        .replace('"PERFORMER"', '"OTHER_GP"')
+        .replace('submittedOn: "TODAY"', 'submittedOn: "NOW"'),
+        "a GP of another practice",
+    ),
+]
+
 MUTATION_CELLS = [
-    pytest.param(mutation, caller, id=f"{caller} / {mutation}")
+    pytest.param(mutation, caller, MUTATIONS[mutation], id=f"{caller} / {mutation}")
     for mutation, callers in MUTATION_REFUSALS.items()
     for caller in callers
+] + [
+    pytest.param(mutation, caller, document, id=f"{caller} / {mutation} / {named}")
+    for mutation, caller, document, named in NAMING_SOMEONE_ELSE
 ]
 
 
@@ -457,9 +524,15 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "recordIncidents(first: 1) { nodes { reference } } "
         "payments { statements(first: 1) { nodes { lines { id } } } disputes { reference } } "
         f'}} performer(gmcNumber: "{PERFORMER}") {{ memberships {{ id }} '
-        "changeRequests { reference } } }",
+        "changeRequests { reference } } "
+        f'other: practice(odsCode: "{OTHER_PRACTICE}") {{ performers {{ gmcNumber }} }} '
+        f'mine: practice(odsCode: "{PRACTICE}") {{ performers {{ gmcNumber }} }} }}',
     ).json()
     practice, performer = body["data"]["practice"], body["data"]["performer"]
+    mine = {p["gmcNumber"] for p in body["data"]["mine"]["performers"]}
+    [other_gp, *_] = [
+        p["gmcNumber"] for p in body["data"]["other"]["performers"] if p["gmcNumber"] not in mine
+    ]
 
     def first(items: list[Any], key: str, fallback: str) -> str:
         return str(items[0][key]) if items else fallback
@@ -467,7 +540,9 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
     return {
         "MOVEMENT": movement,
         "PERFORMER": PERFORMER,
+        "OTHER_GP": other_gp,
         "TODAY": TODAY,
+        "NOW": dates.today().isoformat(),
         # One line of the practice's own: whose statements a file holds decides who may import it.
         "CSV": CSV_HEADER + "\\n" + CSV_LINE,
         "REVIEW": first(practice["harmReviews"]["items"]["nodes"], "id", "1"),
@@ -492,11 +567,10 @@ def _audit_rows(stack: Stack) -> dict[str, int]:
 
 
 @pytest.mark.usefixtures("consent")
-@pytest.mark.parametrize(("mutation", "caller"), MUTATION_CELLS)
+@pytest.mark.parametrize(("mutation", "caller", "document"), MUTATION_CELLS)
 def test_a_mutation_is_refused_to_a_caller_who_may_not_make_it(
-    stack: Stack, targets: dict[str, str], mutation: str, caller: str
+    stack: Stack, targets: dict[str, str], mutation: str, caller: str, document: str
 ) -> None:
-    document = MUTATIONS[mutation]
     for placeholder, value in targets.items():
         document = document.replace(f'"{placeholder}"', f'"{value}"')
     document = document.replace('"KEY"', f'"matrix-{caller.replace(" ", "-")}-{mutation}"')
@@ -510,6 +584,18 @@ def test_a_mutation_is_refused_to_a_caller_who_may_not_make_it(
     assert _audit_rows(stack) == {**before, "records": before["records"] + traced}
 
 
+SET_NOMINAL_CODE = (
+    'mutation { setNominalCode(input: {component: GLOBAL_SUM, code: "4000", name: "Global sum", '
+    'idempotencyKey: "matrix-chart-KEY"}) { code } }'
+)
+
+
+@pytest.mark.parametrize("caller", ["practice", "accountant"])
+def test_a_practice_or_an_accountant_keeps_its_own_chart(stack: Stack, caller: str) -> None:
+    body = ask(stack, caller, SET_NOMINAL_CODE.replace("KEY", caller)).json()
+    assert body == {"data": {"setNominalCode": body["data"]["setNominalCode"]}}, body
+
+
 # Fields on the performers service's entities added by the other services: each needs its own
 # rule, so each needs its own column.
 EXTENDED_FIELDS = {
@@ -521,7 +607,7 @@ EXTENDED_FIELDS = {
         "harmReviews",
         "patientRegistrations",
     },
-    "Lmc": {"paymentsSummary", "recordsSummary"},
+    "Lmc": {"paymentsSummary", "recordsSummary", "disputeEscalations"},
     "Performer": {"pensions"},
 }
 

@@ -70,8 +70,7 @@ def test_only_the_owner_may_publish_on_a_stream(stack: Stack, user: str) -> None
 
 
 def test_a_service_may_publish_on_its_own_stream_subjects_only(stack: Stack) -> None:
-    # Payments' own stream does not exist yet (it publishes nothing today), so nothing stores
-    # the message, but the broker lets the subject through: no permissions violation.
+    # The broker lets payments' own subject through: no permissions violation.
     _, error = asyncio.run(_try_publish(stack, "payments", "payments.statement.published"))
     assert error is None or "permissions violation" not in error.lower()
     _, error = asyncio.run(_try_publish(stack, "payments", "records.movement.requested"))

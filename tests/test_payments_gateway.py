@@ -67,7 +67,8 @@ query ($code: String!) {
     name
     paymentsSummary {
       practices escalatableDisputes
-      anomalies { kind count amountAtStake practicesAffected practiceCodes }
+      anomalies { kind count amountAtStake owedToPractices repayableByPractices suppressed
+                  practicesAffected practiceCodes }
       openDisputes { reference odsCode ageDays escalatable }
     }
   }
@@ -96,14 +97,76 @@ def test_each_lmc_sees_its_areas_payment_problems_and_the_demo_shows_every_kind(
         for kind in summary["anomalies"]:
             assert set(kind["practiceCodes"]) <= area
             assert kind["practicesAffected"] == len(kind["practiceCodes"])
-            assert (kind["count"] > 0) == (Decimal(kind["amountAtStake"]) > 0)
-        seen |= {a["kind"] for a in summary["anomalies"] if a["count"]}
+            if kind["suppressed"]:
+                # Which practices, never how much: from 1 to 7 practices, no count or amount.
+                assert 1 <= kind["practicesAffected"] <= 7
+                assert kind["count"] is None
+                assert kind["amountAtStake"] is None
+            else:
+                assert (kind["count"] > 0) == (Decimal(kind["amountAtStake"]) > 0)
+        seen |= {a["kind"] for a in summary["anomalies"] if a["practicesAffected"]}
         affected |= {code for a in summary["anomalies"] for code in a["practiceCodes"]}
         # Aggregates only: no GP's number, no patient's.
         assert not PERSON_NUMBER.search(response.text), response.text
     assert seen == ALL_KINDS
     # Every other practice is paid correctly, and has no anomaly at all.
     assert affected == story_practices(directory)
+
+
+def test_an_lmc_learns_which_practices_are_affected_never_how_much(stack: Stack) -> None:
+    """The finding: the summary put the practice codes beside the amounts, so where one
+    practice was affected the LMC saw that practice's money. A figure from 1 to 7 practices is
+    now withheld from the LMC (NHS Digital's small-number rule); payments operators and
+    admins, who see every practice's payments anyway, still see it."""
+    lmc = ask(stack, stack.token("lmc", ["kernow"]), LMC_SUMMARY, {"code": "kernow"})
+    admin = ask(stack, stack.token("admin"), LMC_SUMMARY, {"code": "kernow"})
+    as_lmc = {a["kind"]: a for a in lmc["data"]["lmc"]["paymentsSummary"]["anomalies"]}
+    exact = {a["kind"]: a for a in admin["data"]["lmc"]["paymentsSummary"]["anomalies"]}
+
+    few = [kind for kind, a in exact.items() if 1 <= a["practicesAffected"] <= 7]
+    assert few, exact  # the demo's stories: a few of kernow's practices, A81001 among them
+    for kind in few:
+        assert Decimal(exact[kind]["amountAtStake"]) > 0
+        assert exact[kind]["suppressed"] is False
+        assert as_lmc[kind]["practiceCodes"] == exact[kind]["practiceCodes"]
+        assert as_lmc[kind]["suppressed"] is True
+        assert as_lmc[kind]["count"] is None
+        assert as_lmc[kind]["amountAtStake"] is None
+        # A direction's part is shown only when no practice makes it up (0.00).
+        for part in ("owedToPractices", "repayableByPractices"):
+            assert as_lmc[kind][part] in (None, "0.00"), (kind, part)
+
+
+LMC_TRENDS = """
+query ($code: String!) {
+  lmc(code: $code) { paymentsSummary { trends {
+    kind component paymaster
+    months { month raised amountRaised raisedPer100Practices englandMedianRaisedPer100Practices
+             resolved medianDaysToResolve englandMedianDaysToResolve suppressed }
+  } } }
+}
+"""
+
+
+def test_an_lmc_sees_twelve_months_of_its_areas_trends_beside_englands(stack: Stack) -> None:
+    body = ask(stack, stack.token("lmc", ["kernow"]), LMC_TRENDS, {"code": "kernow"})
+
+    assert "errors" not in body, body
+    trends = body["data"]["lmc"]["paymentsSummary"]["trends"]
+    assert trends  # the demo's stories in kernow
+    for trend in trends:
+        assert len(trend["months"]) == 12
+        for month in trend["months"]:
+            # The demo's problems sit at a few practices: whatever was raised is withheld.
+            if month["raised"] is None:
+                assert month["suppressed"] is True
+                assert month["amountRaised"] is None
+                assert month["raisedPer100Practices"] is None
+            assert month["englandMedianRaisedPer100Practices"] >= 0
+        assert [m["month"] for m in trend["months"]] == sorted(m["month"] for m in trend["months"])
+    assert any(m["suppressed"] for t in trends for m in t["months"])
+    # Aggregates only: no GP's number, no patient's.
+    assert not PERSON_NUMBER.search(str(body))
 
 
 def test_an_lmc_sees_the_age_of_its_practices_disputes_and_no_other_lmcs_summary(

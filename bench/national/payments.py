@@ -795,7 +795,7 @@ async def load_disputes(
         subject = f"{what}: {row['component']} from {row['covers_from']}"
         disputes.append(
             (number, f"PAY-N{number:09d}", row["ods_code"], row["id"], subject[:300], opened,
-             f"manager@{row['ods_code'].lower()}", resolved,
+             opened.date(), f"manager@{row['ods_code'].lower()}", resolved,
              "Paid in the next run" if resolved else None)
         )  # fmt: skip
         events.append(
@@ -812,7 +812,7 @@ async def load_disputes(
         "dispute",
         records=disputes,
         columns=["id", "reference", "ods_code", "anomaly_id", "subject", "opened_at",
-                 "opened_by", "resolved_at", "outcome"],
+                 "raised_on", "opened_by", "resolved_at", "outcome"],
     )  # fmt: skip
     await connection.copy_records_to_table(
         "dispute_event",

@@ -137,5 +137,9 @@ describe('declared costs', () => {
     assert.equal(declared.get('Query.searchPerformers').weight, 100);
     assert.equal(declared.get('Lmc.findings').listSize.assumedSize, 50);
     assert.equal(declared.get('Lmc.recordsSummary').weight, 20);
+    assert.equal(declared.get('Lmc.paymentsSummary').weight, 20);
+    assert.equal(declared.get('LmcPaymentsSummary.trends').weight, 50);
+    assert.equal(declared.get('PracticePayments.expected').weight, 100);
+    assert.equal(declared.get('PracticePayments.expected').listSize.assumedSize, 50);
   });
 });

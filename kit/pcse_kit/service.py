@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
@@ -71,6 +71,10 @@ class ServiceDefinition:
     """Loads the deterministic demo data; returns False when it was already there."""
     event_workers: Callable[[EventWiring], Sequence[Relay | Consumer]] | None = None
     """The relays and consumers that run beside the service while it serves."""
+    routers: Sequence[APIRouter] = ()
+    """Plain HTTP routes beside GraphQL (a file streamed to a client). A handler finds the
+    token verifier at ``request.app.state.verifier`` and the database at
+    ``request.app.state.sessionmaker``; an :class:`Unauthenticated` it raises answers 401."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +259,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.verifier = verifier
     app.add_middleware(RequestMetrics)
     if tracing is not None:
         telemetry.instrument_app(app, tracing)
@@ -299,6 +304,8 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
         ),
         prefix="/graphql",
     )
+    for router in service.routers:
+        app.include_router(router)
     return app
 
 

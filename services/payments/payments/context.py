@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Anomaly,
         AnomalyKind,
         Dispute,
+        DisputeAttachment,
         DisputeEvent,
         LineRow,
         PracticeClaim,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         QofDeclaration,
         StatementRow,
     )
+    from payments.schedule import rules as schedule_rules
 
 StatementsKey = tuple[str, "PageRequest", bool]
 """A practice, a page of its statements, and whether the query wants their lines."""
@@ -56,6 +58,9 @@ class PaymentsContext(RequestContext):
         self.lines = many_per_key(sessionmaker, _lines_by_statement)
         # Read per request, never cached across requests: a revocation applies at once.
         self.consented: DataLoader[tuple[str, str], bool] = DataLoader(load_fn=self._load_consented)
+        self.pension_consents: DataLoader[str, list[str]] = DataLoader(
+            load_fn=self._load_pension_consents
+        )
         # One "today" per request, so every field of one response agrees on what is due.
         self.today = dates.today()
         self.line_by_id = one_per_key(sessionmaker, statements_repository.lines_by_id, _id)
@@ -64,12 +69,30 @@ class PaymentsContext(RequestContext):
             load_fn=self._load_anomalies
         )
         self.schedules: DataLoader[str, facts.Snapshot] = DataLoader(load_fn=self._load_schedules)
+        self._expected: dict[tuple[str, date], list[schedule_rules.Expectation]] = {}
         self.declarations = many_per_key(sessionmaker, _declarations_by_practice)
         self.disputes = many_per_key(sessionmaker, _disputes_by_practice)
         self.dispute_events = many_per_key(sessionmaker, _events_by_dispute)
+        self.dispute_attachments = many_per_key(sessionmaker, _attachments_by_dispute)
+        # The escalation days in force, by the day a query was first raised (one row or two).
+        self.escalation_days: DataLoader[date, int] = DataLoader(load_fn=self._load_days)
         self.practices_of_performer = many_per_key(sessionmaker, _practices_by_performer)
         self.published = many_per_key(sessionmaker, _published_by_practice)
         self.claims = many_per_key(sessionmaker, _claims_by_practice)
+
+    async def _load_days(self, raised: list[date]) -> list[int]:
+        async with self.sessionmaker() as session:
+            rules = await disputes_repository.escalation_days(session)
+        return [disputes_repository.days_in_force(rules, on) for on in raised]
+
+    async def expected_until(self, code: str, until: date) -> list[schedule_rules.Expectation]:
+        """A practice's schedule up to a day, worked out once per request: aliases of the same
+        field reuse it rather than working it out again."""
+        key = (code, until)
+        if key not in self._expected:
+            snapshot = await self.schedules.load(code)
+            self._expected[key] = snapshot.expected(code, until=until, known_on=self.today)
+        return self._expected[key]
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
@@ -100,6 +123,14 @@ class PaymentsContext(RequestContext):
         async with self.reader() as session:
             active = await consent_repository.active_consents(session, pairs)
         return [pair in active for pair in pairs]
+
+    async def _load_pension_consents(self, accountants: list[str]) -> list[list[str]]:
+        """Practices whose active consent to the accountant includes pensions."""
+        async with self.sessionmaker() as session:
+            return [
+                await consent_repository.consented_practices(session, accountant, pensions=True)
+                for accountant in accountants
+            ]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
         """One query per distinct page request, however many practices ask for it.
@@ -164,6 +195,12 @@ async def _events_by_dispute(
     session: AsyncSession, ids: list[int]
 ) -> list[tuple[int, DisputeEvent]]:
     return [(row.dispute_id, row) for row in await disputes_repository.dispute_events(session, ids)]
+
+
+async def _attachments_by_dispute(
+    session: AsyncSession, ids: list[int]
+) -> list[tuple[int, DisputeAttachment]]:
+    return [(row.dispute_id, row) for row in await disputes_repository.attachments(session, ids)]
 
 
 async def _published_by_practice(

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from pcse_kit.events import Relay
 from pcse_kit.service import ServiceDefinition
 
+from payments import events
 from payments.context import PaymentsContext
 from payments.demo import seed_demo
 from payments.directory import consumer as directory
+from payments.models import Outbox
 from payments.schema import schema
 from payments.settings import SERVICE_DIR, PaymentsSettings
+from payments.statements import exports
 
 SERVICE = ServiceDefinition(
     name="payments",
@@ -15,5 +19,9 @@ SERVICE = ServiceDefinition(
     schema=schema,
     context_factory=PaymentsContext,
     seed_demo=seed_demo,
-    event_workers=lambda wiring: [directory.consumer(wiring)],
+    event_workers=lambda wiring: [
+        directory.consumer(wiring),
+        Relay(wiring.engine, wiring.bus, Outbox, stream=events.STREAM),
+    ],
+    routers=(exports.router,),
 )

@@ -583,7 +583,8 @@ async def _disputes(session: AsyncSession) -> None:
         return
     dispute = Dispute(
         reference="PAY-DEMO2021QOF", ods_code=STORY, anomaly_id=anomaly.id,
-        subject="QOF achievement 2020/21 not paid by 30 June 2021",
+        subject="QOF achievement 2020/21 not paid by 30 June 2021", raised_on=date(2021, 7, 5),
+        cas_reference="CAS-2107-448120", health_service_body=False,
         opened_at=datetime(2021, 7, 5, 9, 12, tzinfo=UTC), opened_by="manager@a81001",
     )  # fmt: skip
     session.add(dispute)

@@ -9,14 +9,16 @@ from typing import Any, NamedTuple
 
 from pcse_kit.audit import audit_table, idempotency_table
 from pcse_kit.db import text_enum
-from pcse_kit.events import dead_letter_table, inbox_table
+from pcse_kit.events import dead_letter_table, inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     func,
@@ -381,6 +383,8 @@ class DeadlineRule(Base):
 class TimingKind(enum.StrEnum):
     COMMISSIONER_APPROVAL = "commissioner_approval"
     """Days a declaration may await the commissioner's approval before it is stuck."""
+    DISPUTE_ESCALATION = "dispute_escalation"
+    """Days a query may stay unresolved after it was first raised before an LMC may escalate."""
 
 
 class TimingRule(Base):
@@ -855,14 +859,29 @@ class Anomaly(Base):
 
 
 class Dispute(Base):
-    """A practice's query about a line or an anomaly, until it is resolved."""
+    """A practice's query about anything it is owed (a line, an anomaly, a claim it recorded,
+    or an item of its own with the amount claimed), from the day it first raised it with PCSE
+    until it is resolved."""
 
     __tablename__ = "dispute"
     __table_args__ = (
         CheckConstraint(
-            "line_id IS NOT NULL OR anomaly_id IS NOT NULL", name="dispute_is_about_something"
+            "line_id IS NOT NULL OR anomaly_id IS NOT NULL OR claim_id IS NOT NULL "
+            "OR (component IS NOT NULL AND amount_claimed_pence IS NOT NULL)",
+            name="dispute_is_about_something",
+        ),
+        CheckConstraint("amount_claimed_pence > 0", name="dispute_amount_claimed_positive"),
+        CheckConstraint(
+            "cas_reference ~ '^CAS-[0-9]{4,8}-[A-Z0-9]{6}$'", name="dispute_cas_format"
         ),
         Index("ix_dispute_practice", "ods_code", "opened_at"),
+        Index("ix_dispute_cas_reference", "cas_reference"),
+        Index(
+            "ix_dispute_escalated",
+            "ods_code",
+            "escalated_on",
+            postgresql_where=text("escalated_on IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -870,11 +889,118 @@ class Dispute(Base):
     ods_code: Mapped[str] = mapped_column(String(6))
     line_id: Mapped[int | None] = mapped_column(ForeignKey("statement_line.id"))
     anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("practice_claim.id"))
+    component: Mapped[Component | None] = mapped_column(
+        text_enum(Component, "component", length=40)
+    )
+    """What the money is (an item of the practice's own; else the line's, claim's, anomaly's)."""
+    amount_claimed_pence: Mapped[int | None] = mapped_column(BigInteger)
+    """What the practice says it is owed, where it says (else the anomaly's or claim's)."""
     subject: Mapped[str] = mapped_column(String(300))
+    raised_on: Mapped[date]
+    """When the practice first raised it with PCSE: the escalation clock runs from here."""
+    cas_reference: Mapped[str | None] = mapped_column(String(30))
+    """The case reference PCSE gave the enquiry (CAS-...)."""
+    health_service_body: Mapped[bool | None]
+    """Whether the contractor elected to be a health service body (None: not said)."""
     opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
     opened_by: Mapped[str] = mapped_column(String(200))
+    escalated_on: Mapped[date | None]
+    escalated_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(300))
+
+
+class DisputeAttachment(Base):
+    """A file kept as evidence of a dispute (a read receipt, a claim form), with its SHA-256;
+    append-only (a trigger)."""
+
+    __tablename__ = "dispute_attachment"
+    __table_args__ = (
+        CheckConstraint("size_bytes > 0", name="dispute_attachment_size"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="dispute_attachment_sha256"),
+        UniqueConstraint("dispute_id", "sha256", name="dispute_attachment_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("dispute.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("dispute_event.id"))
+    """The timeline step it is evidence of, if any."""
+    file_name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+
+
+class CompensationState(enum.StrEnum):
+    """Where a compensation claim is, in the order it moves."""
+
+    DRAFT = "draft"
+    """Assembled here from the evidence; not yet sent."""
+    SUBMITTED = "submitted"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    """The practice rejected the offer (it may then go to dispute resolution)."""
+    WITHDRAWN = "withdrawn"
+
+
+class LossKind(enum.StrEnum):
+    INTEREST = "interest"
+    """Interest or overdraft cost of money paid late or not yet paid."""
+
+
+class CompensationClaim(Base):
+    """A claim for the losses late or missing money caused a practice, with its items."""
+
+    __tablename__ = "compensation_claim"
+    __table_args__ = (
+        CheckConstraint("annual_rate > 0 AND annual_rate <= 100", name="compensation_rate"),
+        CheckConstraint("offered_pence >= 0", name="compensation_offer"),
+        Index("ix_compensation_claim_practice", "ods_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    ods_code: Mapped[str] = mapped_column(String(6))
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("dispute.id"))
+    state: Mapped[CompensationState] = mapped_column(
+        text_enum(CompensationState, "compensation_state")
+    )
+    annual_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    """The yearly rate the practice's money cost it (its overdraft rate), percent."""
+    rate_basis: Mapped[str] = mapped_column(String(300))
+    """Where the rate comes from: the practice's evidence."""
+    as_of: Mapped[date]
+    """The day the losses were worked out to."""
+    claimed_pence: Mapped[int] = mapped_column(BigInteger)
+    submitted_on: Mapped[date | None]
+    offered_pence: Mapped[int | None] = mapped_column(BigInteger)
+    offered_on: Mapped[date | None]
+    decided_on: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(String(2000))
+    opened_by: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CompensationItem(Base):
+    """One loss, with its source: the anomaly (or other fact) it is worked out from."""
+
+    __tablename__ = "compensation_item"
+    __table_args__ = (Index("ix_compensation_item_claim", "claim_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("compensation_claim.id"))
+    kind: Mapped[LossKind] = mapped_column(text_enum(LossKind, "loss_kind"))
+    description: Mapped[str] = mapped_column(String(400))
+    principal_pence: Mapped[int] = mapped_column(BigInteger)
+    days: Mapped[int]
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(400))
+    anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
 
 
 class DisputeEventKind(enum.StrEnum):
@@ -952,6 +1078,20 @@ class PublishedTotal(Base):
     """The data set's own heading(s) for it, which drift from year to year."""
 
 
+class ConsentScope(enum.StrEnum):
+    """What a practice lets an accountant see."""
+
+    PAYMENTS = "payments"
+    """Statements, lines, expected payments, anomalies, exports."""
+    PAYMENTS_AND_PENSIONS = "payments_and_pensions"
+    """Also the practice's side of its GPs' pensions: estimates, certificates, the blocking
+    year; what an accountant needs to prepare partners' certificates."""
+
+    @property
+    def includes_pensions(self) -> bool:
+        return self is ConsentScope.PAYMENTS_AND_PENSIONS
+
+
 class AccountantConsent(Base):
     """A practice's consent for an accountant to see its payments, until revoked.
 
@@ -982,12 +1122,38 @@ class AccountantConsent(Base):
     granted_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+    scope: Mapped[ConsentScope] = mapped_column(
+        text_enum(ConsentScope, "consent_scope", length=40),
+        server_default=ConsentScope.PAYMENTS.value,
+    )
+
+
+class LedgerAccount(Base):
+    """The nominal code a component is booked to in a journal export.
+
+    ``owner`` ``*`` is the default chart every export uses (seeded by the migration); an
+    accountant's (or a practice's) own rows, under its token subject, replace single codes.
+    """
+
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        PrimaryKeyConstraint("owner", "component"),
+        CheckConstraint("code ~ '^[A-Za-z0-9][A-Za-z0-9./-]{0,19}$'", name="ledger_code_format"),
+        {"info": {"reference": True}},
+    )
+
+    owner: Mapped[str] = mapped_column(String(200))
+    component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 AuditEvent = audit_table(Base.metadata)
 IdempotencyKey = idempotency_table(Base.metadata)
 Inbox = inbox_table(Base.metadata)
 DeadLetter = dead_letter_table(Base.metadata)
+Outbox = outbox_table(Base.metadata)
 
-APPEND_ONLY_TABLES = ("statement_line", "dispute_event")
+APPEND_ONLY_TABLES = ("statement_line", "dispute_event", "dispute_attachment")
 """Besides audit_event: tables whose rows are evidence and never change."""

@@ -2,7 +2,8 @@
 
 A practice sees and manages its own practices' payments; an accountant sees the payments of
 practices whose consent to it is active at the time of the request (a revocation takes effect
-on the next request); operators of this domain and admins see everything. LMCs see no single
+on the next request), and, where that consent's scope includes pensions, the practice's side of
+its GPs' pensions; operators of this domain and admins see everything. LMCs see no single
 practice's payments here: their view is the area's aggregates.
 """
 
@@ -33,6 +34,20 @@ async def read_practice(context: PaymentsContext, ods_code: str) -> None:
         raise Forbidden
 
 
+async def read_practice_pensions(context: PaymentsContext, ods_code: str) -> None:
+    """The practice's side of its GPs' pensions: the practice, this domain's operators and
+    admins, and an accountant whose active consent includes pensions; a payments-only consent
+    does not reach them."""
+    principal = context.principal
+    if principal.operates(DOMAIN) or principal.is_practice_of(ods_code):
+        return
+    if principal.role is Role.ACCOUNTANT and ods_code in await context.pension_consents.load(
+        principal.subject
+    ):
+        return
+    raise Forbidden
+
+
 def manage_consent(principal: Principal, ods_code: str) -> None:
     """Only the practice itself (or an admin) grants or revokes an accountant's access."""
     if not (principal.is_admin or principal.is_practice_of(ods_code)):
@@ -58,16 +73,22 @@ async def pension_practices(context: PaymentsContext, gmc_number: str) -> list[s
     """The practices whose side of a performer's pension the caller may see; None for all.
 
     Operators of this domain and admins see all of it. A practice sees the posts the GP holds
-    or held with it (through its estimates and memberships), never another practice's; anyone
-    else, LMCs and accountants included, is refused without learning whether the GP exists.
+    or held with it (through its estimates and memberships), never another practice's; an
+    accountant those of the practices whose consent to it includes pensions (a payments-only
+    consent does not reach them); anyone else, LMCs included, is refused without learning
+    whether the GP exists.
     """
     principal = context.principal
     if principal.operates(DOMAIN):
         return None
-    if principal.role is not Role.PRACTICE:
+    if principal.role is Role.PRACTICE:
+        allowed = set(principal.scope)
+    elif principal.role is Role.ACCOUNTANT:
+        allowed = set(await context.pension_consents.load(principal.subject))
+    else:
         raise Forbidden
     linked = await context.practices_of_performer.load(gmc_number)
-    codes = sorted(set(linked) & principal.scope)
+    codes = sorted(set(linked) & allowed)
     if not codes:
         raise Forbidden
     return codes

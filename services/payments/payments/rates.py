@@ -279,6 +279,11 @@ class RateBook:
         bands = [b for b in self.tiers(on) if b.band_from_pence <= pensionable_pay_pence]
         return bands[-1] if bands else None
 
+    def deadline_source(self, kind: DeadlineKind, year: int) -> str:
+        """The source of the rule that sets ``kind``'s deadline for ``year``."""
+        rules = [r for r in self._deadlines.get(kind, []) if r.from_year <= year]
+        return rules[-1].source if rules else ""
+
     def deadline(self, kind: DeadlineKind, year: int) -> date | None:
         """When ``kind`` is due for financial year ``year``, by the rule in force for it."""
         rules = [r for r in self._deadlines.get(kind, []) if r.from_year <= year]

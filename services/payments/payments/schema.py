@@ -8,10 +8,12 @@ from typing import Annotated
 import strawberry
 from pcse_kit.graphql import create_schema
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
+from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.types import Info
 
 from payments import policy
 from payments.claims.types import ClaimsMutation, ClaimsOfPractice
+from payments.compensation.types import CompensationMutation, CompensationOfPractice
 from payments.consent.types import ConsentMutation, ConsentQuery
 from payments.context import PaymentsContext
 from payments.detection.types import (
@@ -20,13 +22,25 @@ from payments.detection.types import (
     LmcPaymentsSummary,
     lmc_payments_summary,
 )
-from payments.disputes.types import DisputesMutation, DisputesOfPractice
-from payments.pensions.types import PensionsMutation, PerformerPensions, performer_pensions
+from payments.disputes.types import (
+    Dispute,
+    DisputesMutation,
+    DisputesOfPractice,
+    lmc_escalations,
+)
+from payments.pensions.types import (
+    PensionsMutation,
+    PensionsOfPractice,
+    PerformerPensions,
+    performer_pensions,
+)
+from payments.planning.types import PlanningOfPractice
 from payments.published.types import PublishedMutation, PublishedOfPractice
 from payments.qof.types import QofMutation, QofOfPractice
 from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, ScheduleQuery
 from payments.statements.types import StatementsMutation, StatementsOfPractice, StatementsQuery
 from payments.training.types import TrainingMutation
+from payments.types import AREA_COST
 
 
 @strawberry.type(description="Everything the payments service knows about one practice.")
@@ -38,6 +52,9 @@ class PracticePayments(
     DisputesOfPractice,
     PublishedOfPractice,
     ClaimsOfPractice,
+    PensionsOfPractice,
+    PlanningOfPractice,
+    CompensationOfPractice,
 ):
     ods_code: strawberry.Private[str]
 
@@ -80,13 +97,31 @@ class Lmc:
     @strawberry.field(
         description="Payment anomalies by kind with counts, amounts and practices affected, and "
         "the ages of open disputes: for the LMC itself, payments operators and admins; "
-        "FORBIDDEN, and null, for anyone else."
+        "FORBIDDEN, and null, for anyone else.",
+        directives=[Cost(weight=AREA_COST)],
     )
     async def payments_summary(
         self, info: Info[PaymentsContext, None]
     ) -> LmcPaymentsSummary | None:
         policy.lmc_summary(info.context.principal, self.code)
         return await lmc_payments_summary(info, self.code)
+
+    @strawberry.field(
+        description="Disputes the LMC's practices have escalated to it, most recently escalated "
+        "first, each with its pack (JSON and PDF): for the LMC itself, payments operators and "
+        "admins; FORBIDDEN, and null, for anyone else (another LMC included).",
+        directives=[
+            Cost(weight=10),
+            ListSize(slicing_arguments=["first"]),  # type: ignore[call-arg]
+        ],
+    )
+    async def dispute_escalations(
+        self,
+        info: Info[PaymentsContext, None],
+        first: Annotated[int, strawberry.argument(description="How many, at most 100.")] = 50,
+    ) -> list[Dispute] | None:
+        policy.lmc_summary(info.context.principal, self.code)
+        return await lmc_escalations(info, self.code, first)
 
 
 @strawberry.federation.type(keys=["gmcNumber"], description="A GP (owned by performers).")
@@ -102,8 +137,10 @@ class Performer:
 
     @strawberry.field(
         description="Estimates, tier, deductions expected and taken, certificates and locum "
-        "forms. A practice sees only its own posts; payments operators and admins everything; "
-        "FORBIDDEN, and null, for anyone else (LMCs and accountants included)."
+        "forms. A practice sees only its own posts; an accountant the posts at practices whose "
+        "consent to it includes pensions (PAYMENTS_AND_PENSIONS); payments operators and admins "
+        "everything; FORBIDDEN, and null, for anyone else (LMCs, accountants with a payments-only "
+        "consent)."
     )
     async def pensions(self, info: Info[PaymentsContext, None]) -> PerformerPensions | None:
         visible = await policy.pension_practices(info.context, self.gmc_number)
@@ -138,6 +175,7 @@ class Mutation(
     ScheduleMutation,
     DetectionMutation,
     DisputesMutation,
+    CompensationMutation,
 ):
     """Every write, each in its capability."""
 

@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 
 from payments import models
 from payments.pensions.rules import CertificateStatus
@@ -25,6 +27,11 @@ strawberry.enum(
     models.ChainStatus,
     description="Where a line is in the payment chain: authorised, entered, paid, failed, "
     "reversed.",
+)
+strawberry.enum(
+    models.ConsentScope,
+    description="What a practice's consent lets an accountant see: payments, or payments and "
+    "pensions.",
 )
 strawberry.enum(models.AnomalyKind, description="A kind of problem with a practice's payments.")
 strawberry.enum(models.Severity, description="How much an anomaly matters.")
@@ -72,6 +79,24 @@ class Fact:
     @classmethod
     def many(cls, pairs: Iterable[Sequence[object]]) -> list[Fact]:
         return [Fact(label=str(label), value=str(value)) for label, value in pairs]
+
+
+# What the gateway's cost estimate charges (a keyed field costs 1; see gateway/README.md).
+# A field worked out over a whole LMC area (about 65 practices on average), as the other
+# services' area aggregates are priced.
+AREA_COST = 20
+# A practice's expected schedule is worked out month by month from its first statement (years
+# of months, each with its components and a line or two per GP) up to `to`, in Python: priced
+# as the searches that scan a whole table are. It lists tens of expectations, not ten (an
+# expectation per component a month, and one or two per GP). Fifty is a judgement, not a
+# measurement: one call with its derivations costs about 1,250, and five aliases of it are over
+# the limit.
+SCHEDULE_COST = [
+    Cost(weight=100),
+    # Strawberry types the other arguments as required, yet leaves them out of the SDL unset,
+    # which is what composition wants here (None would print null, which it refuses).
+    ListSizeDirective(assumed_size=50),  # type: ignore[call-arg]
+]
 
 
 # The entities are assembled in payments.schema from every capability; a capability's mutation

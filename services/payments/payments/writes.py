@@ -10,18 +10,24 @@ commit together or not at all.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
+from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import free_text
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from payments import policy
-from payments.models import AccountantConsent, IdempotencyKey, PracticeDirectory
+from payments.models import (
+    AccountantConsent,
+    IdempotencyKey,
+    PerformerMembership,
+    PracticeDirectory,
+)
 from payments.rates import financial_year
 
 if TYPE_CHECKING:
@@ -99,6 +105,31 @@ def financial_year_input(year: int, *, today: date, field: str = "financialYear"
     return year
 
 
+PRACTICE_BACKDATE_DAYS = 3
+"""How far back a practice may date a submission it records: a form sent on PCSE Online on a
+Friday and recorded here on the Monday. A chosen bound, not a published one."""
+
+
+def submitted_on_input(
+    principal: Principal, value: date, *, today: date, field: str = "submittedOn"
+) -> date:
+    """The day a form was sent to PCSE, which its deadline is judged by (a locum form's 7th of
+    the following month and 10-week rule; an estimate sets the deductions). Never in the future.
+    A practice records its own submission within :data:`PRACTICE_BACKDATE_DAYS` days, so it
+    cannot date a late form on time; this domain's operators (PCSE, holding the stamped
+    receipt) record any earlier day."""
+    not_future(value, today=today, field=field)
+    earliest = today - timedelta(days=PRACTICE_BACKDATE_DAYS)
+    if value < earliest and not principal.operates(policy.DOMAIN):
+        raise BadUserInput(
+            f"`{field}` can be at most {PRACTICE_BACKDATE_DAYS} days before today "
+            f"({earliest.isoformat()}) when a practice records it, since the deadline is judged "
+            "by it; an earlier submission is recorded by PCSE from its receipt.",
+            field=field,
+        )
+    return value
+
+
 def text_input(value: str, *, field: str, limit: int) -> str:
     # Free text reaches operators, admins and the audit trail: never an NHS number in it.
     return free_text(value, field=field, limit=limit)
@@ -117,8 +148,9 @@ async def idempotent(
     """Run ``write`` once per key: a replay gets the first result and changes nothing.
 
     ``authorize`` runs in the same transaction before the key is looked up, for the first
-    request and every replay alike: a right that depends on data (an accountant's consent,
-    which the practice may have revoked since) is checked again on a replay.
+    request and every replay alike: a right that depends on data (an accountant's consent, or
+    a GP's post at the practice, either of which may have ended since) is checked again on a
+    replay.
     """
 
     async def remembered(session: AsyncSession) -> dict[str, Any]:
@@ -135,6 +167,39 @@ async def idempotent(
         authorize=authorize,
     )
     return Written(**response)
+
+
+async def performer_works_at(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    gmc_number: str,
+    ods_code: str,
+    financial_year: int,
+    today: date,
+) -> None:
+    """A practice writes about a GP only while the GP works there: a post at the practice, in
+    this service's copy of the performers list's memberships (which no practice can write),
+    not ended before today and overlapping the financial year named. Operators of this domain
+    record for any GP. Anyone else is refused without learning whether the GP exists."""
+    if principal.operates(policy.DOMAIN):
+        return
+    year_start, year_end = date(financial_year, 4, 1), date(financial_year + 1, 3, 31)
+    post = await session.scalar(
+        select(PerformerMembership.id)
+        .where(
+            PerformerMembership.gmc_number == gmc_number,
+            PerformerMembership.ods_code == ods_code,
+            PerformerMembership.start_date <= year_end,
+            or_(
+                PerformerMembership.end_date.is_(None),
+                PerformerMembership.end_date >= max(today, year_start),
+            ),
+        )
+        .limit(1)
+    )
+    if post is None:
+        raise Forbidden
 
 
 async def known_practice(session: AsyncSession, ods_code: str) -> None:

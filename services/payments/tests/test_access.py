@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from payments.models import AccountantConsent, AuditEvent
+from payments.directory import consumer as directory
+from payments.models import AccountantConsent, AuditEvent, PensionEstimate
+from payments.rates import financial_year
 from pcse_kit.auth import SigningKey
+from pcse_kit.dates import today
+from pcse_kit.events import Event
 from pcse_kit.testing import TEST_AUDIENCE, TEST_ISSUER, Token, graphql, owner_engine
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -266,3 +272,296 @@ async def test_a_request_without_a_valid_token_is_refused(
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+ESTIMATE = """
+mutation ($gmc: String!, $year: Int!, $key: String!, $on: Date!) {
+  recordPensionEstimate(input: {gmcNumber: $gmc, odsCode: "A81001", financialYear: $year,
+      pensionablePay: "90000.00", submittedOn: $on, idempotencyKey: $key}) {
+    gmcNumber
+  }
+}
+"""
+
+
+async def _estimates_and_their_audit(app: FastAPI) -> tuple[int, int]:
+    async with app.state.sessionmaker() as session:
+        estimates = await session.scalar(select(func.count()).select_from(PensionEstimate))
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.c.action == "record_pension_estimate")
+        )
+    return int(estimates or 0), int(audited or 0)
+
+
+async def test_a_practice_records_an_estimate_only_for_a_gp_who_works_there(
+    app: FastAPI,
+    make_practice: Any,
+    make_membership: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+) -> None:
+    await make_practice(ods_code="A81001")
+    await make_practice(ods_code="B82002", lmc_code="essex")
+    await make_membership(gmc_number="1234567", ods_code="A81001")  # a partner since 2015
+    await make_membership(gmc_number="7654321", ods_code="B82002")  # another practice's GP
+    # Left A81001 at the end of March 2024: the post covered 2023/24, and has ended.
+    await make_membership(gmc_number="2222222", ods_code="A81001", end=date(2024, 3, 31))
+    practice = token("practice", ["A81001"])
+    year = financial_year(today())
+    now = today().isoformat()
+
+    mine = {"gmc": "1234567", "year": year, "key": "estimate-own", "on": now}
+    own = await graphql(client, ESTIMATE, mine, token=practice)
+    asked = [("7654321", year), ("9999999", year), ("2222222", year), ("2222222", 2023)]
+    refused = {
+        (gmc, y): await graphql(
+            client,
+            ESTIMATE,
+            {"gmc": gmc, "year": y, "key": f"estimate-{gmc}-{y}", "on": now},
+            token=practice,
+        )
+        for gmc, y in asked
+    }
+
+    assert "errors" not in own, own
+    for asking, body in refused.items():
+        assert forbidden(body), (asking, body)
+        assert body["data"] is None
+    # Whether the GP exists, elsewhere or nowhere, the refusal reads the same.
+    assert len({body["errors"][0]["message"] for body in refused.values()}) == 1
+    assert await _estimates_and_their_audit(app) == (1, 1)
+    # This domain's operators record for any GP (PCSE itself keys estimates in).
+    operator = await graphql(
+        client, ESTIMATE, {"gmc": "7654321", "year": year, "key": "estimate-operator", "on": now},
+        token=token("operator", ["payments"]),
+    )  # fmt: skip
+    assert "errors" not in operator, operator
+    assert await _estimates_and_their_audit(app) == (2, 2)
+
+
+async def test_a_replayed_estimate_is_refused_once_the_gp_has_left(
+    app: FastAPI, make_practice: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    await make_practice(ods_code="A81001")
+    membership = {
+        "membershipId": 91, "gmcNumber": "1234567", "odsCode": "A81001", "role": "salaried",
+        "startDate": "2020-01-01", "endDate": None,
+    }  # fmt: skip
+    async with app.state.sessionmaker.begin() as session:
+        await directory.apply(session, _event("membership.started", membership))
+    practice = token("practice", ["A81001"])
+    variables = {
+        "gmc": "1234567", "year": financial_year(today()), "key": "estimate-replayed",
+        "on": today().isoformat(),
+    }  # fmt: skip
+
+    first = await graphql(client, ESTIMATE, variables, token=practice)
+    replay = await graphql(client, ESTIMATE, variables, token=practice)
+    assert "errors" not in first, first
+    assert replay == first
+    # The GP leaves: the performers list publishes the end of the post, yesterday.
+    left = {**membership, "endDate": (today() - timedelta(days=1)).isoformat()}
+    async with app.state.sessionmaker.begin() as session:
+        await directory.apply(session, _event("membership.ended", left))
+    after = await graphql(client, ESTIMATE, variables, token=practice)
+
+    assert forbidden(after), after
+    assert after["data"] is None
+    assert await _estimates_and_their_audit(app) == (1, 1)
+
+
+def _event(type_: str, payload: dict[str, Any]) -> Event:
+    return Event(
+        event_id=uuid.uuid4(), stream="performers", type=type_, key="k", payload=payload,
+        occurred_at=datetime.now(UTC), position=1,
+    )  # fmt: skip
+
+
+REFRESH = """
+mutation ($codes: [String!]) { refreshAnomalies(odsCodes: $codes) { opened resolved open } }
+"""
+
+
+async def test_a_refresh_is_in_the_audit_trail_with_what_it_changed(
+    app: FastAPI, make_practice: Any, make_statement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    await make_practice(ods_code="A81001")
+    await make_statement(ods_code="A81001")
+    operator = token("operator", ["payments"], subject="ops@pcse")
+
+    named = await graphql(client, REFRESH, {"codes": ["A81001", "A81001"]}, token=operator)
+    everyone = await graphql(client, REFRESH, {"codes": None}, token=operator)
+
+    assert "errors" not in named, named
+    assert "errors" not in everyone, everyone
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.c.action == "refresh_anomalies")
+                .order_by(AuditEvent.c.id)
+            )
+        ).all()
+    assert [(r.actor_subject, r.actor_role, r.entity, r.entity_key) for r in rows] == [
+        ("ops@pcse", "operator", "anomaly", "the practices named"),
+        ("ops@pcse", "operator", "anomaly", "every practice with a statement"),
+    ]
+    first, second = rows[0].after, rows[1].after
+    # The same practice named twice is refreshed once.
+    assert first["odsCodes"] == ["A81001"]
+    assert first["practices"] == 1
+    assert second["odsCodes"] is None
+    assert second["practices"] == 1
+    assert first["asOf"] == today().isoformat()
+    result = named["data"]["refreshAnomalies"]
+    assert (first["opened"], first["resolved"], first["open"]) == (
+        result["opened"], result["resolved"], result["open"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [["A81001"] * 1001, ["not a code"] * 1001],
+    ids=["1,001 practices", "1,001 of anything"],
+)
+async def test_a_refresh_naming_too_many_practices_is_refused_before_reading_them(
+    app: FastAPI, client: httpx.AsyncClient, token: Token, codes: list[str]
+) -> None:
+    body = await graphql(client, REFRESH, {"codes": codes}, token=token("operator", ["payments"]))
+
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "odsCodes"}
+    assert error["message"] == "At most 1,000 practices at a time."
+    async with app.state.sessionmaker() as session:
+        audited = await session.scalar(select(func.count()).select_from(AuditEvent))
+    assert audited == 0
+
+
+LOCUM_FORM = """
+mutation ($on: Date!, $from: Date!, $key: String!) {
+  recordLocumForm(input: {gmcNumber: "1234567", odsCode: "A81001", form: A, workFrom: $from,
+      workTo: $from, submittedOn: $on, bacsReference: "12345678LOCJAN2026",
+      pensionablePay: "500.00", idempotencyKey: $key}) { gmcNumber }
+}
+"""
+
+
+@pytest.mark.parametrize("mutation", ["recordPensionEstimate", "recordLocumForm"])
+async def test_a_practice_cannot_date_a_submission_more_than_three_days_back(
+    app: FastAPI,
+    make_practice: Any,
+    make_membership: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+    mutation: str,
+) -> None:
+    """The finding: a practice could date a late form on time (a locum form is judged by the
+    7th of the following month and the 10-week rule, an estimate by its deadline)."""
+    await make_practice(ods_code="A81001")
+    await make_membership(gmc_number="1234567", ods_code="A81001")
+    now = today()
+    practice = token("practice", ["A81001"])
+    operator = token("operator", ["payments"])
+
+    def send(days_back: int, who: str, key: str) -> Any:
+        on = (now - timedelta(days=days_back)).isoformat()
+        if mutation == "recordPensionEstimate":
+            variables = {"gmc": "1234567", "year": financial_year(now), "key": key, "on": on}
+            return graphql(client, ESTIMATE, variables, token=who)
+        work = (now - timedelta(days=days_back + 10)).isoformat()
+        return graphql(client, LOCUM_FORM, {"on": on, "from": work, "key": key}, token=who)
+
+    four_days = await send(4, practice, "backdated-4-days")
+    assert four_days["data"] is None
+    [error] = four_days["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "submittedOn"}
+    earliest = (now - timedelta(days=3)).isoformat()
+    assert error["message"] == (
+        f"`submittedOn` can be at most 3 days before today ({earliest}) when a practice "
+        "records it, since the deadline is judged by it; an earlier submission is recorded by "
+        "PCSE from its receipt."
+    )
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+    # Three days back is a submission made on Friday and recorded on Monday.
+    three_days = await send(3, practice, "backdated-3-days")
+    # PCSE records an older one from its receipt.
+    sixty_days = await send(60, operator, "backdated-60-days")
+    assert "errors" not in three_days, three_days
+    assert "errors" not in sixty_days, sixty_days
+
+
+PENSIONS_OF_PRACTICE = """
+query ($ods: String!) {
+  practicePayments(odsCode: $ods) {
+    statements { nodes { period } }
+    pensions { gmcNumber pensions { years { financialYear estimateDueOn certificateStatus } } }
+  }
+}
+"""
+GRANT_SCOPED = """
+mutation ($scope: ConsentScope!, $key: String!) {
+  grantAccountantConsent(input: {odsCode: "A81001", accountantId: "acct-42", scope: $scope,
+                                 idempotencyKey: $key}) { scope active }
+}
+"""
+
+
+async def test_an_accountant_sees_pensions_only_with_a_consent_that_includes_them(
+    app: FastAPI, make_statement: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    from datetime import date  # noqa: PLC0415
+
+    from payments.models import PensionEstimate  # noqa: PLC0415
+
+    await make_statement(ods_code="A81001")
+    async with app.state.sessionmaker.begin() as session:
+        session.add(
+            PensionEstimate(
+                gmc_number="1234567",
+                ods_code="A81001",
+                financial_year=2025,
+                pensionable_pay_pence=100_000_00,
+                submitted_on=date(2025, 4, 20),
+            )
+        )
+    practice = token("practice", ["A81001"], subject="manager@a81001")
+    accountant = token("accountant", subject="acct-42")
+    variables = {"ods": "A81001"}
+
+    # A consent granted as before, without a scope, is payments only.
+    await graphql(
+        client, GRANT, {"ods": "A81001", "acct": "acct-42", "key": "grant-0001"}, token=practice
+    )
+    payments_only = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+    wider = await graphql(
+        client,
+        GRANT_SCOPED,
+        {"scope": "PAYMENTS_AND_PENSIONS", "key": "grant-0002"},
+        token=practice,
+    )
+    with_pensions = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+    narrower = await graphql(
+        client, GRANT_SCOPED, {"scope": "PAYMENTS", "key": "grant-0003"}, token=practice
+    )
+    again = await graphql(client, PENSIONS_OF_PRACTICE, variables, token=accountant)
+
+    assert payments_only["data"]["practicePayments"]["statements"]["nodes"]
+    assert payments_only["data"]["practicePayments"]["pensions"] is None
+    assert forbidden(payments_only)
+    assert wider["data"]["grantAccountantConsent"] == {
+        "scope": "PAYMENTS_AND_PENSIONS",
+        "active": True,
+    }
+    [gp] = with_pensions["data"]["practicePayments"]["pensions"]
+    assert gp["gmcNumber"] == "1234567"
+    assert 2025 in [year["financialYear"] for year in gp["pensions"]["years"]]
+    assert "errors" not in with_pensions
+    assert narrower["data"]["grantAccountantConsent"]["scope"] == "PAYMENTS"
+    assert again["data"]["practicePayments"]["pensions"] is None
+    async with app.state.sessionmaker() as session:
+        actions = list(await session.scalars(select(AuditEvent.c.action).order_by(AuditEvent.c.id)))
+    assert actions == ["grant", "change_scope", "change_scope"]

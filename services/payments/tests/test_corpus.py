@@ -357,7 +357,9 @@ class Loader:
                 ods_code=code, financial_year=_year(estimate["year"]),
                 pensionable_pay_pence=_pence(estimate["pensionable_pay"]),
                 submitted_on=estimate["submitted_on"], idempotency_key=self.key(),
-                today=self.today, declared_tier=Decimal(estimate["declared_tier"]),
+                # Recorded the day it was sent, as a practice records its own submissions
+                # (it may date one at most three days back).
+                today=estimate["submitted_on"], declared_tier=Decimal(estimate["declared_tier"]),
             )  # fmt: skip
         for certificate in facts.get("certificate", []):
             kind = CERTIFICATES[certificate["type"]]
@@ -376,7 +378,7 @@ class Loader:
                 submitted_on=form["form_b_submitted_on"],
                 bacs_reference=form["bacs_reference"],
                 pensionable_pence=_pence(form["pensionable_pay"]), idempotency_key=self.key(),
-                today=self.today, income_month=_month(form["form_b_month"]),
+                today=form["form_b_submitted_on"], income_month=_month(form["form_b_month"]),
             )  # fmt: skip
 
     async def qof(self, facts: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import hypothesis
 from hypothesis import strategies as st
 from payments.detection.rules import effect
 from payments.models import ChainStatus, Component, LineRow, Paymaster, Statement
-from payments.statements import export
+from payments.statements import export, ledger
 from payments.statements.ingest import amount_pence
 from payments.types import pounds
 from pcse_kit.testing import Token, graphql
@@ -85,6 +85,26 @@ def test_every_total_reconciles_to_the_penny(
     assert Decimal(document["totals"]["gross"]) + Decimal(document["totals"]["deductions"]) == (
         Decimal(document["totals"]["net"])
     )
+    # Every ledger layout, read back, books exactly the net: nothing authorised, entered or
+    # failed, and a reversal negative.
+    moved = [row for line in lines if (row := ledger.cash_rows("A81001", PERIOD, line))]
+    for fmt in ledger.LedgerFormat:
+        content = ledger.write_csv(fmt, moved)
+        assert _ledger_net(fmt, content) == total.net_pence, fmt
+
+
+def _ledger_net(fmt: ledger.LedgerFormat, content: str) -> int:
+    def pence(value: str) -> int:
+        return amount_pence(value) if value else 0
+
+    rows = list(csv.DictReader(io.StringIO(content)))
+    if fmt is ledger.LedgerFormat.QUICKBOOKS_4:
+        return sum(pence(r["Debit"]) - pence(r["Credit"]) for r in rows)
+    if fmt is ledger.LedgerFormat.JOURNAL:
+        assert sum(pence(r["Debit"]) for r in rows) == sum(pence(r["Credit"]) for r in rows)
+        bank = [r for r in rows if r["Nominal code"] == ledger.BANK_ACCOUNT.code]
+        return sum(pence(r["Debit"]) - pence(r["Credit"]) for r in bank)
+    return sum(pence(r["Amount"]) for r in rows)
 
 
 @hypothesis.given(st.integers(min_value=-(10**13), max_value=10**13))  # type: ignore[untyped-decorator,unused-ignore]

@@ -12,12 +12,15 @@ from payments.detection import service
 from payments.directory import consumer as directory
 from payments.models import (
     Anomaly,
+    AnomalyKind,
     CertificateType,
     Component,
+    Direction,
     Dispute,
     PensionCertificate,
     PerformerMembership,
     PracticeDirectory,
+    Severity,
 )
 from pcse_kit.dates import today
 from pcse_kit.db import StatementCounter
@@ -67,7 +70,7 @@ mutation ($ods: String!, $anomaly: ID, $line: ID, $key: String!) {
 STEP = """
 mutation ($ref: String!, $key: String!, $on: Date!) {
   addDisputeEvent(input: {reference: $ref, kind: RECEIPT, occurredOn: $on,
-      note: "Acknowledged", evidence: [{label: "CAS number", value: "CAS-0000123"}],
+      note: "Acknowledged", evidence: [{label: "CAS number", value: "CAS-0000123-A1B2C3"}],
       idempotencyKey: $key}) {
     timeline { kind } latePaymentNotice
   }
@@ -105,9 +108,7 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
 
     # Forty-one days on, the LMC may escalate it, and the notice says so.
     async with app.state.sessionmaker.begin() as session:
-        await session.execute(
-            update(Dispute).values(opened_at=datetime.now(UTC) - timedelta(days=41))
-        )
+        await session.execute(update(Dispute).values(raised_on=today() - timedelta(days=41)))
     later = await graphql(
         client,
         "query ($ods: String!) { practicePayments(odsCode: $ods) { disputes { reference ageDays "
@@ -119,7 +120,13 @@ async def test_a_practice_disputes_an_anomaly_with_a_timeline_and_a_notice(
     assert (shown["ageDays"], shown["escalatable"]) == (41, True)
     assert shown["anomaly"] == {"kind": "MISSING"}
     notice = shown["latePaymentNotice"]
-    for expected in (dispute["reference"], "£10,278.33", "CAS-0000123", "escalate", "41 days"):
+    for expected in (
+        dispute["reference"],
+        "£10,278.33",
+        "CAS-0000123-A1B2C3",
+        "escalate",
+        "41 days",
+    ):
         assert expected in notice
 
 
@@ -146,7 +153,7 @@ query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
     ... on Lmc { code paymentsSummary { practices escalatableDisputes
       anomalies { kind count amountAtStake owedToPractices repayableByPractices
-                  practicesAffected practiceCodes }
+                  suppressed practicesAffected practiceCodes }
       openDisputes { reference odsCode ageDays } } }
   }
 }
@@ -188,16 +195,31 @@ async def test_the_lmc_summary_is_for_the_lmc_and_payments_operators(
     assert summary["practices"] == 1
     by_kind = {a["kind"]: a for a in summary["anomalies"]}
     assert len(by_kind) == 10
-    assert by_kind["MISSING"] == {
-        "kind": "MISSING",
-        "count": 1,
-        "amountAtStake": "10278.33",
-        "owedToPractices": "10278.33",
-        "repayableByPractices": "0.00",
-        "practicesAffected": 1,
-        "practiceCodes": ["A81001"],
-    }
+    if role == "lmc":
+        # One practice's missing global sum: the LMC learns which practice, never how much.
+        assert by_kind["MISSING"] == {
+            "kind": "MISSING",
+            "count": None,
+            "amountAtStake": None,
+            "owedToPractices": None,
+            "repayableByPractices": "0.00",
+            "suppressed": True,
+            "practicesAffected": 1,
+            "practiceCodes": ["A81001"],
+        }
+    else:
+        assert by_kind["MISSING"] == {
+            "kind": "MISSING",
+            "count": 1,
+            "amountAtStake": "10278.33",
+            "owedToPractices": "10278.33",
+            "repayableByPractices": "0.00",
+            "suppressed": False,
+            "practicesAffected": 1,
+            "practiceCodes": ["A81001"],
+        }
     assert by_kind["LATE"]["count"] == 0
+    assert by_kind["LATE"]["suppressed"] is False
     assert summary["openDisputes"] == []
 
 
@@ -445,3 +467,258 @@ async def test_anomalies_of_many_practices_cost_a_constant_number_of_statements(
         assert all(e["payments"]["anomalies"]["nodes"] for e in body["data"]["_entities"])
         counts.append(counter.count)
     assert counts[0] == counts[1]
+
+
+async def _open_anomalies(app: FastAPI, found: list[tuple[str, str, int, Direction]]) -> None:
+    """Open anomalies as detection keeps them: (practice, kind, pence at stake, direction)."""
+    async with app.state.sessionmaker.begin() as session:
+        for n, (code, kind, pence, direction) in enumerate(found):
+            session.add(
+                Anomaly(
+                    fingerprint=f"test-{n}", ods_code=code, kind=AnomalyKind(kind),
+                    severity=Severity.HIGH, component=Component.GLOBAL_SUM,
+                    covers_from=date(2026, 1, 1), covers_to=date(2026, 1, 31),
+                    amount_at_stake_pence=pence, direction=direction, summary="test",
+                    evidence={},
+                )
+            )  # fmt: skip
+
+
+async def test_an_lmc_sees_no_figure_made_from_fewer_than_eight_practices(
+    app: FastAPI, make_practice: Any, client: httpx.AsyncClient, token: Token
+) -> None:
+    codes = [f"K0000{n}" for n in range(1, 10)]  # nine practices in kernow
+    for code in codes:
+        await make_practice(ods_code=code, lmc_code="kernow")
+    owed, repayable = Direction.OWED_TO_PRACTICE, Direction.REPAYABLE_BY_PRACTICE
+    await _open_anomalies(
+        app,
+        # MISSING at 8 practices, £100.00 each, and a second one of £50.00 at K00001.
+        [(code, "missing", 100_00, owed) for code in codes[:8]]
+        + [("K00001", "missing", 50_00, owed)]
+        # WRONG_TIER at 7 practices, £10.00 each to repay.
+        + [(code, "wrong_tier", 10_00, repayable) for code in codes[:7]]
+        # LATE at all 9: 8 owed £20.00 each, and K00009 £5.00 to repay.
+        + [(code, "late", 20_00, owed) for code in codes[:8]]
+        + [("K00009", "late", 5_00, repayable)],
+    )
+
+    body = await graphql(
+        client, SUMMARY, {"reps": [{"__typename": "Lmc", "code": "kernow"}]},
+        token=token("lmc", ["kernow"]),
+    )  # fmt: skip
+
+    assert "errors" not in body, body
+    by_kind = {a["kind"]: a for a in body["data"]["_entities"][0]["paymentsSummary"]["anomalies"]}
+    assert (
+        by_kind["MISSING"]
+        == {
+            "kind": "MISSING",
+            "count": 10,  # 9 anomalies, rounded to the nearest 5
+            "amountAtStake": "850.00",  # 8 x 100.00 + 50.00, from 8 practices
+            "owedToPractices": "850.00",
+            "repayableByPractices": "0.00",  # no practice
+            "suppressed": False,
+            "practicesAffected": 8,
+            "practiceCodes": codes[:8],
+        }
+    )
+    assert (
+        by_kind["WRONG_TIER"]
+        == {
+            "kind": "WRONG_TIER",
+            "count": None,  # 7 practices: which ones, not how many nor how much
+            "amountAtStake": None,
+            "owedToPractices": "0.00",
+            "repayableByPractices": None,
+            "suppressed": True,
+            "practicesAffected": 7,
+            "practiceCodes": codes[:7],
+        }
+    )
+    assert by_kind["LATE"] == {
+        "kind": "LATE",
+        "count": 10,  # 9 anomalies
+        # 165.00 less the 160.00 owed would be K00009's 5.00: the total is withheld too.
+        "amountAtStake": None,
+        "owedToPractices": "160.00",  # 8 x 20.00, from 8 practices
+        "repayableByPractices": None,  # one practice's 5.00
+        "suppressed": True,
+        "practicesAffected": 9,
+        "practiceCodes": codes,
+    }
+    assert by_kind["DUPLICATE"]["count"] == 0
+    assert by_kind["DUPLICATE"]["amountAtStake"] == "0.00"
+
+
+TRENDS = """
+query ($reps: [_Any!]!) {
+  _entities(representations: $reps) { ... on Lmc { paymentsSummary { trends(months: 3) {
+    kind component paymaster
+    months { month raised amountRaised raisedPer100Practices englandMedianRaisedPer100Practices
+             amountPerPractice englandMedianAmountPerPractice resolved medianDaysToResolve
+             englandMedianDaysToResolve suppressed }
+  } } } }
+}
+"""
+
+
+def _month_back(months: int) -> date:
+    first = today().replace(day=1)
+    index = first.year * 12 + first.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+async def _trend_anomalies(
+    app: FastAPI, found: list[tuple[str, str, Component, int, datetime, datetime | None]]
+) -> None:
+    """(practice, kind, component, pence, first detected, resolved), owed to the practice."""
+    async with app.state.sessionmaker.begin() as session:
+        for n, (code, kind, component, pence, first, resolved) in enumerate(found):
+            session.add(
+                Anomaly(
+                    fingerprint=f"trend-{n}", ods_code=code, kind=AnomalyKind(kind),
+                    severity=Severity.HIGH, component=component,
+                    covers_from=first.date().replace(day=1), covers_to=None,
+                    amount_at_stake_pence=pence, direction=Direction.OWED_TO_PRACTICE,
+                    summary="test", evidence={}, first_detected_at=first, last_detected_at=first,
+                    resolved_at=resolved,
+                )
+            )  # fmt: skip
+
+
+@pytest.fixture
+async def trends_data(app: FastAPI, make_practice: Any) -> list[date]:
+    """Three LMCs: kernow (8 practices), essex (2) and wessex (10, no problem). Two months
+    back, kernow's 8 practices each have a global sum of £100.00 missing, 5 of them put right
+    30, 32, 34, 36 and 38 days later (last month), and 2 of them a wrong tier; one of essex's
+    2 practices has £50.00 missing, put right 10 days later (the same month)."""
+    kernow = [f"K0000{n}" for n in range(1, 9)]
+    for code in kernow:
+        await make_practice(ods_code=code, lmc_code="kernow")
+    for code in ("E00001", "E00002"):
+        await make_practice(ods_code=code, lmc_code="essex")
+    for n in range(10):
+        await make_practice(ods_code=f"W0000{n}", lmc_code="wessex")
+    two_back, last = _month_back(2), _month_back(1)
+    raised = datetime(two_back.year, two_back.month, 10, 12, tzinfo=UTC)
+    days = [30, 32, 34, 36, 38, None, None, None]
+    await _trend_anomalies(
+        app,
+        [
+            (code, "missing", Component.GLOBAL_SUM, 100_00, raised,
+             None if d is None else raised + timedelta(days=d))
+            for code, d in zip(kernow, days, strict=True)
+        ]
+        + [(code, "wrong_tier", Component.EMPLOYEE_SUPERANNUATION, 10_00, raised, None)
+           for code in kernow[:2]]
+        + [("E00001", "missing", Component.GLOBAL_SUM, 50_00, raised,
+            raised + timedelta(days=10))],
+    )  # fmt: skip
+    return [two_back, last, _month_back(0)]
+
+
+def _zero(month: date, *, england_days: float | None = None) -> dict[str, Any]:
+    return {
+        "month": month.isoformat(), "raised": 0, "amountRaised": "0.00",
+        "raisedPer100Practices": 0.0, "englandMedianRaisedPer100Practices": 0.0,
+        "amountPerPractice": "0.00", "englandMedianAmountPerPractice": "0.00", "resolved": 0,
+        "medianDaysToResolve": None, "englandMedianDaysToResolve": england_days,
+        "suppressed": False,
+    }  # fmt: skip
+
+
+async def test_an_lmcs_trends_by_kind_component_and_paymaster_beside_englands_median(
+    app: FastAPI, trends_data: list[date], client: httpx.AsyncClient, token: Token
+) -> None:
+    two_back, last, this = trends_data
+    reps = {"reps": [{"__typename": "Lmc", "code": "kernow"}]}
+
+    body = await graphql(client, TRENDS, reps, token=token("lmc", ["kernow"]))
+
+    assert "errors" not in body, body
+    missing, wrong_tier = body["data"]["_entities"][0]["paymentsSummary"]["trends"]
+    assert (missing["kind"], missing["component"], missing["paymaster"]) == (
+        "MISSING", "GLOBAL_SUM", "ICB",  # delegated to the ICBs from 1 July 2022
+    )  # fmt: skip
+    assert missing["months"] == [
+        {
+            "month": two_back.isoformat(),
+            "raised": 10,  # 8, from 8 practices, rounded to the nearest 5
+            "amountRaised": "800.00",  # 8 x 100.00
+            "raisedPer100Practices": 125.0,  # 10 x 100 / 8
+            # kernow 8 x 100 / 8 = 100, essex 1 x 100 / 2 = 50, wessex 0: the median is 50
+            "englandMedianRaisedPer100Practices": 50.0,
+            "amountPerPractice": "100.00",  # 800.00 / 8
+            # kernow 100.00, essex 50.00 / 2 = 25.00, wessex 0.00: the median is 25.00
+            "englandMedianAmountPerPractice": "25.00",
+            "resolved": 0,
+            "medianDaysToResolve": None,
+            "englandMedianDaysToResolve": 10.0,  # essex's one, 10 days
+            "suppressed": False,
+        },
+        {
+            **_zero(last, england_days=34.0),  # 30, 32, 34, 36, 38 days: the median is 34
+            # 5 put right, at 5 practices: withheld from the LMC
+            "resolved": None,
+            "suppressed": True,
+        },
+        _zero(this),
+    ]
+    assert (wrong_tier["kind"], wrong_tier["component"], wrong_tier["paymaster"]) == (
+        "WRONG_TIER", "EMPLOYEE_SUPERANNUATION", None,  # no commissioner rule says whose
+    )  # fmt: skip
+    assert wrong_tier["months"][0] == {
+        **_zero(two_back),
+        # 2 practices: withheld
+        "raised": None, "amountRaised": None, "raisedPer100Practices": None,
+        "amountPerPractice": None, "suppressed": True,
+        # kernow 2 x 100 / 8 = 25, essex 0, wessex 0: the median is 0
+        "englandMedianRaisedPer100Practices": 0.0,
+    }  # fmt: skip
+
+    # Payments operators see the figures withheld from the LMC.
+    exact = await graphql(client, TRENDS, reps, token=token("operator", ["payments"]))
+    missing_exact = exact["data"]["_entities"][0]["paymentsSummary"]["trends"][0]
+    assert missing_exact["months"][0]["raised"] == 8
+    assert missing_exact["months"][1]["resolved"] == 5
+    assert missing_exact["months"][1]["medianDaysToResolve"] == 34.0
+
+
+async def test_an_lmcs_trends_take_the_same_statements_however_many_practices_and_lmcs(
+    app: FastAPI,
+    trends_data: list[date],
+    make_practice: Any,
+    client: httpx.AsyncClient,
+    token: Token,
+) -> None:
+    """The area's and England's figures in one statement, the areas' sizes in another: never
+    a statement per practice or per LMC."""
+    reps = {"reps": [{"__typename": "Lmc", "code": "kernow"}]}
+    query = TRENDS.replace("paymentsSummary {", "paymentsSummary { practices")
+    counts = []
+    for more in range(2):
+        for n in range(20):
+            await make_practice(ods_code=f"X{more}{n:04d}", lmc_code=f"lmc-{more}-{n % 5}")
+        with StatementCounter().attached(app.state.engine) as counter:
+            body = await graphql(client, query, reps, token=token("lmc", ["kernow"]))
+        assert "errors" not in body, body
+        counts.append(counter.count)
+    # The summary: the area's practices, anomalies by kind, disputes (3); the trends: every
+    # LMC's and England's figures, and the LMCs' sizes (2).
+    assert counts == [5, 5]
+
+
+@pytest.mark.parametrize("months", [0, 25])
+async def test_trends_over_a_window_out_of_bounds_are_refused(
+    client: httpx.AsyncClient, token: Token, months: int
+) -> None:
+    body = await graphql(
+        client,
+        "query ($reps: [_Any!]!, $m: Int!) { _entities(representations: $reps) { ... on Lmc { "
+        "paymentsSummary { trends(months: $m) { kind } } } } }",
+        {"reps": [{"__typename": "Lmc", "code": "kernow"}], "m": months},
+        token=token("lmc", ["kernow"]),
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "months"}

@@ -20,6 +20,7 @@ _KEY = "Unique per intended change (8-100 characters); a replay returns the firs
 
 @strawberry.type(description="A claim the practice made, as it recorded it.")
 class PracticeClaim:
+    id: strawberry.ID = strawberry.field(description="Its id here (to dispute it).")
     reference: str = strawberry.field(description="The practice's reference for it.")
     component: models.Component = strawberry.field(description="What it claims.")
     paycode: str | None = strawberry.field(description="The paycode it is paid under.")
@@ -38,6 +39,7 @@ class PracticeClaim:
     @classmethod
     def from_row(cls, row: models.PracticeClaim) -> PracticeClaim:
         return cls(
+            id=strawberry.ID(str(row.id)),
             reference=row.reference,
             component=row.component,
             paycode=row.paycode,

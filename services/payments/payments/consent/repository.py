@@ -11,6 +11,7 @@ from sqlalchemy import (
 
 from payments.models import (
     AccountantConsent,
+    ConsentScope,
 )
 
 if TYPE_CHECKING:
@@ -44,3 +45,17 @@ async def consents(
     if accountant_id is not None:
         statement = statement.where(AccountantConsent.accountant_id == accountant_id)
     return list(await session.scalars(statement))
+
+
+async def consented_practices(
+    session: AsyncSession, accountant_id: str, *, pensions: bool = False
+) -> list[str]:
+    """The practices whose active consent lets the accountant see their payments (and, with
+    ``pensions``, their side of its GPs' pensions), by code."""
+    statement = select(AccountantConsent.ods_code).where(
+        AccountantConsent.accountant_id == accountant_id,
+        AccountantConsent.revoked_at.is_(None),
+    )
+    if pensions:
+        statement = statement.where(AccountantConsent.scope == ConsentScope.PAYMENTS_AND_PENSIONS)
+    return sorted(await session.scalars(statement))

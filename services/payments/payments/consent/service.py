@@ -14,6 +14,7 @@ from payments import policy
 from payments.models import (
     AccountantConsent,
     AuditEvent,
+    ConsentScope,
     IdempotencyKey,
 )
 
@@ -30,6 +31,7 @@ class ConsentView:
     granted_by: str
     revoked_at: str | None
     revoked_by: str | None
+    scope: str
 
     @classmethod
     def of(cls, row: AccountantConsent) -> ConsentView:
@@ -40,6 +42,7 @@ class ConsentView:
             granted_by=row.granted_by,
             revoked_at=None if row.revoked_at is None else row.revoked_at.isoformat(),
             revoked_by=row.revoked_by,
+            scope=row.scope.value,
         )
 
 
@@ -64,8 +67,11 @@ async def grant_consent(
     ods_code: str,
     accountant_id: str,
     idempotency_key: str,
+    scope: ConsentScope = ConsentScope.PAYMENTS,
 ) -> ConsentView:
-    """Let ``accountant_id`` see ``ods_code``'s payments; granting twice changes nothing."""
+    """Let ``accountant_id`` see ``ods_code``'s payments (and, with the wider scope, its
+    pensions); granting the same again changes nothing, granting another scope changes the
+    active consent's scope (audited, before and after)."""
     policy.manage_consent(principal, ods_code)
 
     async def write(session: AsyncSession) -> dict[str, Any]:
@@ -76,6 +82,7 @@ async def grant_consent(
                 accountant_id=accountant_id,
                 granted_by=principal.subject,
                 granted_at=datetime.now(UTC),
+                scope=scope,
             )
             session.add(row)
             await session.flush()
@@ -89,6 +96,20 @@ async def grant_consent(
                 before=None,
                 after=_values(row),
             )
+        elif row.scope is not scope:
+            before = _values(row)
+            row.scope = scope
+            await session.flush()
+            await audit.record(
+                session,
+                AuditEvent,
+                actor=principal,
+                action="change_scope",
+                entity="accountant_consent",
+                key=f"{ods_code}/{accountant_id}",
+                before=before,
+                after=_values(row),
+            )
         return _values(row)
 
     response = await audit.once(
@@ -97,7 +118,7 @@ async def grant_consent(
         actor=principal,
         key=idempotency_key,
         operation="grantAccountantConsent",
-        request={"odsCode": ods_code, "accountantId": accountant_id},
+        request={"odsCode": ods_code, "accountantId": accountant_id, "scope": scope.value},
         write=write,
     )
     return ConsentView(**response)

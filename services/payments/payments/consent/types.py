@@ -16,6 +16,7 @@ from payments import policy
 from payments.consent import repository, service
 from payments.consent.service import ConsentView
 from payments.context import PaymentsContext
+from payments.models import ConsentScope
 
 
 @strawberry.type(description="An accountant's access to one practice's payments.")
@@ -26,6 +27,10 @@ class AccountantConsent:
     granted_by: str = strawberry.field(description="Who granted it (the token's subject).")
     revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
     revoked_by: str | None = strawberry.field(description="Who revoked it.")
+    scope: ConsentScope = strawberry.field(
+        description="What it covers: PAYMENTS, or PAYMENTS_AND_PENSIONS. Consents granted before "
+        "scopes existed are PAYMENTS."
+    )
 
     @strawberry.field(description="True until it is revoked.")
     def active(self) -> bool:
@@ -40,6 +45,7 @@ class AccountantConsent:
             granted_by=view.granted_by,
             revoked_at=None if view.revoked_at is None else datetime.fromisoformat(view.revoked_at),
             revoked_by=view.revoked_by,
+            scope=ConsentScope(view.scope),
         )
 
 
@@ -61,6 +67,12 @@ class ConsentInput:
     idempotency_key: str = strawberry.field(
         description="Unique per intended change (8-100 characters); a replay returns the "
         "first result and changes nothing."
+    )
+    scope: ConsentScope = strawberry.field(
+        default=ConsentScope.PAYMENTS,
+        description="What the grant covers (ignored by a revocation, which ends the consent): "
+        "PAYMENTS (the default), or PAYMENTS_AND_PENSIONS for an accountant preparing partners' "
+        "pension certificates. Granting another scope to an active consent changes it.",
     )
 
 
@@ -96,7 +108,8 @@ class ConsentQuery:
 @strawberry.type
 class ConsentMutation:
     @strawberry.mutation(
-        description="Let an accountant see the practice's payments. Recorded in the audit trail."
+        description="Let an accountant see the practice's payments, and with the scope "
+        "PAYMENTS_AND_PENSIONS its side of its GPs' pensions. Recorded in the audit trail."
     )
     async def grant_accountant_consent(
         self, info: Info[PaymentsContext, None], input: ConsentInput
@@ -107,6 +120,7 @@ class ConsentMutation:
             ods_code=practice_code(input.ods_code),
             accountant_id=accountant_id(input.accountant_id),
             idempotency_key=input.idempotency_key,
+            scope=input.scope,
         )
         return AccountantConsent.of(view)
 

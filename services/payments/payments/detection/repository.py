@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import (
     case,
@@ -16,10 +16,12 @@ from payments.models import (
     Anomaly,
     AnomalyKind,
     Direction,
+    PracticeDirectory,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import date, datetime
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,12 +73,24 @@ async def anomalies_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Ano
     return list(await session.scalars(select(Anomaly).where(Anomaly.id.in_(ids))))
 
 
-async def anomaly_summary(
-    session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[AnomalyKind, int, int, int, list[str]]]:
-    """Open anomalies by kind: (kind, count, amount at stake, of it owed to the practices, the
-    practices affected)."""
-    owed = case((Anomaly.direction == Direction.OWED_TO_PRACTICE, Anomaly.amount_at_stake_pence))
+class KindSummary(NamedTuple):
+    """An area's open anomalies of one kind, and how many practices each figure comes from."""
+
+    kind: AnomalyKind
+    anomalies: int
+    amount_pence: int
+    owed_pence: int
+    practices: list[str]
+    practices_owed: int
+    practices_repayable: int
+
+
+async def anomaly_summary(session: AsyncSession, codes: Sequence[str]) -> list[KindSummary]:
+    """Open anomalies by kind, in one statement: the count, the amount at stake and the part
+    owed to the practices, the practices affected, and how many practices each direction's
+    amount comes from (so a figure from few practices can be withheld)."""
+    is_owed = Anomaly.direction == Direction.OWED_TO_PRACTICE
+    owed = case((is_owed, Anomaly.amount_at_stake_pence))
     result = await session.execute(
         select(
             Anomaly.kind,
@@ -84,13 +98,17 @@ async def anomaly_summary(
             func.coalesce(func.sum(Anomaly.amount_at_stake_pence), 0),
             func.coalesce(func.sum(owed), 0),
             func.array_agg(aggregate_order_by(Anomaly.ods_code.distinct(), Anomaly.ods_code)),
+            func.count(case((is_owed, Anomaly.ods_code)).distinct()),
+            func.count(case((~is_owed, Anomaly.ods_code)).distinct()),
         )
         .where(Anomaly.ods_code.in_(codes), Anomaly.resolved_at.is_(None))
         .group_by(Anomaly.kind)
     )
     return [
-        (kind, count, int(amount), int(owed_amount), list(practices))
-        for kind, count, amount, owed_amount, practices in result
+        KindSummary(
+            kind, count, int(amount), int(owed_amount), list(practices), owed_at, repayable_at
+        )
+        for kind, count, amount, owed_amount, practices, owed_at, repayable_at in result
     ]
 
 
@@ -108,3 +126,99 @@ async def lock_practices(session: AsyncSession, codes: Sequence[str]) -> None:
     """Transaction-scoped locks on the practices, always taken in code order (no deadlock);
     one round trip however many practices."""
     await session.execute(_LOCK_PRACTICES, {"codes": sorted(set(codes))})
+
+
+async def lmc_codes(session: AsyncSession, codes: Sequence[str]) -> dict[str, str | None]:
+    """Each practice's LMC, as the directory copy knows it (None while unknown)."""
+    result = await session.execute(
+        select(PracticeDirectory.ods_code, PracticeDirectory.lmc_code).where(
+            PracticeDirectory.ods_code.in_(codes)
+        )
+    )
+    return {str(code): lmc for code, lmc in result}
+
+
+class TrendRow(NamedTuple):
+    """Anomalies raised or resolved in one month, of one kind, component and paymaster: in
+    one LMC's area, or (``lmc_code`` None) in the whole of England."""
+
+    lmc_code: str | None
+    month: date
+    kind: str
+    component: str
+    paymaster: str | None
+    resolved: bool
+    anomalies: int
+    practices: int
+    pence: int
+    median_days: float | None
+    """For anomalies resolved: the median days from first detected to resolved."""
+
+
+_TRENDS = text(
+    """
+    WITH found AS (
+        SELECT d.lmc_code, a.ods_code, a.kind, a.component, a.amount_at_stake_pence AS pence,
+               a.first_detected_at, a.resolved_at,
+               (SELECT r.commissioner FROM commissioner_rule r
+                 WHERE r.component = a.component AND r.paycode = ''
+                   AND r.effective_from <= a.covers_from
+                 ORDER BY r.effective_from DESC LIMIT 1) AS paymaster
+          FROM anomaly a JOIN practice_directory d USING (ods_code)
+         WHERE a.first_detected_at >= :since OR a.resolved_at >= :since
+    ), events AS (
+        SELECT lmc_code, ods_code, kind, component, paymaster, pence, false AS resolved,
+               date_trunc('month', first_detected_at AT TIME ZONE 'Europe/London')::date AS month,
+               NULL::float8 AS days
+          FROM found WHERE first_detected_at >= :since
+        UNION ALL
+        SELECT lmc_code, ods_code, kind, component, paymaster, pence, true,
+               date_trunc('month', resolved_at AT TIME ZONE 'Europe/London')::date,
+               extract(epoch FROM resolved_at - first_detected_at) / 86400
+          FROM found WHERE resolved_at >= :since
+    )
+    SELECT lmc_code, month, kind, component, paymaster, resolved, count(*) AS anomalies,
+           count(DISTINCT ods_code) AS practices, coalesce(sum(pence), 0) AS pence,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days,
+           GROUPING(lmc_code) AS national
+      FROM events
+     WHERE month >= :first_month
+     GROUP BY GROUPING SETS ((lmc_code, month, kind, component, paymaster, resolved),
+                             (month, kind, component, paymaster, resolved))
+    """
+)
+
+
+async def trend_rows(
+    session: AsyncSession, *, first_month: date, since: datetime
+) -> list[TrendRow]:
+    """Every LMC's anomalies raised and resolved by month, kind, component and paymaster since
+    ``first_month``, and England's, in one statement. The paymaster is the commissioner whose
+    money the component is in the anomaly's month (``commissioner_rule``: NHS England before
+    the ICBs' delegation, the ICB after)."""
+    result = await session.execute(_TRENDS, {"since": since, "first_month": first_month})
+    return [
+        TrendRow(
+            lmc_code=None if row.national else row.lmc_code,
+            month=row.month,
+            kind=row.kind,
+            component=row.component,
+            paymaster=row.paymaster,
+            resolved=row.resolved,
+            anomalies=row.anomalies,
+            practices=row.practices,
+            pence=int(row.pence),
+            median_days=None if row.median_days is None else float(row.median_days),
+        )
+        for row in result
+    ]
+
+
+async def lmc_sizes(session: AsyncSession) -> dict[str, int]:
+    """How many practices each LMC has, as this copy of the directory knows."""
+    result = await session.execute(
+        select(PracticeDirectory.lmc_code, func.count().label("practices")).group_by(
+            PracticeDirectory.lmc_code
+        )
+    )
+    return {row.lmc_code: row.practices for row in result}

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from payments import writes
+from pcse_kit import audit
+
+from payments import events, writes
 from payments.detection import repository
-from payments.models import (
-    Anomaly,
-)
+from payments.models import Anomaly, AuditEvent
 from payments.schedule import facts
 from payments.statements import repository as statements_repository
+from payments.types import pounds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,6 +44,7 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
     existing = {row.fingerprint: row for row in await repository.open_anomalies(session, codes)}
     now = datetime.now(UTC)
     opened = 0
+    raised: list[Anomaly] = []
     seen: set[str] = set()
     for code in codes:
         for found in snapshot.detect(code, today=today):
@@ -62,6 +64,7 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
                     first_detected_at=now,
                 )
                 session.add(row)
+                raised.append(row)
             row.severity = found.severity
             row.covers_to = found.covers_to
             row.claim_reference = found.claim_reference
@@ -71,12 +74,38 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
             row.evidence = found.evidence
             row.last_detected_at = now
     resolved = 0
+    closed: list[Anomaly] = []
     for fingerprint, row in existing.items():
         if fingerprint not in seen:
             row.resolved_at = now
             resolved += 1
+            closed.append(row)
     await session.flush()
+    if raised or closed:
+        lmcs = await repository.lmc_codes(session, codes)
+        for row in raised:
+            await events.publish(session, events.ANOMALY_RAISED, row.ods_code, _event(row, lmcs))
+        for row in closed:
+            await events.publish(session, events.ANOMALY_RESOLVED, row.ods_code, _event(row, lmcs))
     return SyncResult(opened=opened, resolved=resolved, open=len(seen))
+
+
+def _event(row: Anomaly, lmcs: dict[str, str | None]) -> dict[str, object]:
+    """What a subscriber needs to decide to look: the practice, its LMC, the kind and the money,
+    never a GP's number or a patient (the API has the evidence, for whoever may see it)."""
+    return {
+        "anomalyId": str(row.id),
+        "odsCode": row.ods_code,
+        "lmcCode": lmcs.get(row.ods_code),
+        "kind": row.kind.name,
+        "component": row.component.name,
+        "coversFrom": row.covers_from.isoformat(),
+        "coversTo": None if row.covers_to is None else row.covers_to.isoformat(),
+        "direction": row.direction.name,
+        "amountAtStake": str(pounds(row.amount_at_stake_pence)),
+        "firstDetectedAt": row.first_detected_at.isoformat(),
+        "resolvedAt": None if row.resolved_at is None else row.resolved_at.isoformat(),
+    }
 
 
 async def refresh_anomalies(
@@ -91,8 +120,18 @@ async def refresh_anomalies(
     writes.operator(principal)
     async with sessionmaker.begin() as session:
         codes = (
-            list(ods_codes)
+            sorted(set(ods_codes))
             if ods_codes
             else await statements_repository.practices_with_statements(session)
         )
-        return await sync_anomalies(session, codes, today=today)
+        result = await sync_anomalies(session, codes, today=today)
+        # A refresh opens and resolves anomalies that practices and LMCs act on: who ran it,
+        # when, over which practices and with what effect, in the trail with the change.
+        await audit.record(
+            session, AuditEvent, actor=principal, action="refresh_anomalies", entity="anomaly",
+            key="the practices named" if ods_codes else "every practice with a statement",
+            before=None,
+            after={"odsCodes": codes if ods_codes else None, "asOf": today.isoformat(),
+                   "practices": len(codes), **asdict(result)},
+        )  # fmt: skip
+        return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pcse_kit import audit
@@ -46,10 +47,14 @@ async def record_pension_estimate(
     """A performer's estimate of pensionable pay at a practice for a year (the practice may
     record its own GPs'), with the contribution tier the practice declared on it: PCSE deducts
     at that tier, which can rightly be higher than this practice's pay alone suggests (pay in
-    other posts counts). It sets the monthly deductions."""
+    other posts counts). It sets the monthly deductions.
+
+    A practice records only for a GP who works there (a post in the performers list's
+    memberships), checked on every replay too: an estimate links the practice to the GP's
+    pensions, so naming another practice's GP, or one who has left, is refused."""
     writes.operator_or_practice(principal, ods_code)
     writes.financial_year_input(financial_year, today=today)
-    not_future(submitted_on, today=today, field="submittedOn")
+    writes.submitted_on_input(principal, submitted_on, today=today)
     if pensionable_pay_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
 
@@ -101,6 +106,10 @@ async def record_pension_estimate(
                  "pence": pensionable_pay_pence, "submittedOn": str(submitted_on),
                  "tier": None if declared_tier is None else str(declared_tier)},
         write=write,
+        authorize=partial(
+            writes.performer_works_at, principal=principal, gmc_number=gmc_number,
+            ods_code=ods_code, financial_year=financial_year, today=today,
+        ),
     )  # fmt: skip
 
 
@@ -190,7 +199,7 @@ async def record_locum_form(
     writes.operator_or_practice(principal, ods_code)
     if work_to < work_from:
         raise BadUserInput("`workTo` cannot be before `workFrom`.", field="workTo")
-    not_future(submitted_on, today=today, field="submittedOn")
+    writes.submitted_on_input(principal, submitted_on, today=today)
     if pensionable_pence < 0:
         raise BadUserInput("`pensionablePay` cannot be negative.", field="pensionablePay")
     reference = writes.text_input(bacs_reference, field="bacsReference", limit=40)

@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import strawberry
 from pcse_kit.identifiers import gmc_number, practice_code
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 
-from payments import models
+from payments import models, policy
 from payments.context import PaymentsContext
 from payments.detection import rules as detection
+from payments.directory import repository as directory_repository
 from payments.pensions import repository, service
 from payments.pensions import rules as pensions
 from payments.rates import financial_year, year_label
@@ -211,7 +213,11 @@ class PensionEstimateInput:
     ods_code: str = strawberry.field(description="The practice.")
     financial_year: int = strawberry.field(description="The year it starts.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds for the year.")
-    submitted_on: date = strawberry.field(description="When it was submitted.")
+    submitted_on: date = strawberry.field(
+        description="When it was sent to PCSE; its deadline is judged by it. A practice may date "
+        "it at most 3 days back (an earlier day is for payments operators, from PCSE's "
+        "receipt)."
+    )
     declared_tier: Decimal | None = strawberry.field(
         default=None,
         description="The contribution % the practice declared (a tier of the year): PCSE deducts "
@@ -241,7 +247,11 @@ class LocumFormInput:
     form: models.LocumForm = strawberry.field(description="A or B.")
     work_from: date = strawberry.field(description="First day of the work.")
     work_to: date = strawberry.field(description="Last day of the work.")
-    submitted_on: date = strawberry.field(description="When it was submitted.")
+    submitted_on: date = strawberry.field(
+        description="When it was sent to PCSE; its deadline is judged by it. A practice may date "
+        "it at most 3 days back (an earlier day is for payments operators, from PCSE's "
+        "receipt)."
+    )
     bacs_reference: str = strawberry.field(description="<SD number>LOC<MMM><YYYY>.")
     pensionable_pay: Decimal = strawberry.field(description="Pounds.")
     income_month: date | None = strawberry.field(
@@ -322,3 +332,43 @@ class PensionsMutation:
             income_month=input.income_month,
         )
         return performer(gmc)
+
+
+@strawberry.type(description="One GP's pension, as far as one practice's posts go.")
+class PracticeGpPension:
+    gmc_number: str = strawberry.field(description="The GP.")
+    pensions: PerformerPensions = strawberry.field(
+        description="Estimates, certificates and the blocking year, for posts at this practice."
+    )
+
+
+@strawberry.type(description="The practice's side of its GPs' pensions.")
+class PensionsOfPractice:
+    ods_code: strawberry.Private[str]
+
+    @strawberry.field(
+        description="Each GP with a post or an estimate at the practice (GMC number order): "
+        "estimates, the Type 1 / Type 2 certificates and the first year blocking the rest, for "
+        "this practice's posts only. The practice itself, an accountant whose consent includes "
+        "pensions (PAYMENTS_AND_PENSIONS), payments operators and admins; FORBIDDEN, and null, "
+        "for an accountant whose consent is for payments only.",
+        # A practice has a few to a few tens of GPs, each with a year's figures.
+        directives=[ListSizeDirective(assumed_size=20)],  # type: ignore[call-arg]
+    )
+    async def pensions(self, info: Info[PaymentsContext, None]) -> list[PracticeGpPension] | None:
+        await policy.read_practice_pensions(info.context, self.ods_code)
+        async with info.context.sessionmaker() as session:
+            numbers = sorted(
+                {e.gmc_number for e in await repository.estimates(session, codes=[self.ods_code])}
+                | {
+                    m.gmc_number
+                    for m in await directory_repository.memberships(session, codes=[self.ods_code])
+                }
+            )
+        return [
+            PracticeGpPension(
+                gmc_number=number,
+                pensions=await performer_pensions(info, number, [self.ods_code]),
+            )
+            for number in numbers
+        ]

@@ -13,11 +13,11 @@ from strawberry.types import Info
 
 from payments import models
 from payments.context import PaymentsContext
-from payments.rates import RateBook, RateValue, add_months, month_start
+from payments.rates import RateBook, RateValue, add_months, financial_year, month_start
 from payments.schedule import repository, service
 from payments.schedule.rules import Basis, NoteKind
 from payments.statements.ingest import pounds_pence
-from payments.types import Fact, PracticePaymentsRef, pounds, practice_payments
+from payments.types import SCHEDULE_COST, Fact, PracticePaymentsRef, pounds, practice_payments
 
 
 @strawberry.type(description="One amount the practice should receive or have deducted.")
@@ -69,12 +69,36 @@ class PaymentNote:
     facts: list[Fact] = strawberry.field(description="The facts and sources behind it.")
 
 
-def _window(from_: date | None, to: date | None, today: date) -> tuple[date, date]:
+WINDOW_MONTHS = 120
+"""The longest window `expected` lists at a time: ten years."""
+
+
+def horizon(today: date) -> date:
+    """The last day `expected` reaches: the end of the next financial year. The schedule is
+    worked out month by month from the practice's first statement up to `to`, so `to` is what
+    sets the work, and nothing after the next year-end is known well enough to expect."""
+    next_year_starts = financial_year(today) + 1
+    return date(next_year_starts + 1, 3, 31)
+
+
+def window(from_: date | None, to: date | None, today: date) -> tuple[date, date]:
+    """The months asked for, checked before anything is read or worked out."""
+    last = horizon(today)
+    if from_ is not None and from_ > last:
+        raise BadUserInput(
+            f"`from` can be at most the end of the next financial year ({last.isoformat()}).",
+            field="from",
+        )
+    if to is not None and to > last:
+        raise BadUserInput(
+            f"`to` can be at most the end of the next financial year ({last.isoformat()}).",
+            field="to",
+        )
     start = month_start(from_) if from_ else add_months(today, -12)
     end = to or add_months(today, 3)
     if end < start:
         raise BadUserInput("`to` cannot be before `from`.", field="to")
-    if (end.year - start.year) * 12 + end.month - start.month > 120:  # noqa: PLR2004 - 10 years
+    if (end.year - start.year) * 12 + end.month - start.month > WINDOW_MONTHS:
         raise BadUserInput("At most ten years at a time.", field="to")
     return start, end
 
@@ -164,7 +188,9 @@ class ScheduleOfPractice:
 
     @strawberry.field(
         description="The expected schedule between two dates (default: the last 12 months and "
-        "the next 3), each with its derivation. Monthly amounts start with the first statement."
+        "the next 3; at most ten years, and up to the end of the next financial year), each "
+        "with its derivation. Monthly amounts start with the first statement.",
+        directives=SCHEDULE_COST,
     )
     async def expected(
         self,
@@ -175,8 +201,8 @@ class ScheduleOfPractice:
         to: Annotated[date | None, strawberry.argument(description="Up to this day.")] = None,
     ) -> list[Expectation]:
         today = info.context.today
-        start, end = _window(from_, to, today)
-        snapshot = await info.context.schedules.load(self.ods_code)
+        start, end = window(from_, to, today)
+        built = await info.context.expected_until(self.ods_code, end)
         return [
             Expectation(
                 component=e.component,
@@ -196,7 +222,7 @@ class ScheduleOfPractice:
                 commissioner=e.commissioner,
                 approximate=e.approximate,
             )
-            for e in snapshot.expected(self.ods_code, until=end, known_on=today)
+            for e in built
             if e.due_on >= start
         ]
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Integer,
     Select,
     String,
     and_,
     bindparam,
+    case,
     column,
     func,
     literal,
@@ -21,7 +23,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from payments.models import (
+    ChainStatus,
     Component,
+    LedgerAccount,
     LineRow,
     Paycode,
     PaymentRun,
@@ -261,3 +265,99 @@ async def practices_with_statements(session: AsyncSession) -> list[str]:
         select(Statement.ods_code).distinct().order_by(Statement.ods_code)
     )
     return list(result)
+
+
+def _moved_on() -> ColumnElement[date]:
+    """The day a line moved money: its payment, or the day a payment was taken back."""
+    return case(
+        (StatementLine.status == ChainStatus.REVERSED, StatementLine.reversed_on),
+        else_=StatementLine.paid_on,
+    )
+
+
+def _moved_between(start: date, end: date) -> ColumnElement[bool]:
+    return or_(
+        and_(StatementLine.status == ChainStatus.PAID, StatementLine.paid_on.between(start, end)),
+        and_(
+            StatementLine.status == ChainStatus.REVERSED,
+            StatementLine.reversed_on.between(start, end),
+        ),
+    )
+
+
+def cash_lines(ods_code: str, start: date, end: date) -> Select[Any]:
+    """A practice's lines that moved money between two days (both included), in the order the
+    money moved; to stream (``session.stream``), never to load whole."""
+    return (
+        select(Statement.period, *_LINE_COLUMNS)
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(Statement.ods_code == ods_code, _moved_between(start, end))
+        .order_by(_moved_on(), StatementLine.id)
+    )
+
+
+async def cash_totals(
+    session: AsyncSession, codes: Sequence[str], start: date, end: date
+) -> dict[str, tuple[int, int, int]]:
+    """Per practice, worked out in SQL apart from the exports: (lines that moved money, money
+    in, money out) in pence, money out negative."""
+    moved = case(
+        (StatementLine.status == ChainStatus.REVERSED, -StatementLine.amount_pence),
+        else_=StatementLine.amount_pence,
+    )
+    result = await session.execute(
+        select(
+            Statement.ods_code,
+            func.count().filter(moved != 0),
+            func.coalesce(func.sum(moved).filter(moved > 0), 0),
+            func.coalesce(func.sum(moved).filter(moved < 0), 0),
+        )
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(Statement.ods_code.in_(codes), _moved_between(start, end))
+        .group_by(Statement.ods_code)
+    )
+    return {code: (int(n), int(got), int(taken)) for code, n, got, taken in result}
+
+
+async def ledger_chart_rows(
+    session: AsyncSession, owner: str
+) -> dict[Component, tuple[str, str, str]]:
+    """(whose, code, name) of each component for ``owner``'s journals: the default chart
+    (owner ``*``) with the owner's own codes over it."""
+    result = await session.execute(
+        select(LedgerAccount.owner, LedgerAccount.component, LedgerAccount.code, LedgerAccount.name)
+        .where(LedgerAccount.owner.in_(["*", owner]))
+        .order_by(LedgerAccount.owner == owner)
+    )
+    return {component: (who, code, name) for who, component, code, name in result}
+
+
+async def ledger_chart(session: AsyncSession, owner: str) -> dict[Component, tuple[str, str]]:
+    rows = await ledger_chart_rows(session, owner)
+    return {component: (code, name) for component, (_who, code, name) in rows.items()}
+
+
+async def statements_of_run(
+    session: AsyncSession, run_id: str
+) -> list[tuple[str, date, int, int, int]]:
+    """Each statement a run brought lines to: (practice, period, statement id, lines the run
+    brought, lines it already had from earlier runs)."""
+    mine = StatementLine.run_id == run_id
+    result = await session.execute(
+        select(
+            Statement.ods_code,
+            Statement.period,
+            Statement.id,
+            func.count().filter(mine),
+            func.count().filter(~mine | StatementLine.run_id.is_(None)),
+        )
+        .join(StatementLine, StatementLine.statement_id == Statement.id)
+        .where(
+            Statement.id.in_(
+                select(StatementLine.statement_id).where(mine).distinct().scalar_subquery()
+            )
+        )
+        .group_by(Statement.ods_code, Statement.period, Statement.id)
+        .order_by(Statement.ods_code, Statement.period)
+    )
+    return [(code, period, sid, int(n), int(earlier)) for code, period, sid, n, earlier in result]

@@ -11,7 +11,7 @@ from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput, Conflict
 
-from payments import policy, writes
+from payments import events, policy, writes
 from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
@@ -163,6 +163,7 @@ async def import_run(
         )
         result = RunResult.of(run, replayed=replayed)
         if not replayed:
+            await _publish_statements(session, run_id)
             if detect:
                 await detection_service.sync_anomalies(session, run.practice_codes, today=today)
             after = asdict(result)
@@ -177,3 +178,24 @@ async def import_run(
                 response={k: v for k, v in asdict(result).items() if k != "replayed"},
             )  # fmt: skip
     return result
+
+
+async def _publish_statements(session: AsyncSession, run_id: str) -> None:
+    """A statement that first appears is published; one that had lines from an earlier run
+    changed after it was first published (a supplementary run, a correction)."""
+    for code, period, statement_id, added, earlier in await repository.statements_of_run(
+        session, run_id
+    ):
+        await events.publish(
+            session,
+            events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
+            code,
+            {
+                "odsCode": code,
+                "period": period.isoformat(),
+                "statementId": str(statement_id),
+                "runId": run_id,
+                "linesAdded": added,
+                "linesBefore": earlier,
+            },
+        )

@@ -11,6 +11,8 @@ from typing import Annotated
 import strawberry
 from pcse_kit.errors import BadUserInput
 from pcse_kit.pagination import Connection, PageRequest, build_connection
+from strawberry.federation.schema_directives import Cost
+from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
@@ -18,9 +20,16 @@ from payments import models
 from payments.context import PaymentsContext
 from payments.rates import month_start
 from payments.settings import MAX_RUN_CHARACTERS
-from payments.statements import export, repository, service
+from payments.statements import chart, export, exports, repository, service
+from payments.statements.ledger import LedgerFormat
 from payments.statements.service import RunResult
 from payments.types import pounds
+
+EXPORT_COST = 20
+"""What the gateway's cost estimate charges for an export's totals, worked out over every line
+of every practice in the range, where a keyed field costs 1."""
+CHART_SIZE = len(models.Component)
+"""A chart holds one account for each component."""
 
 
 @strawberry.enum(description="What a statement export is written as.")
@@ -161,6 +170,87 @@ class Statement:
         ]
 
 
+strawberry.enum(
+    LedgerFormat,
+    description="A ledger export's layout: XERO (Xero bank statement CSV), QUICKBOOKS3 and "
+    "QUICKBOOKS4 (QuickBooks Online's 3- and 4-column bank uploads), SAGE (Sage Accounting bank "
+    "CSV), JOURNAL (a double-entry journal with nominal codes).",
+)
+
+
+@strawberry.type(description="What one practice's part of a ledger export holds.")
+class ExportedPractice:
+    ods_code: str = strawberry.field(description="The practice.")
+    movements: int = strawberry.field(
+        description="Money movements in the range: lines paid, and payments taken back."
+    )
+    money_in: Decimal = strawberry.field(description="Pounds that reached the bank.")
+    money_out: Decimal = strawberry.field(
+        description="Pounds taken (deductions, reversals), negative."
+    )
+    net: Decimal = strawberry.field(description="Money in plus money out: the file's total.")
+    download_path: str = strawberry.field(
+        description="This practice's file alone: GET it from the gateway with the same token."
+    )
+
+
+@strawberry.type(
+    description="A ledger export, cash basis: only money that moved (paid lines on their "
+    "payment date; a reversal negative on the day it was taken back), by the day it moved."
+)
+class LedgerExport:
+    format: LedgerFormat = strawberry.field(description="The file's layout.")
+    from_: date = strawberry.field(name="from", description="First day included.")
+    to: date = strawberry.field(description="Last day included.")
+    filename: str = strawberry.field(description="A file name to save it under.")
+    content_type: str = strawberry.field(
+        description="text/csv for one practice; application/zip (a CSV per practice) for more."
+    )
+    download_path: str = strawberry.field(
+        description="GET it from the gateway (same host, same bearer token); it streams."
+    )
+    practices: list[ExportedPractice] = strawberry.field(
+        description="Each practice in it, in code order.",
+        # Strawberry types the other arguments as required, yet leaves them out of the SDL
+        # unset, which is what composition wants.
+        directives=[ListSizeDirective(assumed_size=50)],  # type: ignore[call-arg]
+    )
+    net: Decimal = strawberry.field(description="The total of every practice's movements.")
+
+
+@strawberry.type(description="The nominal account a component is booked to in a journal export.")
+class NominalCode:
+    component: models.Component = strawberry.field(description="The component.")
+    code: str = strawberry.field(description="The nominal code.")
+    name: str = strawberry.field(description="The account's name.")
+    own: bool = strawberry.field(
+        description="True when the caller set it; false for the default chart's."
+    )
+
+
+@strawberry.input(description="Book one component to another nominal account.")
+class NominalCodeInput:
+    component: models.Component = strawberry.field(description="The component.")
+    code: str = strawberry.field(
+        description="The nominal code: 1-20 letters, digits or . / -, as the ledger spells it."
+    )
+    name: str = strawberry.field(description="The account's name, 1-200 characters.")
+    idempotency_key: str = strawberry.field(
+        description="Unique per intended change (8-100 characters); a replay returns the first "
+        "result and changes nothing."
+    )
+
+
+async def _nominal_codes(info: Info[PaymentsContext, None]) -> list[NominalCode]:
+    owner = info.context.principal.subject
+    async with info.context.sessionmaker() as session:
+        found = await repository.ledger_chart_rows(session, owner)
+    return [
+        NominalCode(component=component, code=code, name=name, own=who == owner)
+        for component, (who, code, name) in sorted(found.items(), key=lambda item: item[1][1])
+    ]
+
+
 @strawberry.type(description="One bank credit: the lines paid (or taken back) together.")
 class Remittance:
     paid_on: date = strawberry.field(description="When the money moved.")
@@ -292,6 +382,68 @@ class StatementsOfPractice:
 
 @strawberry.type
 class StatementsQuery:
+    @strawberry.field(
+        description="The chart of accounts the caller's journal exports book to: the default "
+        "chart with the caller's own codes over it, by code. Anyone signed in may read it "
+        "(the default is reference data); only accountants and practices keep their own.",
+        directives=[ListSizeDirective(assumed_size=CHART_SIZE)],  # type: ignore[call-arg]
+    )
+    async def nominal_codes(self, info: Info[PaymentsContext, None]) -> list[NominalCode]:
+        return await _nominal_codes(info)
+
+    @strawberry.field(
+        description="Validate a ledger export and answer its totals (worked out apart from the "
+        "file) and where to download it. A practice exports its own payments; an accountant, "
+        "without odsCode, every practice whose consent it holds; operators one practice. A bad "
+        "range (from after to, longer than 1096 days, not a date) is BAD_USER_INPUT naming it.",
+        # Sums every line of every practice in the range: far more than a keyed field.
+        directives=[Cost(weight=EXPORT_COST)],
+    )
+    async def payments_export(
+        self,
+        info: Info[PaymentsContext, None],
+        format: Annotated[LedgerFormat, strawberry.argument(description="The layout.")],
+        from_: Annotated[
+            date, strawberry.argument(name="from", description="First day (money moved on).")
+        ],
+        to: Annotated[date, strawberry.argument(description="Last day, included.")],
+        ods_code: Annotated[
+            str | None, strawberry.argument(description="One practice only.")
+        ] = None,
+    ) -> LedgerExport:
+        request = await exports.prepare(
+            info.context.sessionmaker,
+            info.context.principal,
+            fmt=format,
+            start=from_,
+            end=to,
+            ods_code=ods_code,
+        )
+        found = await exports.totals(info.context.sessionmaker, request)
+        practices = [
+            ExportedPractice(
+                ods_code=code,
+                movements=count,
+                money_in=pounds(money_in),
+                money_out=pounds(money_out),
+                net=pounds(money_in + money_out),
+                download_path=path,
+            )
+            for (code, (count, money_in, money_out)), path in zip(
+                found.items(), exports.practice_paths(request), strict=True
+            )
+        ]
+        return LedgerExport(
+            format=request.fmt,
+            from_=request.start,
+            to=request.end,
+            filename=request.filename,
+            content_type=request.content_type,
+            download_path=request.path,
+            practices=practices,
+            net=pounds(sum(i + o for i, o in ((p[1], p[2]) for p in found.values()))),
+        )
+
     @strawberry.field(description="PCSE paycodes and the component each pays, by code.")
     async def paycodes(self, info: Info[PaymentsContext, None]) -> list[Paycode]:
         async with info.context.sessionmaker() as session:
@@ -310,6 +462,25 @@ class StatementsQuery:
 
 @strawberry.type
 class StatementsMutation:
+    @strawberry.mutation(
+        description="Book a component to the caller's own nominal account in its journal "
+        "exports from now on (accountants and practices; each keeps its own chart). Recorded in "
+        "the audit trail; the idempotency key makes a replay harmless.",
+        directives=[ListSizeDirective(assumed_size=CHART_SIZE)],  # type: ignore[call-arg]
+    )
+    async def set_nominal_code(
+        self, info: Info[PaymentsContext, None], input: NominalCodeInput
+    ) -> list[NominalCode]:
+        await chart.set_nominal_code(
+            info.context.sessionmaker,
+            info.context.principal,
+            component=input.component,
+            code=chart.nominal_code(input.code),
+            name=chart.account_name(input.name),
+            idempotency_key=input.idempotency_key,
+        )
+        return await _nominal_codes(info)
+
     @strawberry.mutation(
         description="Import a payment run given as CSV text in the documented line format (at "
         "most 2 MB here; larger runs through `python -m payments import-run`). All or nothing: "
