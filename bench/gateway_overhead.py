@@ -20,10 +20,19 @@ failure, a status other than 200, or a GraphQL error code), this process's p99 l
 queueing a request, and CPU milliseconds per request of every process, this one included: on a
 small machine the load generator competes with the stack, so it speaks HTTP through h11 rather
 than httpx (about 1 ms of CPU a request here, against 3 to 4 ms). A rate the machine cannot
-sustain still finishes, and the figures show by how much the target is missed.
+sustain still finishes, and the figures show by how much the target is missed. Each open-loop
+request carries its own practice's token (a practice-role token per demo practice), verified by
+the gateway and again by each subgraph; each process's CPU per request is set against its
+budget (3 ms for each subgraph's part, 3 ms for the gateway).
+
+Measuring starts once the start-up's events have been applied everywhere (every outbox empty,
+every consumer caught up). Last, the token caches are measured off against on: a second stack
+with ``GATEWAY_AUTH_CACHE_SIZE`` and every ``*_AUTH_CACHE_SIZE`` at 0, the same open loop at
+25 requests a second sent to each stack in turn for ``--rounds`` rounds, so that the machine's
+changing load falls on both; CPU per request of each process and p50/p99, with their ratios.
 
     .venv/bin/python -m bench.gateway_overhead [--requests 300]
-        [--rates 25,50,100] [--duration 10] [--connections 64]
+        [--rates 25,100] [--duration 10] [--connections 64] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -31,20 +40,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import h11
 import httpx
 
-from bench.measure import cpu_seconds, peak_rss_mb, percentile
-from stack import ROOT, Stack, StackConfig
+from bench.measure import cpu_seconds, peak_rss_mb, percentile, wait_for_events
+from stack import ROOT, SERVICES, Stack, StackConfig
 
 QUERY = (ROOT / "demo" / "practice-status.graphql").read_text()
 PERFORMERS_PART = """
@@ -63,6 +73,15 @@ query ($r: [_Any!]!) { _entities(representations: $r) { ... on Practice {
     pageInfo { hasNextPage endCursor } } } } }
 """
 TARGET_RATE = 100.0
+CPU_BUDGET_MS: dict[str, float] = {
+    "payments": 3.0,
+    "records": 3.0,
+    "performers": 3.0,
+    "gateway": 3.0,
+}
+"""CPU milliseconds each process may spend on its part of one contract query."""
+AB_RATE = 25.0
+"""The rate at which the token caches are measured on and off, side by side."""
 TARGET_P99_MS = 50.0
 OPEN_LOOP_TIMEOUT_SECONDS = 60.0
 """Per answer, once sent: long enough that an open-loop error is the stack failing under an
@@ -180,12 +199,14 @@ class Connection:
             self.streams[1].close()
             self.streams = None
 
-    async def post(self, body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, body: bytes, headers: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[int, bytes]:
         reader, writer = await self._open()
         request = h11.Request(
             method="POST",
             target=self.target,
-            headers=[*self.headers, ("content-length", str(len(body)))],
+            headers=[*self.headers, *headers, ("content-length", str(len(body)))],
         )
         writer.write(
             self.protocol.send(request)
@@ -226,13 +247,14 @@ def failure_kinds(status: int, answer: bytes) -> list[str]:
 async def open_loop(
     stack: Stack,
     practices: list[str],
-    headers: dict[str, str],
+    tokens: dict[str, str],
     *,
     rate: float,
     count: int,
     connections: int,
 ) -> tuple[list[float], list[float], Counter[str], float]:
-    """``count`` contract queries through the gateway, one every ``1 / rate`` seconds.
+    """``count`` contract queries through the gateway, one every ``1 / rate`` seconds, each
+    for the next practice in ``practices`` with that practice's own token from ``tokens``.
 
     ``connections`` clients send them, each a request at a time; a request due while all are
     busy waits for the first free one, and its latency includes the wait.
@@ -241,16 +263,17 @@ async def open_loop(
     latencies: list[float] = []
     lags: list[float] = []
     errors: Counter[str] = Counter()
-    due_requests: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    due_requests: asyncio.Queue[tuple[float, bytes, str] | None] = asyncio.Queue()
 
     async def client() -> None:
-        connection = Connection(stack.gateway_url, headers)
+        connection = Connection(stack.gateway_url, {})
         try:
             while (item := await due_requests.get()) is not None:
-                due, body = item
+                due, body, token = item
                 try:
                     status, answer = await asyncio.wait_for(
-                        connection.post(body), OPEN_LOOP_TIMEOUT_SECONDS
+                        connection.post(body, (("authorization", f"Bearer {token}"),)),
+                        OPEN_LOOP_TIMEOUT_SECONDS,
                     )
                     if status != httpx.codes.OK or b'"errors"' in answer:
                         errors.update(failure_kinds(status, answer))
@@ -271,17 +294,27 @@ async def open_loop(
         lags.append((loop.time() - due) * 1000)
         ods = practices[i % len(practices)]
         body = json.dumps({"query": QUERY, "variables": {"ods": ods}}).encode()
-        due_requests.put_nowait((due, body))
+        due_requests.put_nowait((due, body, tokens[ods]))
     for _ in clients:
         due_requests.put_nowait(None)
     await asyncio.gather(*clients)
     return latencies, lags, errors, loop.time() - start
 
 
+async def open_loop_tokens(
+    stack: Stack, practices: list[str], tokens: dict[str, str], *, rate: float, count: int
+) -> tuple[list[float], Counter[str]]:
+    """The open loop's latencies and errors alone (the profiler's load)."""
+    latencies, _lags, errors, _elapsed = await open_loop(
+        stack, practices, tokens, rate=rate, count=count, connections=32
+    )
+    return latencies, errors
+
+
 def run_open_loop(
     stack: Stack,
     practices: list[str],
-    headers: dict[str, str],
+    tokens: dict[str, str],
     pids: dict[str, int],
     *,
     rate: float,
@@ -292,7 +325,7 @@ def run_open_loop(
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     client_before = time.process_time()
     latencies, lags, errors, elapsed = asyncio.run(
-        open_loop(stack, practices, headers, rate=rate, count=count, connections=connections)
+        open_loop(stack, practices, tokens, rate=rate, count=count, connections=connections)
     )
     spent = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     spent["client"] = time.process_time() - client_before
@@ -321,9 +354,23 @@ def print_open_loop(results: list[OpenLoop], duration: float) -> None:
             f" {result.errors.total():8d} {percentile(result.lags, 0.99):10.1f}"
             + "".join(f"   {kind} x{n}" for kind, n in result.errors.most_common())
         )
-    print("  CPU ms per request " + "".join(f"{result.rate:8.0f}/s" for result in results))
+    print(
+        "  CPU ms per request "
+        + "".join(f"{result.rate:8.0f}/s" for result in results)
+        + "    budget"
+    )
     for name in results[0].cpu_ms:
-        print(f"    {name:16s}" + "".join(f"{result.cpu_ms[name]:10.2f}" for result in results))
+        budget = CPU_BUDGET_MS.get(name)
+        print(
+            f"    {name:16s}"
+            + "".join(f"{result.cpu_ms[name]:10.2f}" for result in results)
+            + (
+                ""
+                if budget is None
+                else f"   <= {budget:g}: "
+                + ("met" if all(r.cpu_ms[name] <= budget for r in results) else "missed")
+            )
+        )
     for result in results:
         if result.rate == TARGET_RATE:
             p99 = percentile(result.latencies, 0.99)
@@ -342,14 +389,106 @@ def rates_argument(value: str) -> list[float]:
     return rates
 
 
+def settle(stack: Stack) -> float:
+    """Wait for the start-up's events (the demo data's) to be applied everywhere."""
+    return wait_for_events([stack.metrics_url(name) for name in SERVICES])
+
+
+def practice_tokens(stack: Stack, practices: list[str]) -> dict[str, str]:
+    """Each practice's own practice-role token: every request's is verified afresh unless a
+    verifier remembers it."""
+    return {code: stack.token("practice", [code]) for code in practices}
+
+
+CACHES_OFF: Final = {
+    "GATEWAY_AUTH_CACHE_SIZE": "0",
+    **{f"{name.upper()}_AUTH_CACHE_SIZE": "0" for name in SERVICES},
+}
+
+
+@dataclass
+class Comparison:
+    """The same open loop against two stacks, alternated round by round."""
+
+    labels: tuple[str, str]
+    cpu_ms: dict[str, dict[str, float]]
+    """Per label, CPU milliseconds per request of each process."""
+    latencies: dict[str, list[float]]
+    errors: dict[str, int]
+
+
+def compare(
+    stacks: dict[str, tuple[Stack, dict[str, str]]],
+    practices: list[str],
+    *,
+    rate: float,
+    duration: float,
+    rounds: int,
+    connections: int,
+) -> Comparison:
+    """Each stack in turn, ``rounds`` times, so that a change in the machine's load falls on
+    both alike; CPU summed over the rounds from /proc."""
+    labels = tuple(stacks)
+    spent: dict[str, dict[str, float]] = {label: defaultdict(float) for label in labels}
+    sent: Counter[str] = Counter()
+    answered: dict[str, list[float]] = {label: [] for label in labels}
+    errors: Counter[str] = Counter()
+    for _ in range(rounds):
+        for label, (stack, tokens) in stacks.items():
+            pids = {child.name: child.process.pid for child in stack.children}
+            result = run_open_loop(
+                stack,
+                practices,
+                tokens,
+                pids,
+                rate=rate,
+                duration=duration,
+                connections=connections,
+            )
+            for name, ms in result.cpu_ms.items():
+                spent[label][name] += ms * result.sent
+            sent[label] += result.sent
+            answered[label] += result.latencies
+            errors[label] += result.errors.total()
+    return Comparison(
+        labels=(labels[0], labels[1]),
+        cpu_ms={
+            label: {name: total / sent[label] for name, total in spent[label].items()}
+            for label in labels
+        },
+        latencies=answered,
+        errors=dict(errors),
+    )
+
+
+def print_comparison(comparison: Comparison, *, rate: float, duration: float, rounds: int) -> None:
+    before, after = comparison.labels
+    print(
+        f"{before} against {after}: {rate:g} req/s open loop, {rounds} rounds of {duration:g} s"
+        " each, the two stacks alternated"
+    )
+    print(f"  {'':20s}{before:>12s}{after:>12s}{'ratio':>8s}")
+    for name in comparison.cpu_ms[after]:
+        b, a = comparison.cpu_ms[before][name], comparison.cpu_ms[after][name]
+        print(f"  {name + ' CPU ms/req':20s}{b:12.2f}{a:12.2f}{b / a if a else float('nan'):8.2f}")
+    for label, fraction in (("p50 ms", 0.5), ("p99 ms", 0.99)):
+        b = percentile(comparison.latencies[before], fraction)
+        a = percentile(comparison.latencies[after], fraction)
+        print(f"  {label:20s}{b:12.1f}{a:12.1f}{b / a:8.2f}")
+    print(
+        f"  {'errors':20s}{comparison.errors.get(before, 0):12d}"
+        f"{comparison.errors.get(after, 0):12d}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="per path, concurrency 1 and 8")
     parser.add_argument(
         "--rates",
         type=rates_argument,
-        default=[25.0, 50.0, TARGET_RATE],
-        help="open-loop arrival rates in requests per second, comma-separated (25,50,100)",
+        default=[25.0, TARGET_RATE],
+        help="open-loop arrival rates in requests per second, comma-separated (25,100)",
     )
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds of sending at each open-loop rate"
@@ -360,15 +499,27 @@ def main() -> None:
         default=64,
         help="open-loop clients, each with its own connection and a request at a time",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of the token caches on and off, alternated (0: no comparison)",
+    )
     args = parser.parse_args()
     practices = [
         p["odsCode"]
         for p in json.loads((ROOT / "demo" / "directory.json").read_text())["practices"]
     ]
-    with tempfile.TemporaryDirectory(prefix="pcse-bench-") as tmp:
+    comparison: Comparison | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="pcse-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="pcse-bench-off-") as tmp_off,
+    ):
         config = StackConfig.free_ports(Path(tmp), seed_demo=True)
         config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
         with Stack(config) as stack:
+            waited = settle(stack)
+            print(f"events of the start-up applied after {waited:.1f} s more; measuring")
             headers = {"authorization": f"Bearer {stack.token('admin')}"}
             pids = {child.name: child.process.pid for child in stack.children}
             asyncio.run(latencies(stack, practices, 30, headers))  # warm caches and pools
@@ -380,11 +531,12 @@ def main() -> None:
             )
             direct_rps = asyncio.run(throughput(stack, practices, args.requests, headers, direct))
             peaks = {name: peak_rss_mb(pid) for name, pid in pids.items()}
+            tokens = practice_tokens(stack, practices)
             loops = [
                 run_open_loop(
                     stack,
                     practices,
-                    headers,
+                    tokens,
                     pids,
                     rate=rate,
                     duration=args.duration,
@@ -392,6 +544,23 @@ def main() -> None:
                 )
                 for rate in args.rates
             ]
+            if args.rounds > 0:
+                off_config = StackConfig.free_ports(Path(tmp_off), seed_demo=True)
+                off_config.extra_env.update({"GATEWAY_RATE_LIMIT": "0", **CACHES_OFF})
+                with Stack(off_config) as off:
+                    settle(off)
+                    off_tokens = practice_tokens(off, practices)
+                    asyncio.run(
+                        open_loop_tokens(off, practices, off_tokens, rate=20, count=72)
+                    )  # warm its pools as the first stack's are
+                    comparison = compare(
+                        {"caches off": (off, off_tokens), "caches on": (stack, tokens)},
+                        practices,
+                        rate=AB_RATE,
+                        duration=args.duration,
+                        rounds=args.rounds,
+                        connections=args.connections,
+                    )
 
     g50, d50 = statistics.median(gateway), statistics.median(straight)
     print(f"contract query, {args.requests} requests per path, a different practice each time")
@@ -408,6 +577,9 @@ def main() -> None:
         spent = (cpu_after[name] - cpu_before[name]) * 1000 / args.requests
         print(f"    {name:11s} {spent:7.2f} ms/request   peak {peaks[name]:7.1f} MB")
     print_open_loop(loops, args.duration)
+    if comparison is not None:
+        print_comparison(comparison, rate=AB_RATE, duration=args.duration, rounds=args.rounds)
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,9 @@ class StackConfig:
     """Each part appends its spans to ``<part>.jsonl`` here (``PCSE_TRACES_DIR``); None: no
     tracing, unless the parts' own variables say otherwise."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    gateway_node_args: list[str] = field(default_factory=list)
+    """Options for the gateway's ``node`` (the profiler's ``--cpu-prof``, which Node refuses
+    in ``NODE_OPTIONS``)."""
 
     @property
     def outside(self) -> bool:
@@ -492,7 +495,8 @@ class Stack:
         }
         for name in SERVICES:
             env[f"GATEWAY_SUBGRAPH_URL_{name.upper()}"] = self.service_url(name)
-        self._spawn("gateway", ["node", str(ROOT / "gateway" / "server.mjs")], env)
+        command = ["node", *self.config.gateway_node_args, str(ROOT / "gateway" / "server.mjs")]
+        self._spawn("gateway", command, env)
 
     def _health_urls(self) -> dict[str, str]:
         urls = {name: f"http://127.0.0.1:{self.config.ports[name]}/readyz" for name in SERVICES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,35 @@ def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit, so results can leave the session."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_READERS: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]
+] = weakref.WeakKeyDictionary()
+
+
+def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the same engine and pool whose statements each run on their own, with no
+    ``BEGIN`` before them and no ``ROLLBACK`` after: for reads, one round trip in place of three.
+
+    Under PostgreSQL's default isolation (read committed) each statement of a transaction takes
+    its own snapshot anyway, so a read sees exactly what it would have seen in a transaction of
+    its own; only a caller that writes, locks rows (``FOR UPDATE``) or needs several statements
+    to see one snapshot needs the transaction. DataLoaders (:mod:`pcse_kit.loaders`) read one
+    statement per batch, and use these. Made once per sessionmaker; a sessionmaker bound to
+    anything but an engine (a connection, in a test) is returned as it is.
+    """
+    reader = _READERS.get(sessionmaker)
+    if reader is None:
+        bind = sessionmaker.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            return sessionmaker
+        reader = async_sessionmaker(
+            bind.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=sessionmaker.kw.get("expire_on_commit", True),
+        )
+        _READERS[sessionmaker] = reader
+    return reader
 
 
 @dataclass

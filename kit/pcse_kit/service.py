@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -35,6 +36,7 @@ from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
 from pcse_kit.observe import RequestMetrics
 from pcse_kit.roles import audit_exposure, role_of
+from pcse_kit.verified import CACHE_SECONDS, CachingVerifier
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pcse.service")
 
 READINESS_TIMEOUT_SECONDS = 2.0
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle keep-alive connection is kept open for its client."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +86,20 @@ class EventWiring:
     bus: Bus
 
 
-def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+def token_verifier(settings: ServiceSettings) -> CachingVerifier:
+    """The service's verifier: every check of :class:`TokenVerifier`, its results remembered
+    for a short while (:mod:`pcse_kit.verified`)."""
+    # Never longer than a fetched key set is trusted: with a short key-set age, a withdrawn
+    # key stops working as soon as the set is fetched again and the cache let go.
+    max_age = CACHE_SECONDS
+    if settings.auth_jwks_url:
+        max_age = min(max_age, settings.auth_jwks_max_age_seconds)
+    return CachingVerifier(
+        uncached_verifier(settings), size=settings.auth_cache_size, max_age=max_age
+    )
+
+
+def uncached_verifier(settings: ServiceSettings) -> TokenVerifier:
     key_files = [settings.auth_public_key_file] if settings.auth_public_key_file else []
     jwks = (
         JwksCache(settings.auth_jwks_url, max_age=settings.auth_jwks_max_age_seconds)
@@ -169,6 +186,11 @@ def _lifespan(
         if settings.seed_demo and service.seed_demo is not None:
             loaded = await _seed(service, settings)
             logger.info("demo data %s", "loaded" if loaded else "already present")
+        # Everything made so far (modules, the schema, the mappers) lives as long as the
+        # process: set it apart from the garbage collector, whose full collections would
+        # otherwise walk it again and again while requests are served.
+        gc.collect()
+        gc.freeze()
         try:
             with metrics.watch_pool(service.name, engine):
                 if bus is not None and service.event_workers is not None:
@@ -355,6 +377,15 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> int:
         # handler (JSON with trace ids, NHS numbers masked); RequestMetrics writes one line
         # per request in place of its access log.
         log_config=None,
+        # libuv's event loop and the C HTTP parser (both dependencies of the kit): the Python
+        # loop and h11 would cost each request more CPU than its GraphQL does.
+        loop="uvloop",
+        http="httptools",
+        # Longer than any client keeps an idle connection (the gateway's Node agent: 5 s), so
+        # the client, not the service, closes it. With uvicorn's own 5 s both ends closed at
+        # once after a pause, and a request the gateway sent on a connection closing under it
+        # failed (SUBREQUEST_HTTP_ERROR, the practice's data missing from the answer).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Requests in flight when a stop signal comes get this long; then they are cancelled.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

@@ -126,6 +126,13 @@ class ServiceSettings(BaseSettings):
         description="How long a fetched key set is trusted before it is fetched again: a key "
         "withdrawn from the set stops working within this time.",
     )
+    auth_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Verified tokens remembered (by hash, at most 60 seconds and never past "
+        "their expiry), so a caller's next request skips the signature check; 0 checks "
+        "every request's.",
+    )
     auth_role_claim: str = Field(
         default="role", description="The claim holding the role, e.g. https://pcse.example/role."
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from pcse_kit.db import create_engine
-from sqlalchemy import text
+from pcse_kit.db import StatementCounter, create_engine, create_sessionmaker
+from pcse_kit.loaders import one_per_key
+from sqlalchemy import event, text
 
 if TYPE_CHECKING:
     from pcse_kit.postgres import EmbeddedPostgres
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(
@@ -37,3 +39,56 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_not_failed(
             assert await connection.scalar(text("SELECT pg_backend_pid()")) != first
     finally:
         await engine.dispose()
+
+
+async def test_a_loader_reads_in_one_round_trip_and_writes_stay_in_transactions(
+    postgres: EmbeddedPostgres,
+) -> None:
+    """What each DataLoader batch costs the database: its one statement, with no BEGIN before
+    it and no ROLLBACK after it (counted as the driver sends them); the sessions that write
+    still BEGIN and then COMMIT or ROLLBACK."""
+    engine = create_engine(
+        postgres.dsn(), application_name="test-db-reader", pool_size=1, max_overflow=0
+    )
+    control: list[str] = []
+
+    def log_transaction_control(dbapi_connection: Any, _record: Any) -> None:
+        def log(record: Any) -> None:
+            word = record.query.split()[0].rstrip(";").upper()
+            if word in {"BEGIN", "COMMIT", "ROLLBACK"}:
+                control.append(word)
+
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    event.listen(engine.sync_engine, "connect", log_transaction_control)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions.begin() as session:
+            await session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS t (n int)"))
+        await asyncio.sleep(0.05)  # the driver calls its query loggers soon, not at once
+        assert control == ["BEGIN", "COMMIT"]
+
+        loader = one_per_key(sessions, _numbers, lambda n: n)
+        control.clear()
+        with StatementCounter().attached(engine) as statements:
+            assert await loader.load_many([1, 2, 3]) == [1, 2, 3]
+        await asyncio.sleep(0.05)
+        assert statements.count == 1
+        assert control == []
+
+        async with sessions() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            await session.rollback()
+        async with sessions() as session:
+            assert await session.scalar(text("SELECT count(*) FROM t")) == 0
+        await asyncio.sleep(0.05)
+        assert control == ["BEGIN", "ROLLBACK", "BEGIN", "ROLLBACK"]
+    finally:
+        await engine.dispose()
+
+
+async def _numbers(session: AsyncSession, keys: list[int]) -> list[int]:
+    result = await session.execute(
+        text("SELECT n FROM unnest(CAST(:keys AS int[])) AS n"), {"keys": keys}
+    )
+    return list(result.scalars())

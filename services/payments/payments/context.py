@@ -96,7 +96,7 @@ class PaymentsContext(RequestContext):
 
     async def _load_schedules(self, codes: list[str]) -> list[facts.Snapshot]:
         """One snapshot of the facts of every practice asked about in the request."""
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             snapshot = await facts.snapshot(session, codes, with_lines=False)
         return [snapshot for _ in codes]
 
@@ -105,7 +105,7 @@ class PaymentsContext(RequestContext):
         for code, open_only, kind, page in keys:
             by_filter[(open_only, kind, page)].append(code)
         found: dict[AnomaliesKey, list[Anomaly]] = defaultdict(list)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for (open_only, kind, page), codes in by_filter.items():
                 rows = await detection_repository.anomalies_page(
                     session,
@@ -120,7 +120,7 @@ class PaymentsContext(RequestContext):
         return [found.get(key, []) for key in keys]
 
     async def _load_consented(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             active = await consent_repository.active_consents(session, pairs)
         return [pair in active for pair in pairs]
 
@@ -143,7 +143,7 @@ class PaymentsContext(RequestContext):
             by_page[page].append(code)
         found: dict[tuple[str, PageRequest], list[StatementRow]] = defaultdict(list)
         lines: dict[int, list[LineRow]] = {}
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for page, codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]
                 rows = await statements_repository.latest_statements(

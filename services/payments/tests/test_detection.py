@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from payments.detection import repository as detection_repository
 from payments.detection import service
 from payments.models import (
     Anomaly,
@@ -32,8 +33,9 @@ from payments.models import (
 )
 from payments.schedule import facts
 from payments.schedule.rules import NoteKind
+from pcse_kit.db import StatementCounter
 from pcse_kit.testing import graphql
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 if TYPE_CHECKING:
     import httpx
@@ -1024,3 +1026,20 @@ async def test_the_2021_qof_story_through_the_api(
         "dueOn": "2021-06-30",
         "declarationState": "APPROVED",
     } in payments["expected"]
+
+
+async def test_the_practices_are_locked_in_one_statement_however_many(app: FastAPI) -> None:
+    """Re-detection locks each practice it touches for the transaction: one round trip for
+    every practice of a run, where there had been one each (6,000 for a national run)."""
+    codes = [f"Z{n:05d}" for n in range(250, 0, -1)]
+    async with app.state.sessionmaker.begin() as session:
+        with StatementCounter().attached(app.state.engine) as counter:
+            await detection_repository.lock_practices(session, codes)
+        held = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+            )
+        )
+    assert counter.count == 1
+    assert held == 250

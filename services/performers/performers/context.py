@@ -60,7 +60,7 @@ class PerformersContext(RequestContext):
 
     async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
         areas = await self.practices_of_lmc.load_many(lmc_codes)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             return [await find(session, codes=codes, on=self.today) for codes in areas]
 
 

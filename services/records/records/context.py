@@ -119,7 +119,7 @@ class RecordsContext(RequestContext):
         for code, query in keys:
             by_query[query].append(code)
         found: dict[MovementsKey, list[tuple[str, Movement]]] = defaultdict(list)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for query, codes in by_query.items():
                 after = query.page.after
                 rows = await repository.movements_of_practices(
@@ -135,7 +135,7 @@ class RecordsContext(RequestContext):
         return [found.get(key, []) for key in keys]
 
     async def _records_arrived(self, keys: list[tuple[str, str]]) -> list[bool]:
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             arrived = await repository.records_arrived(session, keys)
         return [key in arrived for key in keys]
 
@@ -150,7 +150,7 @@ class RecordsContext(RequestContext):
         for code, query in keys:
             by_query[query].append(code)
         found: dict[tuple[str, Hashable], list[Any]] = defaultdict(list)
-        async with self.sessionmaker() as session:
+        async with self.reader() as session:
             for query, codes in by_query.items():
                 for code, value in await fetch(session, codes, query):
                     found[(code, query)].append(value)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import (
     case,
     func,
-    literal,
     select,
     text,
 )
@@ -113,12 +112,20 @@ async def anomaly_summary(session: AsyncSession, codes: Sequence[str]) -> list[K
     ]
 
 
+_LOCK_PRACTICES = text(
+    "SELECT count(pg_advisory_xact_lock(hashtext('payments:' || code)))"
+    " FROM (SELECT code FROM unnest(CAST(:codes AS text[])) AS code ORDER BY code OFFSET 0)"
+    " AS wanted"
+)
+"""Each practice's lock in one statement: the rows reach the function in code order (the
+sorted subquery, fenced by OFFSET 0 so it is not flattened into the aggregate), as any other
+transaction locking practices takes them, so two never wait on each other in a circle."""
+
+
 async def lock_practices(session: AsyncSession, codes: Sequence[str]) -> None:
-    """Transaction-scoped locks on the practices, always taken in code order (no deadlock)."""
-    for code in sorted(codes):
-        await session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtext(literal(f"payments:{code}"))))
-        )
+    """Transaction-scoped locks on the practices, always taken in code order (no deadlock);
+    one round trip however many practices."""
+    await session.execute(_LOCK_PRACTICES, {"codes": sorted(set(codes))})
 
 
 async def lmc_codes(session: AsyncSession, codes: Sequence[str]) -> dict[str, str | None]:

@@ -44,10 +44,11 @@ import csv
 import functools
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
@@ -146,8 +147,10 @@ class RunRejected(BadUserInput):
         }
 
 
-@dataclass(frozen=True)
-class ParsedLine:
+class ParsedLine(NamedTuple):
+    """One validated line. A named tuple: a run makes hundreds of thousands, and a tuple is
+    made several times faster than a frozen dataclass."""
+
     ods_code: str
     period: date
     component: Component
@@ -254,13 +257,21 @@ def practice_codes(text: str) -> list[str]:
     return sorted({(row.get("ods_code") or "").strip() for row in reader} - {""})
 
 
-def parse(
+def parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names kept local
     text: str,
     *,
     paycodes: Mapping[str, Paycode],
     known_practices: set[str],
+    quick: bool = True,
 ) -> ParsedRun:
-    """Every row checked; :class:`RunRejected` with the whole report if any is wrong."""
+    """Every row checked; :class:`RunRejected` with the whole report if any is wrong.
+
+    ``quick=False`` sends every row through the full check (the benchmark's comparison).
+
+    A run repeats a few thousand practices, a handful of months and dates and a few dozen
+    paycodes over hundreds of thousands of rows, so each distinct cell is checked once
+    (:class:`_Checks`) and a row costs little more than the csv module's reading of it.
+    """
     errors: list[RowError] = []
     total = 0
 
@@ -270,8 +281,8 @@ def parse(
         if len(errors) < MAX_REPORTED_ROWS:
             errors.append(RowError(row, field, message))
 
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     for column in missing:
@@ -281,15 +292,58 @@ def parse(
     if missing or unknown:
         raise RunRejected(errors, total=total)
 
+    width = len(header)
+    # Where each column is in a row (as csv.DictReader, the last of a repeated name wins);
+    # a column the header lacks reads as the empty cell at the end of the padded row.
+    where = {name: index for index, name in enumerate(header)}
+    at = [where.get(name, width) for name in COLUMNS]
+    checks = _Checks(paycodes=paycodes, known_practices=known_practices)
     run = ParsedRun(digest=hashlib.sha256(text.encode()).hexdigest())
+    lines = run.lines
+    append = lines.append
+    line_of = checks.line
+    # The fast route: a full-width row whose cells other than the practice, the amount and
+    # the GMC number are a combination already found good (a run has few), and whose three
+    # own cells pass. Any other row takes the full check, which reports every problem.
+    ods_at, amount_at, gmc_at = at[0], at[4], at[17]
+    rest_at = [i for n, i in enumerate(at) if n not in {0, 4, 17} and i < width]
+    templates = checks.templates
+    practices = checks.practices
+    amount_match = _AMOUNT.fullmatch
+    gmc_match = _GMC_CELL.fullmatch
+    padded = quick and ods_at < width and amount_at < width
     for row in reader:
+        if padded and len(row) == width:
+            template = templates.get(tuple([row[i] for i in rest_at]))
+            if template is not None:
+                ods_code = row[ods_at].strip()
+                matched = amount_match(row[amount_at].strip())
+                gmc_number = row[gmc_at].strip() if gmc_at < width else ""
+                if (
+                    matched is not None
+                    and practices.get(ods_code, _UNSEEN) is None
+                    and (not gmc_number or gmc_match(gmc_number) is not None)
+                ):
+                    sign, whole, pence = matched.groups()
+                    amount = int(whole) * 100 + (int(pence.ljust(2, "0")) if pence else 0)
+                    if sign:
+                        amount = -amount
+                    if amount * template.sign >= 0:
+                        append(template.line(ods_code, amount, gmc_number or None))
+                        continue
+        if not row:  # a blank line, which csv.DictReader skips too
+            continue
         number = reader.line_num
-        if None in row:  # more cells than the header has names
+        if len(row) > width:  # more cells than the header has names
             fail(number, "row", "more cells than the header has columns")
             continue
-        line = _row(row, number, fail, paycodes=paycodes, known_practices=known_practices)
+        cells = [*row, *[""] * (width + 1 - len(row))]
+        line = line_of([cells[i].strip() for i in at], number, fail)
         if line is not None:
-            run.lines.append(line)
+            append(line)
+            if len(row) == width:
+                # Every check passed: the rest of this row is a combination found good.
+                checks.remember(tuple([row[i] for i in rest_at]), line)
     if not run.lines and not total:
         fail(1, "csv", "the run has no lines")
     if total:
@@ -297,123 +351,263 @@ def parse(
     return run
 
 
-def _row(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
-    row: dict[str, str | None],
-    number: int,
-    fail: Any,
-    *,
-    paycodes: Mapping[str, Paycode],
-    known_practices: set[str],
-) -> ParsedLine | None:
-    def cell(name: str) -> str:
-        return (row.get(name) or "").strip()
+_AMOUNT = re.compile(r"(-?)(\d{1,15})(?:\.(\d{1,2}))?")
+"""The spelling nearly every amount has; anything else takes the general route."""
+_NOT_A_DATE = "not a date (YYYY-MM-DD)"
+_GMC_CELL = re.compile(r"[0-9]{7}")
+"""As :func:`pcse_kit.identifiers.is_gmc_number`; a cell it refuses takes the full check."""
+_UNSEEN: Final = ""
+_new_line = tuple.__new__
+"""A ParsedLine from a tuple of its fields, without the keyword handling of its __new__."""
 
-    failures = 0
 
-    def bad(name: str, message: str) -> None:
-        nonlocal failures
-        failures += 1
-        fail(number, name, message)
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What a good row's cells other than the practice, amount and GMC number made."""
 
-    ods_code = cell("ods_code")
-    if not is_practice_code(ods_code):
-        bad("ods_code", "not an ODS practice code (a capital letter and five digits)")
-    elif ods_code not in known_practices:
-        bad("ods_code", "no such practice in the practice directory")
+    line_fields: tuple[Any, ...]
+    sign: int
+    """1 or -1 when the paycode allows only that sign (or zero); 0 when either."""
 
-    period = None
-    try:
-        period = _month(cell("period"))
-    except ValueError:
-        bad("period", "not a month: give YYYY-MM or the month's first day")
+    def line(self, ods_code: str, amount: int, gmc_number: str | None) -> ParsedLine:
+        (
+            period, component, paycode, description, covers_from, covers_to, paymaster,
+            source_system, authoriser, status, dates, remittance,
+        ) = self.line_fields  # fmt: skip
+        return _new_line(
+            ParsedLine,
+            (
+                ods_code, period, component, paycode, description, amount, covers_from,
+                covers_to, paymaster, source_system, authoriser, status, dates, gmc_number,
+                remittance,
+            ),
+        )  # fmt: skip
 
-    paycode = cell("paycode")
-    component = None
-    known = paycodes.get(paycode)
-    if known is None:
-        bad("paycode", f"unknown paycode {paycode!r}")
-    component = _COMPONENTS.get(cell("component"))
-    if component is None:
-        bad("component", f"unknown component {cell('component')!r}")
-    if known is not None and component is not None and known.component is not component:
-        bad("component", f"paycode {paycode} pays {known.component.value}, not {component.value}")
 
-    amount = None
-    try:
-        amount = amount_pence(cell("amount"))
-    except BadUserInput as error:
-        bad("amount", error.message.replace("`amount` ", ""))
-    rule = None if known is None else SIGN_RULE.get(known.sign)
-    if amount is not None and rule is not None and amount * rule[0] < 0:
-        bad("amount", f"paycode {paycode} {rule[1]}")
+class _Checks:
+    """The checks of one run's rows, each distinct cell's verdict remembered.
 
-    dates: dict[str, date | None] = {}
-    for name in ("covers_from", "covers_to", *STATUS_DATE.values()):
-        try:
-            dates[name] = _day(cell(name)) if cell(name) else None
-        except ValueError:
-            bad(name, "not a date (YYYY-MM-DD)")
-    covers_from = dates.get("covers_from") or period
-    covers_to = dates.get("covers_to") or (None if period is None else month_end(period))
-    if covers_from is not None and covers_to is not None and covers_to < covers_from:
-        bad("covers_to", "the period covered ends before it starts (a negative period)")
+    Every message, and the order a row's problems are reported in, is the same whichever
+    cell was seen first: a remembered verdict is the verdict.
+    """
 
-    paymaster = _PAYMASTERS.get(cell("paymaster") or Paymaster.NHS_ENGLAND.value)
-    if paymaster is None:
-        bad("paymaster", "must be nhs_england, icb or local_authority")
-    status = _STATUSES.get(cell("status") or ChainStatus.PAID.value)
-    if status is None:
-        bad("status", "must be authorised, entered, paid, failed or reversed")
-    elif STATUS_DATE[status] in dates and dates[STATUS_DATE[status]] is None:
-        bad(STATUS_DATE[status], f"a {status.value} line needs the date it was {status.value}")
+    def __init__(self, *, paycodes: Mapping[str, Paycode], known_practices: set[str]) -> None:
+        self.paycodes = paycodes
+        self.known_practices = known_practices
+        self.practices: dict[str, str | None] = {}
+        self.months: dict[str, date | None] = {}
+        self.days: dict[str, date | None] = {}
+        self.codes: dict[
+            tuple[str, str], tuple[Paycode | None, Component | None, list[tuple[str, str]]]
+        ] = {}
+        self.month_ends: dict[date, date] = {}
+        self.templates: dict[tuple[str, ...], _Template] = {}
 
-    source_system = cell("source_system") or DEFAULT_SOURCE
-    if len(source_system) > 40:  # noqa: PLR2004 - the column's width
-        bad("source_system", "at most 40 characters")
-    authoriser = cell("authoriser") or None
-    if authoriser is not None and len(authoriser) > 200:  # noqa: PLR2004 - the column's width
-        bad("authoriser", "at most 200 characters")
-    description = cell("description") or (known.description if known else "")
-    if len(description) > 200:  # noqa: PLR2004 - the column's width
-        bad("description", "at most 200 characters")
-    gmc_number = cell("gmc_number") or None
-    if gmc_number is not None and not is_gmc_number(gmc_number):
-        bad("gmc_number", "not a GMC number (seven digits)")
-    remittance = cell("remittance_ref") or None
-    if remittance is not None and len(remittance) > 40:  # noqa: PLR2004 - the column's width
-        bad("remittance_ref", "at most 40 characters")
+    def remember(self, rest: tuple[str, ...], line: ParsedLine) -> None:
+        """A row made ``line``: its other cells, ``rest``, make the same for any good practice,
+        amount (of the sign its paycode allows) and GMC number."""
+        known = self.paycodes[line.paycode]
+        rule = SIGN_RULE.get(known.sign)
+        self.templates[rest] = _Template(
+            line_fields=(
+                line.period, line.component, line.paycode, line.description, line.covers_from,
+                line.covers_to, line.paymaster, line.source_system, line.authoriser,
+                line.status, line.dates, line.remittance_ref,
+            ),
+            sign=0 if rule is None else rule[0],
+        )  # fmt: skip
 
-    if (
-        failures
-        or paymaster is None
-        or status is None
-        or period is None
-        or component is None
-        or amount is None
-        or covers_from is None
-        or covers_to is None
-    ):
-        return None
-    return ParsedLine(
-        ods_code=ods_code,
-        period=period,
-        component=component,
-        paycode=paycode,
-        description=description,
-        amount_pence=amount,
-        covers_from=covers_from,
-        covers_to=covers_to,
-        paymaster=paymaster,
-        source_system=source_system,
-        authoriser=authoriser,
-        status=status,
-        dates=(
-            dates.get("authorised_on"),
-            dates.get("entered_on"),
-            dates.get("paid_on"),
-            dates.get("failed_on"),
-            dates.get("reversed_on"),
-        ),
-        gmc_number=gmc_number,
-        remittance_ref=remittance,
-    )
+    def practice(self, code: str) -> str | None:
+        """What is wrong with an ODS code, or None."""
+        if code not in self.practices:
+            message = None
+            if not is_practice_code(code):
+                message = "not an ODS practice code (a capital letter and five digits)"
+            elif code not in self.known_practices:
+                message = "no such practice in the practice directory"
+            self.practices[code] = message
+        return self.practices[code]
+
+    def month(self, text: str) -> date | None:
+        if text not in self.months:
+            try:
+                self.months[text] = _month(text)
+            except ValueError:
+                self.months[text] = None
+        return self.months[text]
+
+    def day(self, text: str) -> date | None:
+        if text not in self.days:
+            try:
+                self.days[text] = _day(text)
+            except ValueError:
+                self.days[text] = None
+        return self.days[text]
+
+    def code(
+        self, paycode: str, component_text: str
+    ) -> tuple[Paycode | None, Component | None, list[tuple[str, str]]]:
+        key = (paycode, component_text)
+        if key not in self.codes:
+            problems: list[tuple[str, str]] = []
+            known = self.paycodes.get(paycode)
+            if known is None:
+                problems.append(("paycode", f"unknown paycode {paycode!r}"))
+            component = _COMPONENTS.get(component_text)
+            if component is None:
+                problems.append(("component", f"unknown component {component_text!r}"))
+            if known is not None and component is not None and known.component is not component:
+                problems.append(
+                    (
+                        "component",
+                        f"paycode {paycode} pays {known.component.value}, not {component.value}",
+                    )
+                )
+            self.codes[key] = (known, component, problems)
+        return self.codes[key]
+
+    def month_end(self, period: date) -> date:
+        end = self.month_ends.get(period)
+        if end is None:
+            end = self.month_ends[period] = month_end(period)
+        return end
+
+    def line(  # noqa: PLR0912, PLR0915 - one flat check per column reads best
+        self, cells: list[str], number: int, fail: Any
+    ) -> ParsedLine | None:
+        """One row's cells in the order of COLUMNS, stripped; its line, or None if wrong."""
+        (
+            ods_code, period_text, paycode, component_text, amount_text, description,
+            covers_from_text, covers_to_text, paymaster_text, source_system, authoriser,
+            status_text, *date_texts, gmc_number, remittance,
+        ) = cells  # fmt: skip
+        failures = 0
+
+        problem = self.practice(ods_code)
+        if problem is not None:
+            failures += 1
+            fail(number, "ods_code", problem)
+
+        period = self.month(period_text)
+        if period is None:
+            failures += 1
+            fail(number, "period", "not a month: give YYYY-MM or the month's first day")
+
+        known, component, problems = self.code(paycode, component_text)
+        for name, message in problems:
+            failures += 1
+            fail(number, name, message)
+
+        amount = None
+        matched = _AMOUNT.fullmatch(amount_text)
+        if matched is not None:
+            sign, whole, pence = matched.groups()
+            amount = int(whole) * 100 + (int(pence.ljust(2, "0")) if pence else 0)
+            if sign:
+                amount = -amount
+        else:
+            try:
+                amount = amount_pence(amount_text)
+            except BadUserInput as error:
+                failures += 1
+                fail(number, "amount", error.message.replace("`amount` ", ""))
+        rule = None if known is None else SIGN_RULE.get(known.sign)
+        if amount is not None and rule is not None and amount * rule[0] < 0:
+            failures += 1
+            fail(number, "amount", f"paycode {paycode} {rule[1]}")
+
+        covers_from = covers_to = None
+        parsed: list[date | None] = []
+        for index, (name, value) in enumerate(
+            zip(_DATE_COLUMNS, (covers_from_text, covers_to_text, *date_texts), strict=True)
+        ):
+            day = None
+            if value:
+                day = self.day(value)
+                if day is None:
+                    failures += 1
+                    fail(number, name, _NOT_A_DATE)
+                    parsed.append(_UNREADABLE)
+                    continue
+            parsed.append(day)
+            if index == 0:
+                covers_from = day
+            elif index == 1:
+                covers_to = day
+        covers_from = covers_from or period
+        covers_to = covers_to or (None if period is None else self.month_end(period))
+        if covers_from is not None and covers_to is not None and covers_to < covers_from:
+            failures += 1
+            fail(
+                number, "covers_to", "the period covered ends before it starts (a negative period)"
+            )
+
+        paymaster = _PAYMASTERS.get(paymaster_text or Paymaster.NHS_ENGLAND.value)
+        if paymaster is None:
+            failures += 1
+            fail(number, "paymaster", "must be nhs_england, icb or local_authority")
+        status = _STATUSES.get(status_text or ChainStatus.PAID.value)
+        if status is None:
+            failures += 1
+            fail(number, "status", "must be authorised, entered, paid, failed or reversed")
+        elif parsed[_STATUS_INDEX[status]] is None:
+            failures += 1
+            fail(
+                number,
+                STATUS_DATE[status],
+                f"a {status.value} line needs the date it was {status.value}",
+            )
+
+        source_system = source_system or DEFAULT_SOURCE
+        if len(source_system) > 40:  # noqa: PLR2004 - the column's width
+            failures += 1
+            fail(number, "source_system", "at most 40 characters")
+        if len(authoriser) > 200:  # noqa: PLR2004 - the column's width
+            failures += 1
+            fail(number, "authoriser", "at most 200 characters")
+        description = description or (known.description if known else "")
+        if len(description) > 200:  # noqa: PLR2004 - the column's width
+            failures += 1
+            fail(number, "description", "at most 200 characters")
+        if gmc_number and not is_gmc_number(gmc_number):
+            failures += 1
+            fail(number, "gmc_number", "not a GMC number (seven digits)")
+        if len(remittance) > 40:  # noqa: PLR2004 - the column's width
+            failures += 1
+            fail(number, "remittance_ref", "at most 40 characters")
+
+        if (
+            failures
+            or paymaster is None
+            or status is None
+            or period is None
+            or component is None
+            or amount is None
+            or covers_from is None
+            or covers_to is None
+        ):
+            return None
+        return ParsedLine(
+            ods_code=ods_code,
+            period=period,
+            component=component,
+            paycode=paycode,
+            description=description,
+            amount_pence=amount,
+            covers_from=covers_from,
+            covers_to=covers_to,
+            paymaster=paymaster,
+            source_system=source_system,
+            authoriser=authoriser or None,
+            status=status,
+            dates=(parsed[2], parsed[3], parsed[4], parsed[5], parsed[6]),
+            gmc_number=gmc_number or None,
+            remittance_ref=remittance or None,
+        )
+
+
+_DATE_COLUMNS: Final = ("covers_from", "covers_to", *STATUS_DATE.values())
+_STATUS_INDEX: Final = {status: _DATE_COLUMNS.index(name) for status, name in STATUS_DATE.items()}
+_UNREADABLE: Final = date.min
+"""In place of a date that did not parse: not None, so its status is not also reported as
+undated (the one report is that the date is unreadable)."""
