@@ -247,7 +247,9 @@ def dead_letter_table(metadata: MetaData, name: str = "dead_letter") -> Table:
 # Publishing
 
 
-def _trace_context() -> dict[str, str] | None:
+def trace_context() -> dict[str, str] | None:
+    """The current W3C trace context (``traceparent``, ``tracestate``) to keep with an outbox
+    row, so the relay sends its event within the trace of the change; None outside a trace."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier or None
@@ -278,7 +280,7 @@ async def publish(
             type=type,
             key=key,
             payload=dict(payload),
-            trace_context=_trace_context(),
+            trace_context=trace_context(),
         )
         # The notification rides on the same statement: no extra round trip, and PostgreSQL
         # delivers it only when the transaction commits, folding repeats into one.

@@ -33,7 +33,7 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import propagate
+from pcse_kit import events
 from pcse_kit.events import OUTBOX_CHANNEL
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -390,8 +390,7 @@ def trace_context() -> str | None:
     """The W3C trace context of the change, as JSON for an outbox row written in bulk (as
     ``pcse_kit.events.publish`` keeps it for one): the relay sends the events within the trace
     of the request or command that made them."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    carrier = events.trace_context()
     return json.dumps(carrier) if carrier else None
 
 
