@@ -36,10 +36,13 @@ class CompensationClaim:
     reference: str = strawberry.field(description="Our reference, e.g. CMP-1A2B3C4D5E.")
     ods_code: str = strawberry.field(description="The practice.")
     state: models.CompensationState = strawberry.field(description="Where it is.")
-    annual_rate_percent: Decimal = strawberry.field(
-        description="The yearly rate the practice's money cost it."
+    annual_rate_percent: Decimal | None = strawberry.field(
+        description="The yearly rate the practice's money cost it (null for a claim assembled "
+        "from other services' facts, priced at the practice's own costings)."
     )
-    rate_basis: str = strawberry.field(description="The practice's evidence for the rate.")
+    rate_basis: str | None = strawberry.field(
+        description="The practice's evidence for the rate (null as the rate is)."
+    )
     as_of: date = strawberry.field(description="The day the losses were worked out to.")
     claimed: Decimal = strawberry.field(description="Pounds claimed: the sum of the losses.")
     submitted_on: date | None = strawberry.field(description="When it was sent.")
