@@ -22,6 +22,7 @@ from payments.models import (
     AccountantConsent,
     AuditEvent,
     DeliveryStatus,
+    IdempotencyKey,
     SubscriptionStatus,
     WebhookDelivery,
     WebhookSubscription,
@@ -684,5 +685,60 @@ async def test_the_secret_is_shown_once_and_each_sees_only_its_own_subscriptions
     async with app.state.sessionmaker() as session:
         found = await session.execute(select(AuditEvent.c.before, AuditEvent.c.after))
         trail = [json.dumps([before, after]) for before, after in found]
+        remembered = [
+            json.dumps(r) for r in await session.scalars(select(IdempotencyKey.c.response))
+        ]
+    assert len(remembered) == 2
+    assert not [line for line in remembered if "whsec_" in line]
     assert trail
     assert not [line for line in trail if "whsec_" in line]
+
+
+async def test_paused_deliveries_wait_for_a_resume_and_a_deleted_subscription_takes_nothing(
+    app: FastAPI, subscribers: dict[str, str]
+) -> None:
+    sub = subscribers["practice"]
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id != sub)
+            .values(status=SubscriptionStatus.DELETED)
+        )
+
+    async def change(to: SubscriptionStatus, key: str) -> None:
+        await service.change_status(
+            app.state.sessionmaker, PRACTICE, subscription_id=sub, to=to, idempotency_key=key
+        )
+
+    await change(SubscriptionStatus.PAUSED, "pause-0001")
+    async with app.state.sessionmaker.begin() as session:
+        assert await fanout.fan_out(session, event("anomaly.raised", ANOMALY)) == 1
+    receiver = Receiver()
+    sender = worker(app, receiver)
+    async with sender.client() as client:
+        assert not await sender.send_one(client)  # held while paused
+        await change(SubscriptionStatus.ACTIVE, "resume-0001")
+        assert await sender.send_one(client)
+    assert len(receiver.requests) == 1
+    assert (await deliveries(app))[sub].status is DeliveryStatus.DELIVERED
+
+    # Another practice's staff may not touch it, whether or not it exists.
+    with pytest.raises(Forbidden):
+        await service.change_status(
+            app.state.sessionmaker, OTHER_PRACTICE, subscription_id=sub,
+            to=SubscriptionStatus.DELETED, idempotency_key="delete-other-1",
+        )  # fmt: skip
+    await change(SubscriptionStatus.DELETED, "delete-0001")
+    async with app.state.sessionmaker.begin() as session:
+        assert await fanout.fan_out(session, event("anomaly.raised", ANOMALY)) == 0
+        row = await session.get(WebhookSubscription, sub)
+        assert row is not None
+        assert row.secret is None
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.c.action)
+                .where(AuditEvent.c.entity_key == sub)
+                .order_by(AuditEvent.c.id)
+            )
+        )
+    assert actions == ["create", "pause", "resume", "delete"]
