@@ -246,6 +246,12 @@ def test_a_receiver_that_was_down_receives_every_event_once_signed(stack: Stack,
         assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
         assert log(stack, other, other_made["subscription"]["id"]) == []
         assert received.of("/other") == []
+
+        # What operators watch: attempts by outcome, and deliveries pending or failed.
+        scraped = httpx.get(stack.metrics_url("payments"), timeout=10).text
+        assert 'pcse_webhook_attempts_total{outcome="delivered"}' in scraped
+        assert 'pcse_webhook_attempts_total{outcome="failed"}' in scraped
+        assert 'pcse_webhook_deliveries{status="failed"}' in scraped
     finally:
         server.shutdown()
         server.server_close()
