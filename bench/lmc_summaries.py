@@ -194,7 +194,11 @@ def main() -> None:
         f"{nation.size.months} months of statements, {nation.size.movements:,} movements"
     )
     with national_stack(
-        nation, workers=args.workers, fresh=args.fresh, extra_env={"GATEWAY_RATE_LIMIT": "0"}
+        nation,
+        workers=args.workers,
+        fresh=args.fresh,
+        writes=False,
+        extra_env={"GATEWAY_RATE_LIMIT": "0"},
     ) as loaded:
         print("\n".join(loaded.report.lines()))
         measure_all(loaded.stack, nation, args)

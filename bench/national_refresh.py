@@ -97,7 +97,7 @@ def main() -> None:
         f"on {os.cpu_count()} cores"
     )
     with national_stack(
-        nation, workers=args.workers, fresh=args.fresh, prefix="pcse-bench-refresh-"
+        nation, workers=args.workers, fresh=args.fresh, writes=False, prefix="pcse-bench-refresh-"
     ) as loaded:
         url = loaded.stack.database_urls["payments"]
         everyone = asyncio.run(practices(url))

@@ -5,8 +5,11 @@ benchmarks need it. The first to run loads it into a PostgreSQL server of its ow
 server cleanly and keeps the data directory under ``.data/bench-national/``, named by a key of
 everything that decides the data: the size, the seed, the ``as_of`` date, the generator's
 source and every service's migrations. Each benchmark then starts on a *copy* of that
-directory (the feed and the events benchmarks change what they find), so one ``make bench``
-loads the nation once, and a benchmark run on its own loads it only if no copy is kept.
+directory, so one ``make bench`` loads the nation once, and a benchmark run on its own loads
+it only if no copy is kept. A benchmark that changes what it finds (the feed, the events)
+starts on a copy of the kept directory, which at national size is about 20 GB; one that only
+reads (the LMC summaries; the refresh, which rolls back what it does) starts on the kept
+directory itself.
 
 A change to the generator or to a migration changes the key, so a stale copy is never used;
 older copies of the same size are removed when a new one is made. ``make clean-data`` removes
@@ -47,7 +50,8 @@ COMPLETE = "complete"
 def key(nation: Nation) -> str:
     """Everything the loaded databases depend on, in one digest."""
     hasher = hashlib.sha256(f"{VERSION}:{nation.size!r}:{nation.seed}:{nation.as_of}".encode())
-    sources = sorted((ROOT / "bench" / "national").glob("*.py"))
+    # This module decides where the data are kept, not what they are.
+    sources = sorted(p for p in (ROOT / "bench" / "national").glob("*.py") if p.name != "cache.py")
     for name in SERVICES:
         sources += sorted((ROOT / "services" / name).rglob("migrations/**/*.py"))
     for path in sources:
@@ -104,11 +108,14 @@ def national_stack(
     *,
     workers: int | None = None,
     fresh: bool = False,
+    writes: bool = True,
     extra_env: dict[str, str] | None = None,
     prefix: str = "pcse-bench-national-",
 ) -> Iterator[Loaded]:
-    """A stack on free ports over a copy of the loaded nation; loads it first if no copy is
-    kept (or ``fresh``). Prints where the data came from and how long the copy took."""
+    """A stack on free ports over the loaded nation; loads it first if none is kept (or
+    ``fresh``). With ``writes`` the stack runs on a copy of the kept data directory, without
+    on the kept directory itself (for a benchmark that changes nothing it keeps). Prints where
+    the data came from and how long the copy took."""
     kept = CACHE / f"{nation.size.name}-{key(nation)}"
     reused = (kept / COMPLETE).exists() and not fresh
     if not reused:
@@ -116,20 +123,23 @@ def national_stack(
         _make(kept, nation, workers=workers)
     report: Report = pickle.loads((kept / "report.pickle").read_bytes())
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        started = time.perf_counter()
-        # --reflink=auto: a copy-on-write clone where the file system can, a full copy else.
-        subprocess.run(
-            ["cp", "-a", "--reflink=auto", str(kept / "postgres"), str(Path(tmp) / "postgres")],
-            check=True,
-        )
-        copied = time.perf_counter() - started
-        size_gb = _size(Path(tmp) / "postgres") / 1e9
+        data = kept / "postgres"
+        if writes:
+            data = Path(tmp) / "postgres"
+            started = time.perf_counter()
+            # --reflink=auto: a copy-on-write clone where the file system can, a full copy else.
+            subprocess.run(
+                ["cp", "-a", "--reflink=auto", str(kept / "postgres"), str(data)], check=True
+            )
+            how = f"copied in {time.perf_counter() - started:.1f} s"
+        else:
+            how = "used in place (this benchmark changes nothing it keeps)"
         print(
             f"  {'kept' if reused else 'new'} load of the {nation.size.name} data set "
-            f"({kept.name}, {size_gb:.1f} GB): copied in {copied:.1f} s",
+            f"({kept.name}, {_size(data) / 1e9:.1f} GB): {how}",
             flush=True,
         )
-        server = EmbeddedPostgres(Path(tmp) / "postgres", durable=False)
+        server = EmbeddedPostgres(data, durable=False, log_file=Path(tmp) / "postgres.log")
         server.start(timeout=120)
         try:
             config = _config(Path(tmp) / "stack", server, extra_env=extra_env or {})
