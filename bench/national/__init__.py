@@ -1,9 +1,12 @@
 """A synthetic nation for the three services: deterministic from a seed, loaded with COPY.
 
-England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs, some 40,000 GPs on
-the performers list, millions of record movements a year and hundreds of thousands of payment
-lines a month. ``SIZES["national"]`` is that; ``SIZES["tenth"]`` a tenth of it in the same
-proportions; ``SIZES["small"]`` is the same shape small enough for a test.
+England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs (the largest,
+Londonwide, about 1,100 practices), some 48,000 GPs working at practices (partners, salaried
+GPs, registrars and locums, some at several practices), millions of record movements a year
+and hundreds of thousands of payment lines a month. ``SIZES["national"]`` is that;
+``SIZES["tenth"]`` a tenth of it in the same proportions; ``SIZES["small"]`` is the same shape
+small enough for a test. Each choice and its source: the README's "How the national data set
+is made". ``bench.national.cache`` keeps one load for every benchmark that needs it.
 
 The same seed and the same ``as_of`` date always give the same data (``Nation.digest`` says
 so in one string). Dates are laid out backwards from ``as_of``, so that timers, deadlines and
