@@ -29,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
 from payments.models import (
@@ -259,13 +260,18 @@ class _Detection:
         self.today = today
         self.treatments = treatments
         self.found: list[Detected] = []
-        year_end = [ln for ln in lines if self._treatment(ln) is LineTreatment.YEAR_END]
-        regular = [ln for ln in lines if ln not in year_end]
+        treatments_get, regular_treatment = treatments.get, LineTreatment.REGULAR
+        regular = [
+            ln
+            for ln in lines
+            if treatments_get(ln.paycode, regular_treatment) is not LineTreatment.YEAR_END
+        ]
         counted = [ln for ln in regular if ln.status in COUNTED]
         self.repeats = self._duplicates(counted)
         self.counted = [ln for ln in counted if ln.id not in self.repeats]
         paid_keys = {_key(ln) for ln in counted if ln.status is ChainStatus.PAID}
         self.pending = [ln for ln in regular if ln.status in PENDING and _key(ln) not in paid_keys]
+        self.pending_ids = {ln.id for ln in self.pending}
         self.reported_stuck: set[int] = set()
         self.balances = {e.covers_from.year: e for e in expectations if e.basis is Basis.BALANCE}
         claims = [e for e in expectations if e.basis is Basis.CLAIM]
@@ -431,7 +437,7 @@ class _Detection:
     def _judge_single(self, expectation: Expectation, lines: list[LineRow]) -> None:
         """A claim or a QOF balance: one amount, all its lines by their net."""
         counted = [ln for ln in lines if ln.status in COUNTED]
-        pending = [ln for ln in lines if ln in self.pending]
+        pending = [ln for ln in lines if ln.id in self.pending_ids]
         if self.today <= expectation.due_on and not counted:
             return
         stuck = self._stuck(pending, expectation.due_on, expectation)
@@ -534,11 +540,19 @@ class _Detection:
         for e in expectations:
             families[(e.counted, e.gmc_number)].append(e)
         pool = [ln for ln in [*self.counted, *self.pending] if ln.id not in claimed]
+        # Each family's lines, in the pool's order, from the lines of its components alone
+        # (not a pass over every line of the practice for each family).
+        of_component: dict[Component, list[tuple[int, LineRow]]] = defaultdict(list)
+        for position, ln in enumerate(pool):
+            of_component[ln.component].append((position, ln))
         for (components, gmc), items in families.items():
             lines = [
                 ln
-                for ln in pool
-                if ln.component in components and (gmc is None or ln.gmc_number == gmc)
+                for _, ln in sorted(
+                    (pair for component in components for pair in of_component.get(component, ())),
+                    key=itemgetter(0),
+                )
+                if gmc is None or ln.gmc_number == gmc
             ]
             for span in _spans(sorted(items, key=lambda e: e.covers_from), lines):
                 self._judge_span(span)
@@ -803,10 +817,16 @@ def _spans(items: list[Expectation], lines: list[LineRow]) -> list[_Span]:
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         groups[root(i)].append(i)
+    # Every month a line touches is in one span (they were joined above), so a line belongs
+    # to the span of its first month: one pass over the lines, in their order, not one per span.
+    lines_of: dict[int, list[LineRow]] = defaultdict(list)
+    for line in lines:
+        found = touching[line.id]
+        if found:
+            lines_of[root(found[0])].append(line)
     spans = []
-    for members in groups.values():
-        chosen = set(members)
-        mine = [ln for ln in lines if any(i in chosen for i in touching[ln.id])]
+    for group, members in groups.items():
+        mine = lines_of.get(group, [])
         spans.append(
             _Span(
                 expectations=[items[i] for i in sorted(members)],

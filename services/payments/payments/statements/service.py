@@ -12,6 +12,7 @@ from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput, Conflict
 
 from payments import events, policy, writes
+from payments.bulk import collector_paused
 from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
@@ -99,7 +100,8 @@ async def load_run(
     # A generator, not a list: each row is built while the server still stores the ones
     # already sent, so the Python work overlaps the server's.
     records = (line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines)
-    await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
+    with collector_paused():
+        await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
     return run, False
 
 
