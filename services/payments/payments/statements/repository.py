@@ -141,16 +141,19 @@ async def lines_of_practices(
 ) -> dict[str, list[LineRow]]:
     """Every line of the practices' statements, for detection, by practice, in line order.
 
-    A national refresh reads millions of lines, so they are read on the session's own driver
-    connection (same transaction) as plain records and made into :class:`LineRow` directly:
-    the ORM's row processing and per-column enum conversion cost more than the rest of the
-    read (each enum here is looked up once per line in a dict of its members).
+    A national refresh reads millions of lines, so they are read as the driver returns them
+    and made into :class:`LineRow` directly: the ORM's row processing and per-column enum
+    conversion cost more than the rest of the read (each enum here is looked up once per line
+    in a dict of its members). Through the session's connection, so in its transaction, and
+    seen by whatever watches the engine's statements.
     """
-    driver = await _driver(session)
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(_LINES_OF_PRACTICES, (list(codes),))
     components, paymasters, statuses = _COMPONENTS, _PAYMASTERS, _STATUSES
     new = tuple.__new__
     found: dict[str, list[LineRow]] = {code: [] for code in codes}
-    for r in await driver.fetch(_LINES_OF_PRACTICES, list(codes)):
+    r: Any
+    for r in result:
         found[r[0]].append(
             new(
                 LineRow,
