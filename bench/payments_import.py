@@ -5,7 +5,8 @@
 Starts its own embedded PostgreSQL in a temporary directory (loopback, a free port), migrates
 two fresh databases, writes one run in the documented CSV format to a file, and imports it into
 the first as the service does, each stage timed: read the file, parse and validate every row
-(``ingest.parse``), write the run's statements and its lines by COPY (``load_run``), detect
+(``ingest.parse``), write the run's statements and its lines by COPY (``load_run``) and publish
+each statement (``publish_statements``, one pipelined insert into the outbox), detect
 again the anomalies of every practice the run touched (``sync_anomalies``), and commit; the
 whole is the file's lines over the time from opening the file to the commit. The same
 validated lines then go into the second database by ORM objects (``session.add_all`` and a
@@ -142,6 +143,8 @@ async def import_file(
                 await load_by_orm(session, parsed)
             else:
                 await service.load_run(session, run_id=RUN_ID, parsed=parsed, imported_by="bench")
+            # Each statement of the run published, as the service does after writing the lines.
+            await service.publish_statements(session, RUN_ID)
             stages.load = time.perf_counter() - started
             stages.cpu["load"] = time.process_time() - cpu
             started, cpu = time.perf_counter(), time.process_time()

@@ -8,13 +8,17 @@ identifier. docs/events.md lists them.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import events
+from sqlalchemy import func, insert, select
 
 from payments.models import Outbox
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
 STREAM = "payments"
@@ -31,3 +35,31 @@ async def publish(
     session: AsyncSession, type_: str, ods_code: str, payload: dict[str, Any]
 ) -> None:
     await events.publish(session, Outbox, stream=STREAM, type=type_, key=ods_code, payload=payload)
+
+
+async def publish_many(
+    session: AsyncSession, published: Sequence[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Many events, each ``(type, ODS code, payload)``, in the caller's transaction, in their
+    order: the rows in one pipelined insert and one notification, where :func:`publish` is a
+    round trip each (a national run publishes 6,000 statements). The rows are those
+    ``pcse_kit.events.publish`` writes, the trace context included."""
+    if not published:
+        return
+    trace = events.trace_context()
+    await session.execute(
+        insert(Outbox),
+        [
+            {
+                "event_id": uuid.uuid4(),
+                "stream": STREAM,
+                "type": type_,
+                "key": ods_code,
+                "payload": dict(payload),
+                "trace_context": trace,
+            }
+            for type_, ods_code, payload in published
+        ],
+    )
+    # PostgreSQL delivers the notification when the transaction commits, as publish's own.
+    await session.execute(select(func.pg_notify(events.OUTBOX_CHANNEL, STREAM)))

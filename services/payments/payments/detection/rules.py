@@ -29,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
@@ -148,6 +149,7 @@ def direction(variance: int) -> Direction:
     return Direction.OWED_TO_PRACTICE if variance < 0 else Direction.REPAYABLE_BY_PRACTICE
 
 
+@cache
 def label(component: Component) -> str:
     """A component's name as a statement prints it: ``QOF aspiration``, ``LMC statutory levy``."""
     words = component.value.replace("_", " ")
@@ -582,7 +584,11 @@ class _Detection:
         )
         multi = len(span.expectations) > 1
         to = last.covers_to if multi else None
-        what = _what(first) if not multi else f"{_what(first)} to {last.covers_from:%B %Y}"
+
+        # What the item is called, made only for a finding: most spans are in order.
+        def what() -> str:
+            return _what(first) if not multi else f"{_what(first)} to {last.covers_from:%B %Y}"
+
         lumps = [ln for ln in counted if first.is_pension and len(_months(ln)) > 1]
         for lump in lumps:
             self._catch_up(lump, span)
@@ -592,7 +598,7 @@ class _Detection:
             self._problem(
                 kind,
                 expected,
-                f"{what}: {pounds_text(abs(expected))} was due by {last.due_on} and has not been "
+                f"{what()}: {pounds_text(abs(expected))} was due by {last.due_on} and has not been "
                 f"{'deducted' if first.component.is_deduction else 'paid'}{zero}.",
                 expectation=first,
                 covers_to=to,
@@ -621,7 +627,7 @@ class _Detection:
                 self._problem(
                     AnomalyKind.PENSION_CATCH_UP,
                     variance,
-                    f"{what}: {pounds_text(net)} was deducted against {pounds_text(expected)} "
+                    f"{what()}: {pounds_text(net)} was deducted against {pounds_text(expected)} "
                     "expected: arrears taken at once.",
                     expectation=first,
                     way=Direction.REPAYABLE_BY_PRACTICE,
@@ -634,7 +640,7 @@ class _Detection:
                 self._problem(
                     AnomalyKind.WRONG_TIER,
                     variance,
-                    f"{what}: deducted at {tier.normalize():f}% instead of the "
+                    f"{what()}: deducted at {tier.normalize():f}% instead of the "
                     f"{(first.rate or Decimal(0)).normalize():f}% declared on the estimate.",
                     expectation=first,
                     way=direction(variance),
@@ -654,7 +660,7 @@ class _Detection:
         self._problem(
             AnomalyKind.INCORRECT_AMOUNT,
             variance,
-            f"{what}: {pounds_text(net)} against {pounds_text(expected)} expected "
+            f"{what()}: {pounds_text(net)} against {pounds_text(expected)} expected "
             f"({pounds_text(variance)}).",
             expectation=first,
             covers_to=to,

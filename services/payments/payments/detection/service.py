@@ -62,10 +62,11 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
             )  # fmt: skip
     if raised or closed:
         lmcs = await repository.lmc_codes(session, codes)
-        for row in raised:
-            await events.publish(session, events.ANOMALY_RAISED, row.ods_code, _event(row, lmcs))
-        for row in closed:
-            await events.publish(session, events.ANOMALY_RESOLVED, row.ods_code, _event(row, lmcs))
+        await events.publish_many(
+            session,
+            [(events.ANOMALY_RAISED, row.ods_code, _event(row, lmcs)) for row in raised]
+            + [(events.ANOMALY_RESOLVED, row.ods_code, _event(row, lmcs)) for row in closed],
+        )
     return SyncResult(opened=len(raised), resolved=len(closed), open=still_open)
 
 

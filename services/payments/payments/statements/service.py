@@ -165,7 +165,7 @@ async def import_run(
         )
         result = RunResult.of(run, replayed=replayed)
         if not replayed:
-            await _publish_statements(session, run_id)
+            await publish_statements(session, run_id)
             if detect:
                 await detection_service.sync_anomalies(session, run.practice_codes, today=today)
             after = asdict(result)
@@ -182,22 +182,26 @@ async def import_run(
     return result
 
 
-async def _publish_statements(session: AsyncSession, run_id: str) -> None:
+async def publish_statements(session: AsyncSession, run_id: str) -> None:
     """A statement that first appears is published; one that had lines from an earlier run
     changed after it was first published (a supplementary run, a correction)."""
-    for code, period, statement_id, added, earlier in await repository.statements_of_run(
-        session, run_id
-    ):
-        await events.publish(
-            session,
-            events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
-            code,
-            {
-                "odsCode": code,
-                "period": period.isoformat(),
-                "statementId": str(statement_id),
-                "runId": run_id,
-                "linesAdded": added,
-                "linesBefore": earlier,
-            },
-        )
+    await events.publish_many(
+        session,
+        [
+            (
+                events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
+                code,
+                {
+                    "odsCode": code,
+                    "period": period.isoformat(),
+                    "statementId": str(statement_id),
+                    "runId": run_id,
+                    "linesAdded": added,
+                    "linesBefore": earlier,
+                },
+            )
+            for code, period, statement_id, added, earlier in await repository.statements_of_run(
+                session, run_id
+            )
+        ],
+    )
