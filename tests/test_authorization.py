@@ -361,6 +361,11 @@ MUTATIONS: dict[str, str] = {
     "{ reference }",
     "recordCompensationStep": 'recordCompensationStep(input: {reference: "CMP-0000000000", '
     'state: SUBMITTED, on: "TODAY", idempotencyKey: "KEY"}) { reference }',
+    "setCompensationCosting": f'setCompensationCosting(input: {{odsCode: "{PRACTICE}", '
+    'kind: STAFF_HOUR, amount: "18.40", effectiveFrom: "2026-04-01", basis: "Payroll", '
+    'idempotencyKey: "KEY"}) { amount }',
+    "openCompensationClaimFromFacts": "openCompensationClaimFromFacts(input: "
+    f'{{odsCode: "{PRACTICE}", sessionsAWeek: 6, idempotencyKey: "KEY"}}) {{ reference }}',
     "recordListDecision": 'recordListDecision(input: {gmcNumber: "PERFORMER", '
     'toStatus: SUSPENDED, effectiveDate: "TODAY", decision: "PLDP, reg 12", '
     'source: "NHS England", idempotencyKey: "KEY"}) { status }',
@@ -453,6 +458,8 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "openCompensationClaim": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     # No such claim: refused all the same, without saying so.
     "recordCompensationStep": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "setCompensationCosting": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "openCompensationClaimFromFacts": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "recordListDecision": ["lmc", "accountant", "practice", "payments operator"],
     "openChangeRequest": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
     "decideChangeRequest": ["lmc", "accountant", "practice", "payments operator"],

@@ -94,7 +94,9 @@ async def _refresh(actor: str) -> int:
     finally:
         await engine.dispose()
     sys.stdout.write(
-        f"anomalies: {result.opened} new, {result.resolved} resolved, {result.open} open\n"
+        f"anomalies: {result.opened} new, {result.resolved} resolved, {result.open} open; "
+        f"published {result.escalatable} dispute.escalatable, {result.deadlines} "
+        "deadline.approaching\n"
     )
     return 0
 

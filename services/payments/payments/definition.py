@@ -4,6 +4,7 @@ from pcse_kit.events import Relay
 from pcse_kit.service import ServiceDefinition
 
 from payments import events
+from payments.compensation import consumer as compensation
 from payments.context import PaymentsContext
 from payments.demo import seed_demo
 from payments.directory import consumer as directory
@@ -21,6 +22,7 @@ SERVICE = ServiceDefinition(
     seed_demo=seed_demo,
     event_workers=lambda wiring: [
         directory.consumer(wiring),
+        compensation.consumer(wiring),
         Relay(wiring.engine, wiring.bus, Outbox, stream=events.STREAM),
     ],
     routers=(exports.router,),

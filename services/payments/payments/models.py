@@ -882,6 +882,12 @@ class Dispute(Base):
             "escalated_on",
             postgresql_where=text("escalated_on IS NOT NULL"),
         ),
+        # The daily pass reads only open disputes not yet announced as escalatable.
+        Index(
+            "ix_dispute_escalatable_unpublished",
+            "raised_on",
+            postgresql_where=text("resolved_at IS NULL AND escalatable_published_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -909,6 +915,21 @@ class Dispute(Base):
     escalated_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(300))
+    escalatable_published_at: Mapped[datetime | None]
+    """When ``dispute.escalatable`` was written to the outbox: published once, and a daily run
+    that was missed is made up by the next (every open dispute past its day without it)."""
+
+
+class DeadlineNotice(Base):
+    """A ``deadline.approaching`` published: once per practice, kind, due day and lead."""
+
+    __tablename__ = "deadline_notice"
+
+    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    due_on: Mapped[date] = mapped_column(primary_key=True)
+    lead_days: Mapped[int] = mapped_column(primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class DisputeAttachment(Base):
@@ -951,6 +972,78 @@ class CompensationState(enum.StrEnum):
 class LossKind(enum.StrEnum):
     INTEREST = "interest"
     """Interest or overdraft cost of money paid late or not yet paid."""
+    STAFF_TIME = "staff_time"
+    """Staff time on a patient's record harm review (the records service's events)."""
+    SESSIONS_LOST = "sessions_lost"
+    """GP sessions lost while an application for inclusion waited beyond 16 weeks (the
+    performers service's events)."""
+
+
+class FactKind(enum.StrEnum):
+    """A fact another service published that a compensation claim may rest on."""
+
+    HARM_REVIEW = "harm_review"
+    """records: ``harm_review.recorded`` (the whole review; the latest event wins)."""
+    INCLUSION_DELAY = "inclusion_delay"
+    """performers: ``change_request.goodwill_compensation_may_apply``."""
+
+
+class CompensationFact(Base):
+    """A fact from another service's stream, kept as its latest event said it, with its source
+    (stream, event type, the review id or request reference)."""
+
+    __tablename__ = "compensation_fact"
+    __table_args__ = (
+        UniqueConstraint("kind", "source_key", name="compensation_fact_once"),
+        CheckConstraint("minutes_spent >= 0", name="compensation_fact_minutes"),
+        CheckConstraint("weeks_beyond >= 0 AND days_beyond >= 0", name="compensation_fact_delay"),
+        Index("ix_compensation_fact_practice", "ods_code", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[FactKind] = mapped_column(text_enum(FactKind, "fact_kind"))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    stream: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(80))
+    source_key: Mapped[str] = mapped_column(String(60))
+    """The review id (records) or the change request's reference (performers)."""
+    event_id: Mapped[str] = mapped_column(String(36))
+    occurred_at: Mapped[datetime]
+    """Of the event applied: an older one arriving late changes nothing."""
+    on: Mapped[date]
+    """The day the cost is priced at: the review's day (else the event's), or the day the 16
+    weeks passed."""
+    minutes_spent: Mapped[int | None]
+    completed: Mapped[bool | None]
+    weeks_beyond: Mapped[int | None]
+    days_beyond: Mapped[int | None]
+    facts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """The payload's facts as published (no patient identifier is ever in one)."""
+
+
+class CostingKind(enum.StrEnum):
+    STAFF_HOUR = "staff_hour"
+    """What an hour of the staff time spent on harm reviews costs the practice."""
+    GP_SESSION = "gp_session"
+    """What one GP session (a half day) lost is worth to the practice."""
+
+
+class PracticeCosting(Base):
+    """A practice's own figure, from a day until its next one: the basis of its claim, never a
+    rate anyone publishes."""
+
+    __tablename__ = "practice_costing"
+    __table_args__ = (CheckConstraint("amount_pence > 0", name="practice_costing_amount"),)
+
+    ods_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    kind: Mapped[CostingKind] = mapped_column(
+        text_enum(CostingKind, "costing_kind"), primary_key=True
+    )
+    effective_from: Mapped[date] = mapped_column(primary_key=True)
+    amount_pence: Mapped[int] = mapped_column(BigInteger)
+    basis: Mapped[str] = mapped_column(String(300))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class CompensationClaim(Base):
@@ -970,9 +1063,10 @@ class CompensationClaim(Base):
     state: Mapped[CompensationState] = mapped_column(
         text_enum(CompensationState, "compensation_state")
     )
-    annual_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
-    """The yearly rate the practice's money cost it (its overdraft rate), percent."""
-    rate_basis: Mapped[str] = mapped_column(String(300))
+    annual_rate: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
+    """The yearly rate the practice's money cost it (its overdraft rate), percent; None for a
+    claim assembled from other services' facts (priced at the practice's costings)."""
+    rate_basis: Mapped[str | None] = mapped_column(String(300))
     """Where the rate comes from: the practice's evidence."""
     as_of: Mapped[date]
     """The day the losses were worked out to."""
@@ -1001,6 +1095,8 @@ class CompensationItem(Base):
     amount_pence: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(400))
     anomaly_id: Mapped[int | None] = mapped_column(ForeignKey("anomaly.id"))
+    fact_id: Mapped[int | None] = mapped_column(ForeignKey("compensation_fact.id"))
+    """The other service's fact it rests on (its stream, event type and key)."""
 
 
 class DisputeEventKind(enum.StrEnum):

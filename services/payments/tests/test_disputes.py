@@ -373,22 +373,3 @@ def test_escalation_opens_on_day_41(raised: date, escalatable: date) -> None:
 )
 def test_a_cas_reference_is_kept_as_pcse_writes_it(given: str, kept: str) -> None:
     assert rules.cas_reference(given) == kept
-
-
-async def test_the_escalatable_event_is_due_on_day_41_only(app: FastAPI, claim: int) -> None:
-    reference = await _open(app, claim, cas_reference="CAS-20261-Q7K2M9")
-    async with app.state.sessionmaker() as session:
-        before = await service.disputes_escalatable_on(session, today=date(2026, 11, 10))
-        due = await service.disputes_escalatable_on(session, today=date(2026, 11, 11))
-        after = await service.disputes_escalatable_on(session, today=date(2026, 11, 12))
-    assert (before, after) == ([], [])
-    assert due == [
-        {
-            "disputeId": reference,
-            "odsCode": "A81001",
-            "openedOn": "2026-10-01",
-            "escalatableOn": "2026-11-11",
-            "amountPence": 123450,
-            "casReference": "CAS-20261-Q7K2M9",
-        }
-    ]

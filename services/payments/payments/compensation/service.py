@@ -4,6 +4,7 @@ submission to an offer, accepted or rejected; every step audited."""
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -20,14 +21,17 @@ from payments.models import (
     AnomalyKind,
     AuditEvent,
     CompensationClaim,
+    CompensationFact,
     CompensationItem,
     CompensationState,
+    CostingKind,
     Dispute,
     LossKind,
+    PracticeCosting,
 )
 
 if TYPE_CHECKING:
-    from datetime import date
+    from collections.abc import Callable, Sequence
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -195,5 +199,178 @@ async def record_step(
         sessionmaker, principal, key=idempotency_key, operation="recordCompensationStep",
         request={"reference": reference, "state": state.value, "on": str(on),
                  "offered": offered_pence, "note": text},
+        write=write,
+    )  # fmt: skip
+
+
+MAX_COSTING_PENCE: Final = 5_000_00
+"""£5,000 an hour or a session: far above any real figure; more is a typing slip."""
+COSTINGS_FROM: Final = date(2015, 9, 1)
+"""PCSE began on 1 Sep 2015: no loss it caused is older."""
+COSTING_AHEAD_DAYS: Final = 366
+
+
+async def set_costing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    ods_code: str,
+    kind: CostingKind,
+    amount_pence: int,
+    effective_from: date,
+    basis: str,
+    idempotency_key: str,
+    today: date,
+) -> writes.Written:
+    """The practice's own figure (an hour of staff time, a GP session) from a day until its
+    next one: the basis of its claim, which it must be able to evidence. A figure for a day
+    already set replaces it (audited with what it replaced)."""
+    writes.operator_or_practice(principal, ods_code)
+    if not 0 < amount_pence <= MAX_COSTING_PENCE:
+        raise BadUserInput("`amount` must be more than £0 and at most £5,000.", field="amount")
+    if not COSTINGS_FROM <= effective_from <= today + timedelta(days=COSTING_AHEAD_DAYS):
+        raise BadUserInput(
+            "`effectiveFrom` must be from 1 Sep 2015 (when PCSE began) to a year ahead.",
+            field="effectiveFrom",
+        )
+    text = writes.text_input(basis, field="basis", limit=300)
+
+    async def write(session: AsyncSession) -> writes.Written:
+        held = await session.get(
+            PracticeCosting, (ods_code, kind, effective_from), with_for_update=True
+        )
+        before = None if held is None else writes.row_values(held)
+        if held is None:
+            held = PracticeCosting(
+                ods_code=ods_code, kind=kind, effective_from=effective_from,
+                amount_pence=amount_pence, basis=text, recorded_by=principal.subject,
+            )  # fmt: skip
+            session.add(held)
+        else:
+            held.amount_pence, held.basis = amount_pence, text
+            held.recorded_by = principal.subject
+        await session.flush()
+        key = f"{ods_code}:{kind.value}:{effective_from.isoformat()}"
+        await audit.record(
+            session, AuditEvent, actor=principal, action="set_compensation_costing",
+            entity="practice_costing", key=key, before=before, after=writes.row_values(held),
+        )  # fmt: skip
+        return writes.Written("practice_costing", key)
+
+    return await writes.idempotent(
+        sessionmaker, principal, key=idempotency_key, operation="setCompensationCosting",
+        request={"odsCode": ods_code, "kind": kind.value, "amount": amount_pence,
+                 "effectiveFrom": str(effective_from), "basis": text},
+        write=write,
+    )  # fmt: skip
+
+
+def in_force(
+    costings: Sequence[PracticeCosting], kind: CostingKind
+) -> Callable[[date], int | None]:
+    """The practice's figure of ``kind`` in force on a day (the latest from on or before it)."""
+    rows = sorted((c for c in costings if c.kind is kind), key=lambda c: c.effective_from)
+
+    def on(day: date) -> int | None:
+        found = [c.amount_pence for c in rows if c.effective_from <= day]
+        return found[-1] if found else None
+
+    return on
+
+
+async def unclaimed_facts(session: AsyncSession, ods_code: str) -> list[CompensationFact]:
+    """The practice's facts not already in a claim (one withdrawn frees its facts again)."""
+    claimed = (
+        select(CompensationItem.fact_id)
+        .join(CompensationClaim, CompensationClaim.id == CompensationItem.claim_id)
+        .where(
+            CompensationItem.fact_id.is_not(None),
+            CompensationClaim.state != CompensationState.WITHDRAWN,
+        )
+    )
+    return list(
+        await session.scalars(
+            select(CompensationFact)
+            .where(CompensationFact.ods_code == ods_code, CompensationFact.id.not_in(claimed))
+            .order_by(CompensationFact.on, CompensationFact.id)
+        )
+    )
+
+
+async def open_facts_claim(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    ods_code: str,
+    sessions_a_week: int | None,
+    idempotency_key: str,
+    today: date,
+) -> writes.Written:
+    """Assemble a claim from the facts the other services published about the practice and not
+    yet claimed: staff time on harm reviews, and (given how many sessions a week the GP was to
+    work) sessions lost while an application for inclusion waited beyond 16 weeks; each priced
+    at the practice's own figure in force on the fact's day."""
+    writes.operator_or_practice(principal, ods_code)
+    if sessions_a_week is not None and not 1 <= sessions_a_week <= rules.MAX_SESSIONS_A_WEEK:
+        raise BadUserInput("`sessionsAWeek` must be 1-10.", field="sessionsAWeek")
+
+    async def write(session: AsyncSession) -> writes.Written:
+        facts = await unclaimed_facts(session, ods_code)
+        costings = list(
+            await session.scalars(
+                select(PracticeCosting).where(PracticeCosting.ods_code == ods_code)
+            )
+        )
+        losses = rules.fact_losses(
+            facts,
+            hourly_pence=in_force(costings, CostingKind.STAFF_HOUR),
+            session_pence=in_force(costings, CostingKind.GP_SESSION),
+            sessions_a_week=sessions_a_week,
+        )
+        if not losses:
+            raise BadUserInput(
+                "No harm review time or inclusion delay published for this practice that is "
+                "not already claimed"
+                + ("" if sessions_a_week else " (an inclusion delay needs `sessionsAWeek`)")
+                + ".",
+                field="odsCode",
+            )
+        unpriced = next((loss for loss in losses if loss.amount_pence is None), None)
+        if unpriced is not None:
+            what = "hourly staff cost" if unpriced.kind is LossKind.STAFF_TIME else "session value"
+            day = next(f.on for f in facts if f.id == unpriced.fact_id)
+            raise BadUserInput(
+                f"Record the practice's {what} in force on {day.isoformat()} "
+                "(setCompensationCosting) first.",
+                field="odsCode",
+            )
+        claim = CompensationClaim(
+            reference=_new_reference(), ods_code=ods_code, dispute_id=None,
+            state=CompensationState.DRAFT, annual_rate=None, rate_basis=None, as_of=today,
+            claimed_pence=sum(loss.amount_pence or 0 for loss in losses),
+            opened_by=principal.subject,
+        )  # fmt: skip
+        session.add(claim)
+        await session.flush()
+        session.add_all(
+            CompensationItem(
+                claim_id=claim.id, kind=loss.kind, description=loss.description,
+                principal_pence=loss.amount_pence or 0, days=0,
+                amount_pence=loss.amount_pence or 0, source=loss.source, anomaly_id=None,
+                fact_id=loss.fact_id,
+            )
+            for loss in losses
+        )  # fmt: skip
+        await session.flush()
+        await audit.record(
+            session, AuditEvent, actor=principal, action="open_compensation_claim_from_facts",
+            entity="compensation_claim", key=claim.reference, before=None,
+            after={**writes.row_values(claim), "facts": [loss.fact_id for loss in losses]},
+        )  # fmt: skip
+        return writes.Written("compensation_claim", claim.reference)
+
+    return await writes.idempotent(
+        sessionmaker, principal, key=idempotency_key, operation="openCompensationClaimFromFacts",
+        request={"odsCode": ods_code, "sessionsAWeek": sessions_a_week},
         write=write,
     )  # fmt: skip

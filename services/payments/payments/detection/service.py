@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Final
 
@@ -11,7 +11,9 @@ from pcse_kit import audit
 from payments import events, writes
 from payments.bulk import collector_paused
 from payments.detection import repository
+from payments.disputes import service as disputes_service
 from payments.models import Anomaly, AuditEvent
+from payments.planning import notices
 from payments.schedule import facts
 from payments.statements import repository as statements_repository
 from payments.types import pounds
@@ -28,6 +30,10 @@ class SyncResult:
     opened: int
     resolved: int
     open: int
+    escalatable: int = 0
+    """``dispute.escalatable`` events published (the daily refresh only)."""
+    deadlines: int = 0
+    """``deadline.approaching`` events published (a refresh of every practice only)."""
 
 
 BATCH: Final = 500
@@ -152,6 +158,13 @@ async def refresh_anomalies(
             else await statements_repository.practices_with_statements(session)
         )
         result = await sync_anomalies(session, codes, today=today)
+        # The daily refresh is also when days pass for disputes and deadlines: publish what
+        # came due (or was missed by a run that did not happen), once each.
+        escalatable = await disputes_service.publish_escalatable(
+            session, today=today, ods_codes=codes if ods_codes else None
+        )
+        deadlines = 0 if ods_codes else await notices.publish_deadlines(session, today=today)
+        result = replace(result, escalatable=escalatable, deadlines=deadlines)
         # A refresh opens and resolves anomalies that practices and LMCs act on: who ran it,
         # when, over which practices and with what effect, in the trail with the change.
         await audit.record(

@@ -302,6 +302,14 @@ class AnomalyRefresh:
     opened: int = strawberry.field(description="Anomalies newly detected.")
     resolved: int = strawberry.field(description="Anomalies no longer detected.")
     open: int = strawberry.field(description="Anomalies open now.")
+    escalatable_published: int = strawberry.field(
+        description="`dispute.escalatable` events published: disputes past their escalation "
+        "day not announced before (once each; a missed day is made up)."
+    )
+    deadline_notices_published: int = strawberry.field(
+        description="`deadline.approaching` events published (a refresh of every practice "
+        "only; once per practice, kind, due day and lead)."
+    )
 
 
 @strawberry.type(description="A practice's anomalies.")
@@ -354,7 +362,13 @@ class DetectionMutation:
             ods_codes=codes,
             today=info.context.today,
         )
-        return AnomalyRefresh(opened=result.opened, resolved=result.resolved, open=result.open)
+        return AnomalyRefresh(
+            opened=result.opened,
+            resolved=result.resolved,
+            open=result.open,
+            escalatable_published=result.escalatable,
+            deadline_notices_published=result.deadlines,
+        )
 
 
 async def lmc_payments_summary(info: Info[PaymentsContext, None], code: str) -> LmcPaymentsSummary:

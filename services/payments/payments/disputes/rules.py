@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from pcse_kit.errors import BadUserInput
@@ -75,15 +76,18 @@ def escalatable(dispute: Dispute, *, today: date, days: int) -> bool:
     return dispute.resolved_at is None and today >= escalatable_on(dispute, days=days)
 
 
-def escalatable_event(dispute: Dispute, *, days: int, amount_pence: int | None) -> dict[str, Any]:
-    """The payload of ``dispute.escalatable`` (key: the practice's ODS code)."""
+def escalatable_event(
+    dispute: Dispute, *, lmc_code: str | None, amount_pence: int | None, today: date
+) -> dict[str, Any]:
+    """The payload of ``dispute.escalatable`` (key: the practice's ODS code), as published on
+    ``today``: ``ageDays`` is 41 on time, more when a missed daily run is made up."""
     return {
-        "disputeId": dispute.reference,
+        "reference": dispute.reference,
         "odsCode": dispute.ods_code,
+        "lmcCode": lmc_code,
         "openedOn": dispute.raised_on.isoformat(),
-        "escalatableOn": escalatable_on(dispute, days=days).isoformat(),
-        "amountPence": amount_pence,
-        "casReference": dispute.cas_reference,
+        "ageDays": (today - dispute.raised_on).days,
+        "amountClaimed": None if amount_pence is None else f"{Decimal(amount_pence) / 100:.2f}",
     }
 
 

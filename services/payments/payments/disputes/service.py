@@ -17,7 +17,7 @@ from pcse_kit.dates import not_future
 from pcse_kit.errors import BadUserInput, Conflict, NotFound
 from sqlalchemy import func, select
 
-from payments import policy, writes
+from payments import events, policy, writes
 from payments.disputes import repository, rules
 from payments.models import (
     Anomaly,
@@ -28,11 +28,14 @@ from payments.models import (
     DisputeEvent,
     DisputeEventKind,
     PracticeClaim,
+    PracticeDirectory,
     Statement,
     StatementLine,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -165,6 +168,9 @@ async def open_dispute(
                 note=text, evidence=evidence, recorded_by=principal.subject,
             )
         )  # fmt: skip
+        # Back-dated past its escalation day: the LMC may escalate it now, so say so now
+        # rather than at the next daily run.
+        await publish_escalatable(session, today=today, dispute_id=dispute.id)
         await audit.record(
             session, AuditEvent, actor=principal, action="open_dispute", entity="dispute",
             key=dispute.reference, before=None, after=writes.row_values(dispute),
@@ -476,27 +482,56 @@ async def resolve_dispute(
     )  # fmt: skip
 
 
-async def disputes_escalatable_on(session: AsyncSession, *, today: date) -> list[dict[str, Any]]:
-    """The ``dispute.escalatable`` events due today: open disputes whose escalation day is
-    today. This is where they are published to the outbox once the payments service has one
-    (it has none yet): the daily refresh would call this and publish each payload, key the
-    practice's ODS code. Until then nothing calls it and no event is sent."""
+async def publish_escalatable(
+    session: AsyncSession,
+    *,
+    today: date,
+    ods_codes: Sequence[str] | None = None,
+    dispute_id: int | None = None,
+) -> int:
+    """Publish ``dispute.escalatable`` for every open dispute past its escalation days that has
+    not had it: once per dispute (its marker is set in the same transaction), so a daily run
+    that was missed loses nothing (the next publishes each one with its true age) and a second
+    run publishes nothing. A dispute resolved (or withdrawn) before its day never has one.
+    ``ods_codes`` or ``dispute_id`` narrow the pass (a refresh of some practices; one dispute
+    just recorded). The count published."""
     rules_ = await repository.escalation_days(session)
-    # Only disputes first raised exactly the escalation days (and one) before today can turn
-    # escalatable today: one candidate day per rule.
-    candidates = {
-        today - timedelta(days=d + 1)
-        for d in {r.days for r in rules_} | {rules.DEFAULT_ESCALATION_DAYS}
-    }
-    found = await session.scalars(
-        select(Dispute)
-        .where(Dispute.resolved_at.is_(None), Dispute.raised_on.in_(sorted(candidates)))
-        .order_by(Dispute.id)
+    # No dispute can be escalatable before the shortest rule allows; the partial index holds
+    # only open disputes without the marker, so the pass reads the few it may publish.
+    shortest = min([r.days for r in rules_] or [rules.DEFAULT_ESCALATION_DAYS])
+    query = (
+        select(Dispute, PracticeDirectory.lmc_code)
+        .outerjoin(PracticeDirectory, PracticeDirectory.ods_code == Dispute.ods_code)
+        .where(
+            Dispute.resolved_at.is_(None),
+            Dispute.escalatable_published_at.is_(None),
+            Dispute.raised_on <= today - timedelta(days=shortest + 1),
+        )
+        .order_by(Dispute.raised_on, Dispute.id)
+        # Two runs at once: each dispute is published by the one that locked it.
+        .with_for_update(of=Dispute, skip_locked=True)
     )
-    due = []
-    for dispute in found:
+    if ods_codes is not None:
+        query = query.where(Dispute.ods_code.in_(sorted(set(ods_codes))))
+    if dispute_id is not None:
+        query = query.where(Dispute.id == dispute_id)
+    items = []
+    now = datetime.now(UTC)
+    for dispute, lmc_code in (await session.execute(query)).all():
         days = repository.days_in_force(rules_, dispute.raised_on)
-        if rules.escalatable_on(dispute, days=days) == today:
-            case = await repository.case(session, dispute)
-            due.append(rules.escalatable_event(dispute, days=days, amount_pence=case.amount_pence))
-    return due
+        if not rules.escalatable(dispute, today=today, days=days):
+            continue
+        case = await repository.case(session, dispute)
+        items.append(
+            (
+                events.DISPUTE_ESCALATABLE,
+                dispute.ods_code,
+                rules.escalatable_event(
+                    dispute, lmc_code=lmc_code, amount_pence=case.amount_pence, today=today
+                ),
+            )
+        )
+        dispute.escalatable_published_at = now
+    await session.flush()
+    await events.publish_many(session, items)
+    return len(items)
