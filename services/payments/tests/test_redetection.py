@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from payments.detection import service
 from payments.models import (
     Anomaly,
@@ -24,7 +25,6 @@ from sqlalchemy import select
 
 if TYPE_CHECKING:
     import httpx
-    import pytest
     from fastapi import FastAPI
 
 IMPORT = """
@@ -38,6 +38,9 @@ HEADER = (
 )
 GSUM = 12_334_000
 JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
+
+# The client fixture empties the tables after each test, so the next test starts clean.
+pytestmark = pytest.mark.usefixtures("client")
 
 
 async def test_the_lines_read_for_detection_are_the_lines_as_written(
