@@ -450,6 +450,10 @@ class Stack:
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("ab")
         grace = {f"{name.upper()}_SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS)}
+        if name == "payments":
+            # Webhook receivers of a development or test stack listen on this machine, over
+            # http: let them (unless the environment says otherwise). Never in a deployment.
+            grace["PAYMENTS_WEBHOOKS_ALLOW_PRIVATE_TARGETS"] = "true"
         process = subprocess.Popen(  # noqa: S603 - fixed commands, no shell
             command,
             cwd=ROOT,

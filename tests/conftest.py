@@ -29,6 +29,8 @@ def stack(postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) 
     # Tests send far more than a person would (the fuzzing especially); the rate limit has its
     # own gateway in test_gateway_edge.py.
     config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
+    # Webhook retries in seconds rather than minutes (test_webhooks.py): 0.2 s, 0.4 s, 0.8 s...
+    config.extra_env["PAYMENTS_WEBHOOKS_BACKOFF_BASE_SECONDS"] = "0.2"
     with Stack(config) as running:
         yield running
 

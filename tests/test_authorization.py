@@ -141,6 +141,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         '{ lmc(code: "kernow") { disputeEscalations(first: 5) { reference } } }',
         ("lmc", "disputeEscalations"),
     ),
+    "webhookSubscriptions": (
+        "{ webhookSubscriptions { id kind status deliveries(first: 5) { nodes { status } } } }",
+        ("webhookSubscriptions",),
+    ),
 }
 
 Y, N = True, False
@@ -151,18 +155,19 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     # paycodes, paymentRates, recordMovement, practice.recordsBacklog, .recordIncidents,
     # .harmReviews, lmc.paymentsSummary, lmc.recordsSummary, performer.pensions, lmc.summary,
     # canStart, practice.patientRegistrations, paymentsExport, nominalCodes,
-    # practicePayments.pensions, lmc.disputeEscalations.
-    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
-    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y, N),  # noqa: E501
-    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
-    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N, Y),  # noqa: E501
-    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
-    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N, N),  # noqa: E501
-    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
-    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
-    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N),  # noqa: E501
-    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N, N),  # noqa: E501
-    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N, N),  # noqa: E501
+    # practicePayments.pensions, lmc.disputeEscalations, webhookSubscriptions (each caller its
+    # own: a list, possibly empty, for anyone who may subscribe).
+    "admin":               (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y),  # noqa: E501
+    "practice":            (Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, Y, N, N, Y, N, Y, Y, Y, Y, Y, N, Y),  # noqa: E501
+    "other practice":      (N, N, N, N, N, Y, N, Y, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N, Y),  # noqa: E501
+    "lmc":                 (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, Y, Y, N, Y, Y, N, N, Y, N, Y, Y),  # noqa: E501
+    "other lmc":           (N, N, N, N, N, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N, Y),  # noqa: E501
+    "accountant":          (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, N, N, Y),  # noqa: E501
+    "other accountant":    (N, N, N, N, N, N, N, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, N, Y, N, N, Y),  # noqa: E501
+    "pensions accountant": (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, Y),  # noqa: E501
+    "payments operator":   (N, N, N, N, N, N, Y, Y, N, N, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, Y),  # noqa: E501
+    "records operator":    (N, N, N, N, N, N, N, N, N, N, Y, Y, Y, N, N, N, N, N, N, N, N, N, N, Y, N, N, N),  # noqa: E501
+    "performers operator": (Y, N, N, Y, Y, Y, N, N, Y, Y, Y, Y, N, N, N, N, N, N, N, Y, Y, N, N, Y, N, N, N),  # noqa: E501
 }  # fmt: skip
 
 CELLS = [
@@ -429,12 +434,24 @@ MUTATIONS: dict[str, str] = {
     'reason: "Registered in error", idempotencyKey: "KEY"}) { status }',
     "setNominalCode": 'setNominalCode(input: {component: GLOBAL_SUM, code: "4000", '
     'name: "Global sum", idempotencyKey: "KEY"}) { code }',
+    "createWebhookSubscription": 'createWebhookSubscription(input: {url: "http://127.0.0.1:9/m", '
+    'eventTypes: [ANOMALY_RAISED], idempotencyKey: "KEY"}) { secret }',
+    "rotateWebhookSecret": 'rotateWebhookSecret(input: {id: "SUBSCRIPTION", '
+    'idempotencyKey: "KEY"}) { secret }',
+    "pauseWebhookSubscription": 'pauseWebhookSubscription(input: {id: "SUBSCRIPTION", '
+    'idempotencyKey: "KEY"}) { status }',
+    "resumeWebhookSubscription": 'resumeWebhookSubscription(input: {id: "SUBSCRIPTION", '
+    'idempotencyKey: "KEY"}) { status }',
+    "deleteWebhookSubscription": 'deleteWebhookSubscription(input: {id: "SUBSCRIPTION", '
+    'idempotencyKey: "KEY"}) { status }',
+    "replayWebhookDelivery": 'replayWebhookDelivery(input: {id: "DELIVERY", '
+    'idempotencyKey: "KEY"}) { status }',
 }
 
 ANYONE_BUT_ITS_PRACTICE = ["lmc", "accountant", "other practice"]
 ANYONE_BUT_ITS_PRACTICE_OR_ACCOUNTANT = ["lmc", "other accountant", "other practice"]
-# mutation: the callers that may not make it (an LMC may make none; an accountant only some of
-# what the practice that consented to it may).
+# mutation: the callers that may not make it (an LMC may make none but its own webhook
+# subscriptions; an accountant only some of what the practice that consented to it may).
 MUTATION_REFUSALS: dict[str, list[str]] = {
     "grantAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
     "revokeAccountantConsent": [*ANYONE_BUT_ITS_PRACTICE, "payments operator"],
@@ -489,6 +506,14 @@ MUTATION_REFUSALS: dict[str, list[str]] = {
     "importRecordsFeed": ["lmc", "accountant", "practice", "payments operator"],
     # Accountants and practices keep their own charts of accounts; nobody else books payments.
     "setNominalCode": ["lmc", "payments operator", "records operator"],
+    # Anyone who may see some payments may subscribe to what it may see (an LMC too, to its
+    # area's anomalies without amounts); a subscription is managed by whom it speaks for.
+    "createWebhookSubscription": ["records operator", "performers operator"],
+    "rotateWebhookSecret": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "pauseWebhookSubscription": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "resumeWebhookSubscription": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "deleteWebhookSubscription": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
+    "replayWebhookDelivery": [*ANYONE_BUT_ITS_PRACTICE, "records operator"],
 }
 # Refusals of a write that names a patient's NHS number to compare with a movement's stay in
 # the records service's audit trail, so that guessing leaves a trace; nothing else changes.
@@ -544,6 +569,16 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
     def first(items: list[Any], key: str, fallback: str) -> str:
         return str(items[0][key]) if items else fallback
 
+    # A webhook subscription of A81001's; its deliveries, if any yet (else an id that names
+    # none, which is refused alike: test_webhooks.py replays a real one across practices).
+    subscribed = ask(
+        stack,
+        "practice",
+        'mutation { createWebhookSubscription(input: {url: "http://127.0.0.1:9/matrix", '
+        'eventTypes: [STATEMENT_PUBLISHED], idempotencyKey: "matrix-subscription"}) '
+        "{ subscription { id deliveries(first: 1) { nodes { id } } } } }",
+    ).json()["data"]["createWebhookSubscription"]["subscription"]
+
     return {
         "MOVEMENT": movement,
         "PERFORMER": PERFORMER,
@@ -558,6 +593,8 @@ def targets(stack: Stack, movement: str) -> dict[str, str]:
         "DISPUTE": first(practice["payments"]["disputes"], "reference", "D-00000001"),
         "MEMBERSHIP": first(performer["memberships"], "id", "1"),
         "CHANGE": first(performer["changeRequests"], "reference", "CR-DEMO-A81001"),
+        "SUBSCRIPTION": subscribed["id"],
+        "DELIVERY": first(subscribed["deliveries"]["nodes"], "id", "999999999"),
     }
 
 

@@ -64,7 +64,7 @@ import zlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 
 import nats
 import nats.errors
@@ -117,6 +117,7 @@ __all__ = [
     "MalformedEvent",
     "Relay",
     "Stall",
+    "Worker",
     "dead_letter_table",
     "inbox_table",
     "outbox_table",
@@ -627,8 +628,18 @@ class _Listener:
             await connection.close()
 
 
+class Worker(Protocol):
+    """What runs in the background beside a service: a relay, a consumer, or a service's own
+    worker of the same shape (one that sends what the events asked for)."""
+
+    @property
+    def label(self) -> str: ...
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None: ...
+
+
 @asynccontextmanager
-async def running(*workers: Relay | Consumer, idle_seconds: float = 0.5) -> AsyncIterator[None]:
+async def running(*workers: Worker, idle_seconds: float = 0.5) -> AsyncIterator[None]:
     """Run ``workers`` in the background for the body, e.g. an application's lifespan."""
     stop = asyncio.Event()
     tasks = [

@@ -30,7 +30,7 @@ from pcse_kit.auth import (
 )
 from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
-from pcse_kit.events import Bus, Consumer, Relay, running
+from pcse_kit.events import Bus, Relay, Worker, running
 from pcse_kit.graphql import create_router
 from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
@@ -69,7 +69,7 @@ class ServiceDefinition:
     context_factory: Callable[[async_sessionmaker[AsyncSession], Principal], RequestContext]
     seed_demo: Callable[[async_sessionmaker[AsyncSession]], Awaitable[bool]] | None = None
     """Loads the deterministic demo data; returns False when it was already there."""
-    event_workers: Callable[[EventWiring], Sequence[Relay | Consumer]] | None = None
+    event_workers: Callable[[EventWiring], Sequence[Worker]] | None = None
     """The relays and consumers that run beside the service while it serves."""
     routers: Sequence[APIRouter] = ()
     """Plain HTTP routes beside GraphQL (a file streamed to a client). A handler finds the

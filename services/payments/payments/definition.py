@@ -11,7 +11,9 @@ from payments.directory import consumer as directory
 from payments.models import Outbox
 from payments.schema import schema
 from payments.settings import SERVICE_DIR, PaymentsSettings
+from payments.settings import webhooks as webhook_settings
 from payments.statements import exports
+from payments.webhooks import delivery, fanout
 
 SERVICE = ServiceDefinition(
     name="payments",
@@ -24,6 +26,9 @@ SERVICE = ServiceDefinition(
         directory.consumer(wiring),
         compensation.consumer(wiring),
         Relay(wiring.engine, wiring.bus, Outbox, stream=events.STREAM),
+        # Webhooks: the service's own events fanned out to subscriptions, then sent.
+        fanout.consumer(wiring),
+        delivery.DeliveryWorker(wiring.sessionmaker, webhook_settings()),
     ],
     routers=(exports.router,),
 )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -1243,6 +1244,99 @@ class LedgerAccount(Base):
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SubscriberKind(enum.StrEnum):
+    """Who a webhook subscription speaks for, which decides the practices it hears of."""
+
+    PRACTICE = "practice"
+    ACCOUNTANT = "accountant"
+    LMC = "lmc"
+    OPERATOR = "operator"
+
+
+class SubscriptionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    """Deliveries are recorded and held; resuming sends them."""
+    DISABLED = "disabled"
+    """Failing for too long: nothing is recorded until it is resumed."""
+    DELETED = "deleted"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    """Every attempt of the schedule failed; a replay sends it again."""
+    WITHHELD = "withheld"
+    """Not sent: the subscriber may no longer see the practice (a consent withdrawn)."""
+
+
+class WebhookSubscription(Base):
+    """Where to send which of this service's events, for whom; the secret signs them."""
+
+    __tablename__ = "webhook_subscription"
+    __table_args__ = (
+        CheckConstraint("url ~ '^https?://'", name="webhook_subscription_url"),
+        CheckConstraint("cardinality(event_types) > 0", name="webhook_subscription_event_types"),
+        Index("ix_webhook_subscription_owner", "kind", "owner"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[SubscriberKind] = mapped_column(text_enum(SubscriberKind, "subscriber_kind"))
+    owner: Mapped[str] = mapped_column(String(200))
+    """The accountant's subject, the LMC's code; for a practice or an operator, the subject
+    that created it."""
+    ods_codes: Mapped[list[str]] = mapped_column(ARRAY(String(6)))
+    """A practice's subscription: the practices of the token that created it."""
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
+    description: Mapped[str | None] = mapped_column(String(300))
+    secret: Mapped[str | None] = mapped_column(String(100))
+    """``whsec_`` and base64 of 32 random bytes; None once deleted."""
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        text_enum(SubscriptionStatus, "subscription_status")
+    )
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    failing_since: Mapped[datetime | None]
+    """The first failed attempt since the last success: long enough, and it is disabled."""
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(200))
+    secret_rotated_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: unique, so a replayed stream adds nothing."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_event"),
+        Index("ix_webhook_delivery_subscription", "subscription_id", "id"),
+        Index(
+            "ix_webhook_delivery_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscription.id"))
+    webhook_id: Mapped[str] = mapped_column(String(60), unique=True)
+    """The ``webhook-id`` header: the same on every attempt and replay."""
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(60))
+    ods_code: Mapped[str] = mapped_column(String(6))
+    body: Mapped[str] = mapped_column(Text)
+    """Exactly the bytes sent (UTF-8), what the signature covers."""
+    status: Mapped[DeliveryStatus] = mapped_column(text_enum(DeliveryStatus, "delivery_status"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_response_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 AuditEvent = audit_table(Base.metadata)

@@ -41,6 +41,7 @@ from payments.schedule.types import ScheduleMutation, ScheduleOfPractice, Schedu
 from payments.statements.types import StatementsMutation, StatementsOfPractice, StatementsQuery
 from payments.training.types import TrainingMutation
 from payments.types import AREA_COST
+from payments.webhooks.types import WebhooksMutation, WebhooksQuery
 
 
 @strawberry.type(description="Everything the payments service knows about one practice.")
@@ -148,7 +149,7 @@ class Performer:
 
 
 @strawberry.type
-class Query(StatementsQuery, ScheduleQuery, ConsentQuery):
+class Query(StatementsQuery, ScheduleQuery, ConsentQuery, WebhooksQuery):
     @strawberry.field(
         description="One practice's payments, for its own staff and for accountants it "
         "consented to; FORBIDDEN for anyone else, whether or not the practice exists."
@@ -176,6 +177,7 @@ class Mutation(
     DetectionMutation,
     DisputesMutation,
     CompensationMutation,
+    WebhooksMutation,
 ):
     """Every write, each in its capability."""
 

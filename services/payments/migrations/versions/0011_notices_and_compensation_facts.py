@@ -12,7 +12,7 @@ so the rate and its basis become optional; each item may name the fact it rests 
 Existing open disputes already past day 41 have no marker: the first daily run after this
 migration publishes them (they did become escalatable, and nobody was told).
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-03 14:30:00.000000
 """
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
