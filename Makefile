@@ -72,6 +72,7 @@ bench: deps
 	$(PY) -m bench.payments_import
 	$(PY) -m bench.directory_load
 	$(PY) -m bench.lmc_summaries
+	$(PY) -m bench.national_refresh
 	$(PY) -m bench.records_feed
 	$(PY) -m bench.events
 

@@ -25,26 +25,24 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import nats.js.errors
 from pcse_kit import dates
-from pcse_kit.postgres import EmbeddedPostgres
 
 from bench.measure import cpu_seconds, percentile
 from bench.national import SEED, SIZES, PracticeSpec, build
-from bench.national.load import load
-from stack import Stack, StackConfig
+from bench.national.cache import national_stack
 
 if TYPE_CHECKING:
     from pcse_kit.events import Bus
+
+    from stack import Stack
 
 STREAM = "performers"
 CONSUMERS = {"payments": "payments-directory", "records": "records-directory"}
@@ -300,36 +298,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="steady flow's length")
     parser.add_argument("--max-wait", type=float, default=600.0, help="for a drain, seconds")
     parser.add_argument("--workers", type=int, default=None, help="generator processes")
+    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(
         f"{args.size} data set, seed {args.seed}: {len(nation.practices):,} practices, "
         f"{len(nation.performers):,} performers, {nation.size.months} months of statements"
     )
-    with tempfile.TemporaryDirectory(prefix="pcse-bench-events-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "postgres", durable=False)
-        server.start()
-        try:
-            config = StackConfig.free_ports(
-                Path(tmp) / "stack", server_url=server.dsn(), seed_demo=False
+    with national_stack(
+        nation, workers=args.workers, fresh=args.fresh, prefix="pcse-bench-events-"
+    ) as loaded:
+        print("\n".join(loaded.report.lines()))
+        stack = loaded.stack
+        # The steady flow first, while every consumer is idle: after the burst, a slow
+        # consumer would still be working through it.
+        asyncio.run(
+            steady(
+                stack, nation.practices, rate=args.rate, seconds=args.seconds,
+                max_wait=args.max_wait,
             )
-            with Stack(config) as stack:
-                report = asyncio.run(load(stack.database_urls, nation, workers=args.workers))
-                print("\n".join(report.lines()))
-                # The steady flow first, while every consumer is idle: after the burst,
-                # a slow consumer would still be working through it.
-                asyncio.run(
-                    steady(
-                        stack,
-                        nation.practices,
-                        rate=args.rate,
-                        seconds=args.seconds,
-                        max_wait=args.max_wait,
-                    )
-                )
-                asyncio.run(burst(stack, nation.practices, max_wait=args.max_wait))
-        finally:
-            server.stop()
+        )  # fmt: skip
+        asyncio.run(burst(stack, nation.practices, max_wait=args.max_wait))
 
 
 if __name__ == "__main__":

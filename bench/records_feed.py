@@ -27,25 +27,24 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 from pcse_kit import dates
 from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
-from pcse_kit.postgres import EmbeddedPostgres
 from records import feed
 from records.settings import timer_targets
 
 from bench.measure import percentile
 from bench.national import SEED, SIZES, build
-from bench.national.load import load
-from stack import Stack, StackConfig
+from bench.national.cache import national_stack
+
+if TYPE_CHECKING:
+    from stack import Stack
 
 SUMMARY = """
 query ($code: String!) {
@@ -256,6 +255,7 @@ def main() -> None:
     parser.add_argument("--loop-lines", type=int, default=1_000, help="lines sent one by one")
     parser.add_argument("--rounds", type=int, default=2, help="summary requests per LMC")
     parser.add_argument("--workers", type=int, default=None, help="generator processes")
+    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     load_average = os.getloadavg()
@@ -264,28 +264,15 @@ def main() -> None:
         f"{len(nation.lmcs)} LMCs; load average at the start {load_average[0]:.2f} "
         f"{load_average[1]:.2f} {load_average[2]:.2f} on {os.cpu_count()} cores"
     )
-    with tempfile.TemporaryDirectory(prefix="pcse-bench-feed-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "postgres", durable=False)
-        server.start()
-        try:
-            config = StackConfig.free_ports(
-                Path(tmp) / "stack", server_url=server.dsn(), seed_demo=False, trust_dev_key=True
-            )
-            config.extra_env["GATEWAY_RATE_LIMIT"] = "0"
-            with Stack(config) as stack:
-                report = asyncio.run(
-                    # As the tables' owner: the loader sets sequences after its COPY.
-                    load(
-                        stack.migrate_urls,
-                        nation,
-                        workers=args.workers,
-                        parts=frozenset({"performers", "records"}),
-                    )
-                )
-                print("\n".join(report.lines()))
-                run(stack, [lmc.code for lmc in nation.lmcs], args)
-        finally:
-            server.stop()
+    with national_stack(
+        nation,
+        workers=args.workers,
+        fresh=args.fresh,
+        extra_env={"GATEWAY_RATE_LIMIT": "0"},
+        prefix="pcse-bench-feed-",
+    ) as loaded:
+        print("\n".join(loaded.report.lines()))
+        run(loaded.stack, [lmc.code for lmc in nation.lmcs], args)
 
 
 def run(stack: Stack, lmcs: list[str], args: argparse.Namespace) -> None:

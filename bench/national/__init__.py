@@ -1,9 +1,12 @@
 """A synthetic nation for the three services: deterministic from a seed, loaded with COPY.
 
-England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs, some 40,000 GPs on
-the performers list, millions of record movements a year and hundreds of thousands of payment
-lines a month. ``SIZES["national"]`` is that; ``SIZES["tenth"]`` a tenth of it in the same
-proportions; ``SIZES["small"]`` is the same shape small enough for a test.
+England has about 6,500 GP practices in 42 ICBs and around a hundred LMCs (the largest,
+Londonwide, about 1,100 practices), some 48,000 GPs working at practices (partners, salaried
+GPs, registrars and locums, some at several practices), millions of record movements a year
+and hundreds of thousands of payment lines a month. ``SIZES["national"]`` is that;
+``SIZES["tenth"]`` a tenth of it in the same proportions; ``SIZES["small"]`` is the same shape
+small enough for a test. Each choice and its source: the README's "How the national data set
+is made". ``bench.national.cache`` keeps one load for every benchmark that needs it.
 
 The same seed and the same ``as_of`` date always give the same data (``Nation.digest`` says
 so in one string). Dates are laid out backwards from ``as_of``, so that timers, deadlines and
@@ -63,11 +66,11 @@ class Size:
 
 
 SIZES = {
-    "national": Size("national", 6_500, 42, 100, 60, 6_000_000, (3, 10)),
+    "national": Size("national", 6_500, 42, 100, 60, 6_000_000, (1, 45)),
     "small": Size("small", 48, 3, 4, 14, 4_000, (3, 8)),
     # A tenth of the nation, in the same proportions (65 practices an LMC, about 920 movements
     # a practice a year): for a machine that cannot load the whole of it in reasonable time.
-    "tenth": Size("tenth", 650, 42, 10, 60, 600_000, (3, 10)),
+    "tenth": Size("tenth", 650, 42, 10, 60, 600_000, (1, 45)),
 }
 
 
@@ -163,8 +166,29 @@ FAMILY = (
     "Baker", "Harrison", "Morgan", "Allen", "Khan", "Ahmed", "Ali", "Shah", "Singh", "Begum",
     "Hussain", "Chowdhury", "Okafor", "Mensah", "Nowak", "Kowalski", "Murphy", "Kelly",
 )  # fmt: skip
+LARGEST_LMC_SHARE = 1_100 / 6_500
+"""Londonwide LMCs speaks for about 1,100 of England's about 6,500 practices (lmc.org.uk)."""
+PATIENTS_PER_GP = 1_450
+"""Registered patients per GP working at practices, by headcount: about 63.6 million
+patients (NHS Digital, Patients Registered at a GP Practice, 2026) over about 38,100 fully
+qualified GPs (General Practice Workforce, September 2024, via the BMA) and some 10,000 GPs in
+training, less the locums drawn separately."""
 ROLES = ("partner", "salaried", "locum", "registrar", "retainer")
-ROLE_WEIGHTS = (45, 33, 8, 11, 3)
+CORE_ROLES = ("partner", "salaried", "registrar", "retainer")
+CORE_WEIGHTS = (40, 40, 19, 1)
+"""Of GPs employed by or partners in one practice, by headcount: salaried GPs passed partners
+in 2024 (47% of fully qualified GPs, BJGP 2025, from General Practice Workforce September
+2024; 18,557 salaried, NASGP 2024); GPs in training about a fifth of all GPs (13% in 2016,
+BMJ Careers, and training places have grown since; inferred); retainers about 1%."""
+LOCUM_SHARE = 0.10
+"""Of the GPs at practices, the share who are locums, each at two to four practices in one
+ICB. The GMC's register less salaried GPs and partners gives 17,836 in 2024 (NASGP), an upper
+bound: many do little NHS general practice. An assumption between that and the 4% of 2016's
+workforce data, which counted only regular locums."""
+SECOND_PRACTICE = {"salaried": 0.12, "partner": 0.05}
+"""Of salaried GPs and partners, the share who also work at a second practice in the same ICB.
+General Practice Workforce says many staff work at more than one practice without a figure;
+an assumption."""
 
 
 def practice_rng(seed: int, key: str) -> random.Random:
@@ -213,9 +237,9 @@ def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:
         codes.add(f"{rng.choice('ABCDEFGHJKLMNPY')}{rng.randint(10_000, 99_999)}")
     ordered = sorted(codes)
     # LMCs of uneven size, each over a contiguous run of practices; an ICB's practices are a
-    # contiguous run too, so most LMCs cover one ICB and some span two or three.
-    weights = [rng.uniform(0.3, 2.5) for _ in range(size.lmcs)]
-    cuts = _cuts(weights, size.practices)
+    # contiguous run too, so most LMCs cover one ICB and some span two or three, and the
+    # largest (London's, first) spans several.
+    cuts = _cuts(lmc_weights(rng, size.lmcs), size.practices)
     icb_cuts = _cuts([rng.uniform(0.6, 1.6) for _ in icbs], size.practices)
     lmc_of = [0] * size.practices
     icb_of = [0] * size.practices
@@ -243,15 +267,27 @@ def build(size: Size, *, seed: int = SEED, as_of: date) -> Nation:
         )  # fmt: skip
     for number in range(size.lmcs):
         members = [p for p in nation.practices if p.lmc_code == f"lmc-{number + 1:03d}"]
+        family = rng.choice(FAMILY)
         nation.lmcs.append(
             LmcSpec(
                 code=f"lmc-{number + 1:03d}",
-                name=f"{rng.choice(FAMILY)}shire LMC",
+                name="Londonwide LMCs" if number == 0 else f"{family}shire LMC",
                 icb_codes=tuple(sorted({p.icb_code for p in members})),
             )
         )
     _performers(nation, rng)
     return nation
+
+
+def lmc_weights(rng: random.Random, count: int) -> list[float]:
+    """Relative sizes of the LMCs, the largest first: London's, LARGEST_LMC_SHARE of all
+    practices; the others spread about tenfold either side of their median, from a dozen
+    practices to a few hundred at national size."""
+    others = [rng.lognormvariate(0.0, 0.6) for _ in range(count - 1)]
+    if not others:
+        return [1.0]
+    largest = max(LARGEST_LMC_SHARE / (1 - LARGEST_LMC_SHARE) * sum(others), 1.2 * max(others))
+    return [largest, *others]
 
 
 def _flags(seed: int, code: str) -> dict[str, bool]:
@@ -302,11 +338,59 @@ def _cuts(weights: list[float], total: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def _performers(nation: Nation, rng: random.Random) -> None:
-    """GPs at each practice; some who left in the last five years; a few of each finding."""
+PERFORMERS_LISTS_FROM = date(2004, 4, 1)
+"""Performers lists began with the 2004 contract: nobody was listed earlier."""
+
+
+def _years(day: date, years: float) -> date:
+    return day + timedelta(days=round(years * 365.25))
+
+
+@dataclass(frozen=True)
+class _Career:
+    born: date
+    cct: date | None
+    listed: date
+    first_day: date
+    """The first day the GP could have started at a practice in this role."""
+
+
+def _career(rng: random.Random, role: str, *, as_of: date) -> _Career:
+    """Dates a GP could have: full GMC registration in August of the year they turn 24 (after
+    the first foundation year; ``performers._performer_row``), the second foundation year,
+    then three years of GP training, so a CCT at 28 at the earliest, most by their early
+    thirties; a registrar in training now, aged 26 to 36 when they started at this practice.
+    A CCT before 2005 is shown as none (those GPs were certified before CCTs existed)."""
+    if role == "registrar":
+        started = as_of - timedelta(days=rng.randint(20, 700))
+        born = _years(started, -rng.uniform(26, 36))
+        return _Career(born, None, started - timedelta(days=rng.randint(10, 60)), started)
+    age = rng.uniform(31, 66)
+    born = _years(as_of, -age)
+    cct_age = 28 + min(age - 29.5, rng.expovariate(1 / 2.5))
+    cct = max(_years(born, cct_age), date(born.year + 28, 8, 1))
+    cct = min(cct, as_of - timedelta(days=60))
+    listed = max(cct + timedelta(days=rng.randint(0, 60)), PERFORMERS_LISTS_FROM)
+    listed = min(listed, as_of - timedelta(days=40))
+    return _Career(born, cct, listed, listed + timedelta(days=10))
+
+
+def _started(rng: random.Random, career: _Career, *, as_of: date) -> date:
+    """A day between the first the GP could start and a month before ``as_of``."""
+    span = max(0, (as_of - timedelta(days=30) - career.first_day).days)
+    return career.first_day + timedelta(days=rng.randint(0, span))
+
+
+def _performers(nation: Nation, rng: random.Random) -> None:  # noqa: PLR0915 - one directory, told in order
+    """GPs at each practice, as many as its list needs; some at a second practice; locums at
+    several; some who left in the last five years; a few of each finding."""
     as_of = nation.as_of
     window = timedelta(days=365 * 5)
     used: set[int] = set()
+    open_practices = [p for p in nation.practices if p.status != "closed"]
+    by_icb: dict[str, list[PracticeSpec]] = {}
+    for practice in open_practices:
+        by_icb.setdefault(practice.icb_code, []).append(practice)
 
     def gmc() -> str:
         while (number := rng.randint(2_000_000, 7_999_999)) in used:
@@ -314,54 +398,83 @@ def _performers(nation: Nation, rng: random.Random) -> None:
         used.add(number)
         return f"{number:07d}"
 
-    membership_id = 0
+    def member(
+        gmc_number: str, ods_code: str, role: str, started: date, ended: date | None
+    ) -> None:
+        nation.memberships.append(
+            MembershipSpec(
+                id=len(nation.memberships) + 1, gmc_number=gmc_number, ods_code=ods_code,
+                role=role, start_date=started, end_date=ended,
+            )
+        )  # fmt: skip
+
+    def leaving(started: date) -> date | None:
+        """A leaver: left in the last five years and not working anywhere now."""
+        if rng.random() < 0.1 and as_of - started > timedelta(days=90):
+            return as_of - timedelta(
+                days=rng.randint(1, min((as_of - started).days - 1, window.days))
+            )
+        return None
+
+    def performer(role: str, career: _Career, ended: date | None) -> PerformerSpec:
+        status = "included"
+        roll = rng.random()
+        if roll < 0.02:
+            status = "included_with_conditions"
+        elif ended is not None and roll < 0.5:
+            status = "removed"
+        elif roll < 0.024:
+            status = rng.choice(("suspended", "deferred", "contingent_removal", "refused"))
+        made = PerformerSpec(
+            gmc_number=gmc(), given_name=rng.choice(GIVEN), family_name=rng.choice(FAMILY),
+            status=status, date_of_birth=career.born, cct_date=career.cct,
+            # A registrar is supervised; one in a hundred is shown as not: a finding.
+            under_training_supervision=role == "registrar" and rng.random() > 0.01,
+            listed_on=career.listed,
+        )  # fmt: skip
+        nation.performers.append(made)
+        if rng.random() < 0.002:
+            twin = PerformerSpec(
+                gmc_number=gmc(), given_name=made.given_name, family_name=made.family_name,
+                status="included", date_of_birth=career.born, cct_date=career.cct,
+                under_training_supervision=False, listed_on=career.listed,
+            )  # fmt: skip
+            nation.performers.append(twin)
+        return made
+
     low, high = nation.size.performers_per_practice
-    for practice in nation.practices:
-        if practice.status == "closed":
-            continue
-        for _ in range(rng.randint(low, high)):
-            role = rng.choices(ROLES, ROLE_WEIGHTS)[0]
-            born = date(rng.randint(1958, 1996), rng.randint(1, 12), rng.randint(1, 28))
-            if role == "registrar":
-                started = as_of - timedelta(days=rng.randint(20, 700))
-                listed, cct = started - timedelta(days=rng.randint(10, 60)), None
-            else:
-                started = as_of - timedelta(days=rng.randint(30, 9_000))
-                listed = started - timedelta(days=rng.randint(10, 400))
-                cct = listed - timedelta(days=rng.randint(0, 30))
-            # A leaver: left in the last five years and not working anywhere now.
-            ended = None
-            if rng.random() < 0.1 and as_of - started > timedelta(days=90):
-                ended = as_of - timedelta(
-                    days=rng.randint(1, min((as_of - started).days - 1, window.days))
+    core = 0
+    for practice in open_practices:
+        wanted = round(practice.list_size / PATIENTS_PER_GP * rng.uniform(0.7, 1.3))
+        for _ in range(min(high, max(low, wanted))):
+            core += 1
+            role = rng.choices(CORE_ROLES, CORE_WEIGHTS)[0]
+            career = _career(rng, role, as_of=as_of)
+            started = (
+                _started(rng, career, as_of=as_of) if role != "registrar" else career.first_day
+            )
+            ended = leaving(started)
+            made = performer(role, career, ended)
+            member(made.gmc_number, practice.ods_code, role, started, ended)
+            neighbours = by_icb[practice.icb_code]
+            if (
+                made.status == "included" and ended is None and len(neighbours) > 1
+                and rng.random() < SECOND_PRACTICE.get(role, 0.0)
+            ):  # fmt: skip
+                other = rng.choice([p for p in neighbours if p is not practice])
+                member(
+                    made.gmc_number, other.ods_code, role, _started(rng, career, as_of=as_of), None
                 )
-            status = "included"
-            roll = rng.random()
-            if roll < 0.02:
-                status = "included_with_conditions"
-            elif ended is not None and roll < 0.5:
-                status = "removed"
-            elif roll < 0.024:
-                status = rng.choice(("suspended", "deferred", "contingent_removal", "refused"))
-            performer = PerformerSpec(
-                gmc_number=gmc(), given_name=rng.choice(GIVEN), family_name=rng.choice(FAMILY),
-                status=status, date_of_birth=born, cct_date=cct,
-                # A registrar is supervised; one in a hundred is shown as not: a finding.
-                under_training_supervision=role == "registrar" and rng.random() > 0.01,
-                listed_on=listed,
-            )  # fmt: skip
-            nation.performers.append(performer)
-            membership_id += 1
-            nation.memberships.append(
-                MembershipSpec(
-                    id=membership_id, gmc_number=performer.gmc_number,
-                    ods_code=practice.ods_code, role=role, start_date=started, end_date=ended,
-                )
-            )  # fmt: skip
-            if rng.random() < 0.002:
-                twin = PerformerSpec(
-                    gmc_number=gmc(), given_name=performer.given_name,
-                    family_name=performer.family_name, status="included", date_of_birth=born,
-                    cct_date=cct, under_training_supervision=False, listed_on=listed,
-                )  # fmt: skip
-                nation.performers.append(twin)
+    # Locums: each at two to four practices of one ICB, drawn where practices are.
+    for _ in range(round(core * LOCUM_SHARE / (1 - LOCUM_SHARE))):
+        home = rng.choice(open_practices)
+        neighbours = by_icb[home.icb_code]
+        career = _career(rng, "locum", as_of=as_of)
+        starts = [_started(rng, career, as_of=as_of) for _ in range(rng.randint(2, 4))]
+        ended = leaving(max(starts))
+        made = performer("locum", career, ended)
+        others = [p for p in neighbours if p is not home]
+        places = [home, *rng.sample(others, min(len(others), len(starts) - 1))]
+        for place, started in zip(places, starts, strict=False):
+            # A leaver left every practice after the last start (``leaving`` above).
+            member(made.gmc_number, place.ods_code, "locum", started, ended)

@@ -154,6 +154,19 @@ class PracticeTask:
     training_practice: bool
     out_of_hours_opt_out: bool
     memberships: tuple[MembershipSpec, ...]
+    other_posts: tuple[MembershipSpec, ...] = ()
+    """The same GPs' memberships at other open practices: a pension tier is for all posts."""
+
+
+def pensionable_pay(seed: int, membership: MembershipSpec, year: int) -> int | None:
+    """A post's pensionable pay for financial ``year`` (pence), or None when the role is not
+    pensionable here or the post does not overlap the year; the same wherever it is asked."""
+    if membership.role not in PENSIONABLE or membership.start_date > date(year + 1, 3, 31):
+        return None
+    if membership.end_date and membership.end_date < date(year, 4, 1):
+        return None
+    rng = practice_rng(seed, f"pay:{membership.gmc_number}:{membership.ods_code}:{year}")
+    return PENSIONABLE[membership.role] + rng.randint(-15_000_00, 15_000_00)
 
 
 def quarterly_levies(seed: int, lmc_code: str) -> bool:
@@ -387,19 +400,24 @@ class _Practice:
 
     def _estimates(self) -> list[PensionEstimate]:
         """Each GP's pensionable pay a year, with the tier the practice declared for it (one
-        in ten declares none, and the tier follows the pay)."""
+        in ten declares none, and the tier follows the pay). The tier is for the GP's pay
+        across all their posts, as the service works it out: a GP with posts at other
+        practices always has it declared, since this practice's own schedule cannot see the
+        other posts' pay."""
         span, code, found = self.span, self.practice.ods_code, []
         for m in self.practice.memberships:
             if m.role not in PENSIONABLE:
                 continue
+            others = [o for o in self.practice.other_posts if o.gmc_number == m.gmc_number]
             for year in range(financial_year(span.first), financial_year(span.as_of) + 1):
-                if m.start_date > date(year + 1, 3, 31) or (
-                    m.end_date and m.end_date < date(year, 4, 1)
-                ):
+                pay = pensionable_pay(span.seed, m, year)
+                if pay is None:
                     continue
-                pay = PENSIONABLE[m.role] + self.rng.randint(-15_000_00, 15_000_00)
-                tier = self.book.tier(pay, date(year, 4, 1))
-                declared = None if tier is None or self.rng.random() < 0.1 else tier.value
+                total = pay + sum(pensionable_pay(span.seed, o, year) or 0 for o in others)
+                several = total != pay
+                tier = self.book.tier(total, date(year, 4, 1))
+                unsaid = self.rng.random() < 0.1 and not several
+                declared = None if tier is None or unsaid else tier.value
                 found.append(
                     PensionEstimate(gmc_number=m.gmc_number, ods_code=code, financial_year=year,
                                     pensionable_pay_pence=pay, submitted_on=date(year, 2, 20),
@@ -659,12 +677,18 @@ async def load_reference(connection: asyncpg.Connection[Any], nation: Nation) ->
 def practice_tasks(nation: Nation) -> list[PracticeTask]:
     """Every open practice, with its memberships: a closed or dormant one has no statements."""
     members = nation.memberships_of
+    active = [p for p in nation.practices if p.status == "active"]
+    posts: dict[str, list[MembershipSpec]] = {}
+    for p in active:
+        for m in members[p.ods_code]:
+            posts.setdefault(m.gmc_number, []).append(m)
     return [
         PracticeTask(p.index, p.ods_code, p.list_size, p.lmc_code, p.contract_type, p.icb_code,
                      p.dispensing, p.training_practice, p.out_of_hours_opt_out,
-                     tuple(members[p.ods_code]))
-        for p in nation.practices
-        if p.status == "active"
+                     tuple(members[p.ods_code]),
+                     tuple(o for m in members[p.ods_code] for o in posts[m.gmc_number]
+                           if o.ods_code != p.ods_code))
+        for p in active
     ]  # fmt: skip
 
 

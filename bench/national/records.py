@@ -52,10 +52,16 @@ MOVES_SCALE = 1.19
 TARGETS = Targets()
 LOCAL = 0.75
 """Of moves between practices, the share within the same ICB."""
-# How a patient's year ends, after its last move: (weight, kind).
+# How a patient's year ends, its last move made one of these: (share, kind). Deaths and
+# emigrations are shares of all movements (each patient stands for several moves a year, so
+# the share of patients whose chain ends so is this times the moves per patient): about
+# 545,000 deaths a year in England (ONS: 581,363 registered in England and Wales in 2023,
+# Wales about 36,000 of them) against about six million movements is 9%; emigrations that
+# reach the practice (a deduction) are taken as a fifth of deaths, an assumption: no source
+# counts them. The rest are shares of patients.
+DEATHS_PER_MOVEMENT = 0.09
+EMIGRATIONS_PER_MOVEMENT = 0.018
 ENDINGS = (
-    (0.090, "death"),
-    (0.020, "emigration"),
     (0.015, "other_nation"),
     (0.010, "fp69"),
     (0.005, "removal"),
@@ -65,8 +71,8 @@ PLANT_RATE = 0.002
 PLANT_MINIMUM = 4
 REQUEST_RATE = 0.05
 NEW_REGISTRATION_RATE = 0.08
-Directory = tuple[tuple[str, str, str, tuple[str, ...]], ...]
-"""(ODS code, LMC code, ICB code, branch sites) of every open practice."""
+Directory = tuple[tuple[str, str, str, tuple[str, ...], int], ...]
+"""(ODS code, LMC, ICB, branch sites, list size) of each active practice."""
 
 MOVEMENT_COLUMNS = [
     "id", "movement_number", "label_number", "nhs_number", "sender_place", "sender_ods_code",
@@ -138,7 +144,7 @@ class Chunk:
 
 def directory(nation: Nation) -> Directory:
     return tuple(
-        (p.ods_code, p.lmc_code, p.icb_code, p.sites)
+        (p.ods_code, p.lmc_code, p.icb_code, p.sites, p.list_size)
         for p in nation.practices
         if p.status == "active"
     )
@@ -210,12 +216,30 @@ def noon(as_of: date) -> datetime:
     return datetime.combine(as_of, datetime.min.time(), UTC) + timedelta(hours=12)
 
 
+@dataclass(frozen=True)
+class _Areas:
+    """Practices by ICB, and cumulative list sizes for drawing a practice in proportion to
+    its list: registrations and deductions (list turnover) grow with the list."""
+
+    by_icb: dict[str, tuple[int, ...]]
+    icb_weights: dict[str, list[int]]
+    weights: list[int]
+
+
 @cache
-def _by_icb(practices: Directory) -> dict[str, tuple[int, ...]]:
+def _areas(practices: Directory) -> _Areas:
     found: dict[str, list[int]] = {}
-    for index, (_, _, icb, _) in enumerate(practices):
+    for index, (_, _, icb, _, _) in enumerate(practices):
         found.setdefault(icb, []).append(index)
-    return {icb: tuple(indices) for icb, indices in found.items()}
+    by_icb = {icb: tuple(indices) for icb, indices in found.items()}
+    return _Areas(
+        by_icb=by_icb,
+        icb_weights={
+            icb: list(itertools.accumulate(practices[i][4] for i in indices))
+            for icb, indices in by_icb.items()
+        },
+        weights=list(itertools.accumulate(p[4] for p in practices)),
+    )
 
 
 class _Maker:
@@ -225,8 +249,14 @@ class _Maker:
         self.as_of = as_of
         self.now = noon(as_of)
         self.practices = practices
-        self.by_icb = _by_icb(practices)
+        self.areas = _areas(practices)
         self.moves_mean = moves_mean
+        per_patient = moves_mean / MOVES_SCALE
+        self.endings = (
+            (min(0.6, DEATHS_PER_MOVEMENT * per_patient), "death"),
+            (min(0.15, EMIGRATIONS_PER_MOVEMENT * per_patient), "emigration"),
+            *ENDINGS,
+        )
         self.chunk = Chunk()
         self.seed = seed
         self.seen: set[tuple[str, str, str, date]] = set()
@@ -234,12 +264,19 @@ class _Maker:
     def at(self, days_ago: float) -> datetime:
         return self.now - timedelta(days=days_ago)
 
+    def any_practice(self, rng: random.Random) -> int:
+        """A practice drawn in proportion to its list."""
+        return rng.choices(range(len(self.practices)), cum_weights=self.areas.weights)[0]
+
     def next_practice(self, rng: random.Random, current: int, avoid: set[int]) -> int:
+        icb = self.practices[current][2]
         for _ in range(20):
             if rng.random() < LOCAL:
-                choice = rng.choice(self.by_icb[self.practices[current][2]])
+                choice = rng.choices(
+                    self.areas.by_icb[icb], cum_weights=self.areas.icb_weights[icb]
+                )[0]
             else:
-                choice = rng.randrange(len(self.practices))
+                choice = self.any_practice(rng)
             if choice != current and choice not in avoid:
                 return choice
         return (current + 1) % len(self.practices)
@@ -276,7 +313,7 @@ class _Maker:
         times = [t for t in times if t <= 365]
         if not times:
             return
-        current = rng.randrange(len(self.practices))
+        current = self.any_practice(rng)
         visited = {current}
         slot = 0
         if rng.random() < NEW_REGISTRATION_RATE:
@@ -294,7 +331,7 @@ class _Maker:
                 self.register(here, nhs, on, "deducted", "other")
                 self.chunk.planted.incorrect_removal.append((here, nhs))
                 return
-            ending = _ending(rng) if last and kind is None else None
+            ending = _ending(rng, self.endings) if last and kind is None else None
             if ending in {"death", "emigration"}:
                 self.movement(index, slot, rng, nhs, (here, current), None, "central_storage",
                               requested_at, ending)  # fmt: skip
@@ -437,9 +474,9 @@ class _Maker:
         )  # fmt: skip
 
 
-def _ending(rng: random.Random) -> str | None:
+def _ending(rng: random.Random, endings: tuple[tuple[float, str], ...]) -> str | None:
     roll = rng.random()
-    for weight, kind in ENDINGS:
+    for weight, kind in endings:
         if roll < weight:
             return kind
         roll -= weight

@@ -51,7 +51,13 @@ def month_start(on: date) -> date:
 
 
 def month_end(on: date) -> date:
-    return on.replace(day=calendar.monthrange(on.year, on.month)[1])
+    return on.replace(day=_days_in_month(on.year, on.month))
+
+
+@cache
+def _days_in_month(year: int, month: int) -> int:
+    """Remembered: detection asks it for every line and expectation of every practice."""
+    return calendar.monthrange(year, month)[1]
 
 
 def add_months(on: date, months: int) -> date:

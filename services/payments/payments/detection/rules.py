@@ -29,6 +29,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
 from payments.models import (
@@ -147,6 +149,7 @@ def direction(variance: int) -> Direction:
     return Direction.OWED_TO_PRACTICE if variance < 0 else Direction.REPAYABLE_BY_PRACTICE
 
 
+@cache
 def label(component: Component) -> str:
     """A component's name as a statement prints it: ``QOF aspiration``, ``LMC statutory levy``."""
     words = component.value.replace("_", " ")
@@ -259,13 +262,18 @@ class _Detection:
         self.today = today
         self.treatments = treatments
         self.found: list[Detected] = []
-        year_end = [ln for ln in lines if self._treatment(ln) is LineTreatment.YEAR_END]
-        regular = [ln for ln in lines if ln not in year_end]
+        treatments_get, regular_treatment = treatments.get, LineTreatment.REGULAR
+        regular = [
+            ln
+            for ln in lines
+            if treatments_get(ln.paycode, regular_treatment) is not LineTreatment.YEAR_END
+        ]
         counted = [ln for ln in regular if ln.status in COUNTED]
         self.repeats = self._duplicates(counted)
         self.counted = [ln for ln in counted if ln.id not in self.repeats]
         paid_keys = {_key(ln) for ln in counted if ln.status is ChainStatus.PAID}
         self.pending = [ln for ln in regular if ln.status in PENDING and _key(ln) not in paid_keys]
+        self.pending_ids = {ln.id for ln in self.pending}
         self.reported_stuck: set[int] = set()
         self.balances = {e.covers_from.year: e for e in expectations if e.basis is Basis.BALANCE}
         claims = [e for e in expectations if e.basis is Basis.CLAIM]
@@ -431,7 +439,7 @@ class _Detection:
     def _judge_single(self, expectation: Expectation, lines: list[LineRow]) -> None:
         """A claim or a QOF balance: one amount, all its lines by their net."""
         counted = [ln for ln in lines if ln.status in COUNTED]
-        pending = [ln for ln in lines if ln in self.pending]
+        pending = [ln for ln in lines if ln.id in self.pending_ids]
         if self.today <= expectation.due_on and not counted:
             return
         stuck = self._stuck(pending, expectation.due_on, expectation)
@@ -534,11 +542,19 @@ class _Detection:
         for e in expectations:
             families[(e.counted, e.gmc_number)].append(e)
         pool = [ln for ln in [*self.counted, *self.pending] if ln.id not in claimed]
+        # Each family's lines, in the pool's order, from the lines of its components alone
+        # (not a pass over every line of the practice for each family).
+        of_component: dict[Component, list[tuple[int, LineRow]]] = defaultdict(list)
+        for position, ln in enumerate(pool):
+            of_component[ln.component].append((position, ln))
         for (components, gmc), items in families.items():
             lines = [
                 ln
-                for ln in pool
-                if ln.component in components and (gmc is None or ln.gmc_number == gmc)
+                for _, ln in sorted(
+                    (pair for component in components for pair in of_component.get(component, ())),
+                    key=itemgetter(0),
+                )
+                if gmc is None or ln.gmc_number == gmc
             ]
             for span in _spans(sorted(items, key=lambda e: e.covers_from), lines):
                 self._judge_span(span)
@@ -568,7 +584,11 @@ class _Detection:
         )
         multi = len(span.expectations) > 1
         to = last.covers_to if multi else None
-        what = _what(first) if not multi else f"{_what(first)} to {last.covers_from:%B %Y}"
+
+        # What the item is called, made only for a finding: most spans are in order.
+        def what() -> str:
+            return _what(first) if not multi else f"{_what(first)} to {last.covers_from:%B %Y}"
+
         lumps = [ln for ln in counted if first.is_pension and len(_months(ln)) > 1]
         for lump in lumps:
             self._catch_up(lump, span)
@@ -578,7 +598,7 @@ class _Detection:
             self._problem(
                 kind,
                 expected,
-                f"{what}: {pounds_text(abs(expected))} was due by {last.due_on} and has not been "
+                f"{what()}: {pounds_text(abs(expected))} was due by {last.due_on} and has not been "
                 f"{'deducted' if first.component.is_deduction else 'paid'}{zero}.",
                 expectation=first,
                 covers_to=to,
@@ -607,7 +627,7 @@ class _Detection:
                 self._problem(
                     AnomalyKind.PENSION_CATCH_UP,
                     variance,
-                    f"{what}: {pounds_text(net)} was deducted against {pounds_text(expected)} "
+                    f"{what()}: {pounds_text(net)} was deducted against {pounds_text(expected)} "
                     "expected: arrears taken at once.",
                     expectation=first,
                     way=Direction.REPAYABLE_BY_PRACTICE,
@@ -620,7 +640,7 @@ class _Detection:
                 self._problem(
                     AnomalyKind.WRONG_TIER,
                     variance,
-                    f"{what}: deducted at {tier.normalize():f}% instead of the "
+                    f"{what()}: deducted at {tier.normalize():f}% instead of the "
                     f"{(first.rate or Decimal(0)).normalize():f}% declared on the estimate.",
                     expectation=first,
                     way=direction(variance),
@@ -640,7 +660,7 @@ class _Detection:
         self._problem(
             AnomalyKind.INCORRECT_AMOUNT,
             variance,
-            f"{what}: {pounds_text(net)} against {pounds_text(expected)} expected "
+            f"{what()}: {pounds_text(net)} against {pounds_text(expected)} expected "
             f"({pounds_text(variance)}).",
             expectation=first,
             covers_to=to,
@@ -803,10 +823,16 @@ def _spans(items: list[Expectation], lines: list[LineRow]) -> list[_Span]:
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         groups[root(i)].append(i)
+    # Every month a line touches is in one span (they were joined above), so a line belongs
+    # to the span of its first month: one pass over the lines, in their order, not one per span.
+    lines_of: dict[int, list[LineRow]] = defaultdict(list)
+    for line in lines:
+        found = touching[line.id]
+        if found:
+            lines_of[root(found[0])].append(line)
     spans = []
-    for members in groups.values():
-        chosen = set(members)
-        mine = [ln for ln in lines if any(i in chosen for i in touching[ln.id])]
+    for group, members in groups.items():
+        mine = lines_of.get(group, [])
         spans.append(
             _Span(
                 expectations=[items[i] for i in sorted(members)],

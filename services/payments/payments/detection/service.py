@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pcse_kit import audit
 
 from payments import events, writes
+from payments.bulk import collector_paused
 from payments.detection import repository
 from payments.disputes import service as disputes_service
 from payments.models import Anomaly, AuditEvent
@@ -35,6 +36,13 @@ class SyncResult:
     """``deadline.approaching`` events published (a refresh of every practice only)."""
 
 
+BATCH: Final = 500
+"""Practices detected together: one read of each kind of fact for the batch. A daily refresh
+reads every line of every practice (five years of them), so a batch bounds the memory, and
+the time stays linear in practices; within a batch the reads are set-based, never one a
+practice."""
+
+
 async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: date) -> SyncResult:
     """Re-detect the practices' anomalies in the caller's transaction and persist the change.
 
@@ -46,11 +54,40 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
         return SyncResult(0, 0, 0)
     # One re-detection per practice at a time: two would both insert the same new problem.
     await repository.lock_practices(session, codes)
+    now = datetime.now(UTC)
+    raised: list[Anomaly] = []
+    closed: list[Anomaly] = []
+    still_open = 0
+    # The collector is paused: each batch's line rows, expectations and findings all live
+    # until the batch is written (payments.bulk says why that matters).
+    with collector_paused():
+        for first in range(0, len(codes), BATCH):
+            still_open += await _sync_batch(
+                session, codes[first : first + BATCH], today=today, now=now,
+                raised=raised, closed=closed,
+            )  # fmt: skip
+    if raised or closed:
+        lmcs = await repository.lmc_codes(session, codes)
+        await events.publish_many(
+            session,
+            [(events.ANOMALY_RAISED, row.ods_code, _event(row, lmcs)) for row in raised]
+            + [(events.ANOMALY_RESOLVED, row.ods_code, _event(row, lmcs)) for row in closed],
+        )
+    return SyncResult(opened=len(raised), resolved=len(closed), open=still_open)
+
+
+async def _sync_batch(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    today: date,
+    now: datetime,
+    raised: list[Anomaly],
+    closed: list[Anomaly],
+) -> int:
+    """One batch of practices detected and its anomalies written; how many are open."""
     snapshot = await facts.snapshot(session, codes)
     existing = {row.fingerprint: row for row in await repository.open_anomalies(session, codes)}
-    now = datetime.now(UTC)
-    opened = 0
-    raised: list[Anomaly] = []
     seen: set[str] = set()
     for code in codes:
         for found in snapshot.detect(code, today=today):
@@ -59,7 +96,6 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
             seen.add(found.fingerprint)
             row = existing.get(found.fingerprint)
             if row is None:
-                opened += 1
                 row = Anomaly(
                     fingerprint=found.fingerprint,
                     ods_code=found.ods_code,
@@ -79,21 +115,12 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
             row.summary = found.summary[:400]
             row.evidence = found.evidence
             row.last_detected_at = now
-    resolved = 0
-    closed: list[Anomaly] = []
     for fingerprint, row in existing.items():
         if fingerprint not in seen:
             row.resolved_at = now
-            resolved += 1
             closed.append(row)
     await session.flush()
-    if raised or closed:
-        lmcs = await repository.lmc_codes(session, codes)
-        for row in raised:
-            await events.publish(session, events.ANOMALY_RAISED, row.ods_code, _event(row, lmcs))
-        for row in closed:
-            await events.publish(session, events.ANOMALY_RESOLVED, row.ods_code, _event(row, lmcs))
-    return SyncResult(opened=opened, resolved=resolved, open=len(seen))
+    return len(seen)
 
 
 def _event(row: Anomaly, lmcs: dict[str, str | None]) -> dict[str, object]:

@@ -90,13 +90,11 @@ async def snapshot(
     for change in changes:
         changes_of[change.gmc_number].append(change)
     lines: dict[str, list[LineRow]] = defaultdict(list)
-    fetch = (
-        statements_repository.lines_of_practices
-        if with_lines
-        else statements_repository.schedule_lines_of_practices
-    )
-    for code, line in await fetch(session, codes):
-        lines[code].append(line)
+    if with_lines:
+        lines.update(await statements_repository.lines_of_practices(session, codes))
+    else:
+        for code, line in await statements_repository.schedule_lines_of_practices(session, codes):
+            lines[code].append(line)
     declarations = _by_practice(await qof_repository.declarations(session, codes))
     placements = _by_practice(await training_repository.placements(session, codes))
     estimates = _by_practice(estimate_rows)

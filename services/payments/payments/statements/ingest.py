@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from pcse_kit.errors import BadUserInput
 from pcse_kit.identifiers import is_gmc_number, is_practice_code
 
+from payments.bulk import collector_paused
 from payments.models import ChainStatus, Component, Paycode, PaycodeSign, Paymaster
 from payments.rates import month_end
 
@@ -257,7 +258,20 @@ def practice_codes(text: str) -> list[str]:
     return sorted({(row.get("ods_code") or "").strip() for row in reader} - {""})
 
 
-def parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names kept local
+def parse(
+    text: str,
+    *,
+    paycodes: Mapping[str, Paycode],
+    known_practices: set[str],
+    quick: bool = True,
+) -> ParsedRun:
+    """Every row checked; :class:`RunRejected` with the whole report if any is wrong (see
+    :func:`_parse`). The collector is paused: every parsed line lives until the run is written."""
+    with collector_paused():
+        return _parse(text, paycodes=paycodes, known_practices=known_practices, quick=quick)
+
+
+def _parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names kept local
     text: str,
     *,
     paycodes: Mapping[str, Paycode],

@@ -30,6 +30,7 @@ from payments.models import (
     LedgerAccount,
     LineRow,
     Paycode,
+    Paymaster,
     PaymentRun,
     PracticeDirectory,
     Statement,
@@ -182,17 +183,61 @@ async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[LineRow
     return [LineRow(*row) for row in await session.execute(_LINES_BY_ID, {"ids": list(ids)})]
 
 
+_LINES_OF_PRACTICES = (
+    "SELECT s.ods_code, l.id, l.statement_id, l.component, l.paycode, l.description,"
+    " l.amount_pence, l.covers_from, l.covers_to, l.paymaster, l.source_system, l.authoriser,"
+    " l.status, l.authorised_on, l.entered_on, l.paid_on, l.failed_on, l.reversed_on,"
+    " l.gmc_number, l.run_id, l.remittance_ref"
+    " FROM statement s JOIN statement_line l ON l.statement_id = s.id"
+    " WHERE s.ods_code = ANY($1::text[]) ORDER BY l.id"
+)
+"""Every line of the practices' statements. ``= ANY`` of one array parameter, not ``IN`` with a
+parameter per practice: one prepared statement whatever the number of practices."""
+
+_COMPONENTS = {member.value: member for member in Component}
+_PAYMASTERS = {member.value: member for member in Paymaster}
+_STATUSES = {member.value: member for member in ChainStatus}
+
+
 async def lines_of_practices(
     session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[str, LineRow]]:
-    """Every line of the practices' statements, for detection: (practice, line)."""
-    result = await session.execute(
-        select(Statement.ods_code, *_LINE_COLUMNS)
-        .join(Statement, Statement.id == StatementLine.statement_id)
-        .where(Statement.ods_code.in_(codes))
-        .order_by(StatementLine.id)
-    )
-    return [(row[0], LineRow(*row[1:])) for row in result]
+) -> dict[str, list[LineRow]]:
+    """Every line of the practices' statements, for detection, by practice, in line order.
+
+    A national refresh reads millions of lines, so they are read as the driver returns them
+    and made into :class:`LineRow` directly: the ORM's row processing and per-column enum
+    conversion cost more than the rest of the read (each enum here is looked up once per line
+    in a dict of its members). Through the session's connection, so in its transaction, and
+    seen by whatever watches the engine's statements.
+    """
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(_LINES_OF_PRACTICES, (list(codes),))
+    components, paymasters, statuses = _COMPONENTS, _PAYMASTERS, _STATUSES
+    new = tuple.__new__
+    found: dict[str, list[LineRow]] = {code: [] for code in codes}
+    r: Any
+    for r in result:
+        found[r[0]].append(
+            new(
+                LineRow,
+                (
+                    r[1], r[2], components[r[3]], r[4], r[5], r[6], r[7], r[8],
+                    paymasters[r[9]], r[10], r[11], statuses[r[12]], r[13], r[14], r[15],
+                    r[16], r[17], r[18], r[19], r[20],
+                ),
+            )
+        )  # fmt: skip
+    return found
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session: the same transaction, without the ORM."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
+        raise RuntimeError("no asyncpg connection under the session")
+    return driver
 
 
 async def schedule_lines_of_practices(
@@ -309,11 +354,7 @@ async def copy_lines(
     session: AsyncSession, records: Iterable[tuple[object, ...]], columns: Sequence[str]
 ) -> None:
     """COPY the lines in through the session's own connection: same transaction, no ORM."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None:  # pragma: no cover - a pooled connection always has its driver's
-        raise RuntimeError("no asyncpg connection under the session")
+    driver = await _driver(session)
     await driver.copy_records_to_table(
         StatementLine.__tablename__, records=records, columns=list(columns)
     )

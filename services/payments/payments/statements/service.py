@@ -12,6 +12,7 @@ from pcse_kit.auth import Forbidden, Role
 from pcse_kit.errors import BadUserInput, Conflict
 
 from payments import events, policy, writes
+from payments.bulk import collector_paused
 from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
@@ -99,7 +100,8 @@ async def load_run(
     # A generator, not a list: each row is built while the server still stores the ones
     # already sent, so the Python work overlaps the server's.
     records = (line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines)
-    await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
+    with collector_paused():
+        await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
     return run, False
 
 
@@ -163,7 +165,7 @@ async def import_run(
         )
         result = RunResult.of(run, replayed=replayed)
         if not replayed:
-            await _publish_statements(session, run_id)
+            await publish_statements(session, run_id)
             if detect:
                 await detection_service.sync_anomalies(session, run.practice_codes, today=today)
             after = asdict(result)
@@ -180,22 +182,26 @@ async def import_run(
     return result
 
 
-async def _publish_statements(session: AsyncSession, run_id: str) -> None:
+async def publish_statements(session: AsyncSession, run_id: str) -> None:
     """A statement that first appears is published; one that had lines from an earlier run
     changed after it was first published (a supplementary run, a correction)."""
-    for code, period, statement_id, added, earlier in await repository.statements_of_run(
-        session, run_id
-    ):
-        await events.publish(
-            session,
-            events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
-            code,
-            {
-                "odsCode": code,
-                "period": period.isoformat(),
-                "statementId": str(statement_id),
-                "runId": run_id,
-                "linesAdded": added,
-                "linesBefore": earlier,
-            },
-        )
+    await events.publish_many(
+        session,
+        [
+            (
+                events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
+                code,
+                {
+                    "odsCode": code,
+                    "period": period.isoformat(),
+                    "statementId": str(statement_id),
+                    "runId": run_id,
+                    "linesAdded": added,
+                    "linesBefore": earlier,
+                },
+            )
+            for code, period, statement_id, added, earlier in await repository.statements_of_run(
+                session, run_id
+            )
+        ],
+    )
