@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -100,16 +101,23 @@ class FederationSchema(strawberry.federation.Schema):
         if definition is None or resolve_reference is None:
             return _bad_representation(index, f"{type_name} is not an entity of this subgraph.")
         keys = {k: v for k, v in representation.items() if k != "__typename"}
-        parameters = inspect.signature(resolve_reference).parameters
-        if "info" in parameters:
+        signature = _signature(resolve_reference)
+        if "info" in signature.parameters:
             keys["info"] = info
         try:
-            bound = inspect.signature(resolve_reference).bind(**keys)
+            bound = signature.bind(**keys)
         except TypeError:
             return _bad_representation(
                 index, f"The representation does not match {type_name}'s key."
             )
         return resolve_reference(*bound.args, **bound.kwargs)
+
+
+@functools.cache
+def _signature(resolve_reference: Callable[..., Any]) -> inspect.Signature:
+    """A type's ``resolve_reference`` signature, worked out once: per representation it cost
+    more than the rest of matching the representation to it."""
+    return inspect.signature(resolve_reference)
 
 
 def schema_extensions(

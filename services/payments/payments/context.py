@@ -133,36 +133,38 @@ class PaymentsContext(RequestContext):
             ]
 
     async def _load_statements(self, keys: list[StatementsKey]) -> list[list[StatementRow]]:
-        """One query per distinct page request, however many practices ask for it.
+        """One statement per distinct page request, however many practices ask for it.
 
-        The lines of the statements shown come in the same session when the query wants them
-        (for the lines or the totals): one session a request instead of two.
+        When the query wants the lines (for the lines or the totals), the same statement
+        brings the lines of the statements shown: one round trip a request instead of two.
         """
-        by_page: dict[PageRequest, list[str]] = defaultdict(list)
-        for code, page, _ in keys:
-            by_page[page].append(code)
-        found: dict[tuple[str, PageRequest], list[StatementRow]] = defaultdict(list)
+        by_page: dict[tuple[PageRequest, bool], list[str]] = defaultdict(list)
+        for code, page, with_lines in keys:
+            by_page[(page, with_lines)].append(code)
+        found: dict[tuple[str, PageRequest, bool], list[StatementRow]] = defaultdict(list)
         lines: dict[int, list[LineRow]] = {}
         async with self.reader() as session:
-            for page, codes in by_page.items():
+            for (page, with_lines), codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]
-                rows = await statements_repository.latest_statements(
-                    session, codes, before=before, limit=page.first + 1
+                if not with_lines:
+                    for row in await statements_repository.latest_statements(
+                        session, codes, before=before, limit=page.first + 1
+                    ):
+                        found[(row.ods_code, page, False)].append(row)
+                    continue
+                pairs = await statements_repository.latest_statements_with_lines(
+                    session, codes, before=before, limit=page.first + 1, shown=page.first
                 )
-                for row in rows:
-                    found[(row.ods_code, page)].append(row)
-            shown = {
-                row.id
-                for code, page, with_lines in keys
-                if with_lines
-                for row in found.get((code, page), [])[: page.first]
-            }
-            if shown:
-                lines = {statement_id: [] for statement_id in shown}
-                for line in await statements_repository.lines_of_statements(session, sorted(shown)):
-                    lines[line.statement_id].append(line)
+                for statement, line in pairs:
+                    page_rows = found[(statement.ods_code, page, True)]
+                    if not page_rows or page_rows[-1].id != statement.id:
+                        page_rows.append(statement)
+                        if len(page_rows) <= page.first:
+                            lines[statement.id] = []
+                    if line is not None:
+                        lines[statement.id].append(line)
         self.lines.prime_many(lines)
-        return [found.get((code, page), []) for code, page, _ in keys]
+        return [found.get(key, []) for key in keys]
 
 
 async def _lines_by_statement(

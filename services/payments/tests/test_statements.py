@@ -126,8 +126,8 @@ async def test_statement_count_does_not_grow_with_the_number_of_practices(
         assert all(e["payments"]["statements"]["nodes"] for e in body["data"]["_entities"])
         counts.append(counter.count)
 
-    # One statement for the statements page, one for all their lines.
-    assert counts == [2, 2]
+    # One statement for the statements page and all their lines.
+    assert counts == [1, 1]
 
 
 PERIODS_ONLY = """
@@ -169,8 +169,8 @@ async def test_lines_are_read_with_the_page_only_when_the_query_wants_them(
     assert "errors" not in body
 
     assert periods_only.count == 1
-    # An aliased total inside a fragment still brings the lines, in the page's own session.
+    # An aliased total inside a fragment still brings the lines, in the page's own statement.
     [edge] = body["data"]["_entities"][0]["payments"]["statements"]["edges"]
     assert edge["node"]["total"] == "11123.46"
-    assert totals.count == 2
+    assert totals.count == 1
     assert len(checkouts) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from performers import models
     from performers.models import Membership
 
 
@@ -53,10 +55,31 @@ class PerformersContext(RequestContext):
         self.change_requests = one_per_key(
             sessionmaker, repository.change_request_by_reference, lambda r: r.reference
         )
+        # The practice and its performers in one statement, when a query asks for both: it
+        # primes the two loaders above for the practices it read.
+        self.practices_with_performers: DataLoader[str, models.Practice | None] = DataLoader(
+            load_fn=self._load_practices_with_performers
+        )
         # findings and findingCounts of one LMC resolve side by side: compute the area's once.
         self.findings_of_lmc: DataLoader[str, list[Finding]] = DataLoader(
             load_fn=self._load_findings_of_lmc
         )
+
+    async def _load_practices_with_performers(
+        self, codes: list[str]
+    ) -> list[models.Practice | None]:
+        async with self.reader() as session:
+            rows = await repository.practices_with_current_performers(session, codes, on=self.today)
+        practices: dict[str, models.Practice] = {}
+        performers: dict[str, list[models.Performer]] = defaultdict(list)
+        for practice, performer in rows:
+            practices[practice.ods_code] = practice
+            if performer is not None:
+                performers[practice.ods_code].append(performer)
+        for code in codes:
+            self.practices.prime(code, practices.get(code))
+            self.performers_of_practice.prime(code, performers.get(code, []))
+        return [practices.get(code) for code in codes]
 
     async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
         areas = await self.practices_of_lmc.load_many(lmc_codes)

@@ -33,13 +33,20 @@ def _directory_reader(principal: Principal) -> None:
         raise Forbidden
 
 
-async def practice(context: PerformersContext, ods_code: str) -> models.Practice | None:
-    """The practice if the caller may see it, None if it does not exist and they may know."""
+async def practice(
+    context: PerformersContext, ods_code: str, *, with_performers: bool = False
+) -> models.Practice | None:
+    """The practice if the caller may see it, None if it does not exist and they may know.
+
+    ``with_performers`` reads its current performers in the same statement, for a query
+    that asks for them next (they are shown only once the practice passes the checks here).
+    """
     principal = context.principal
     _directory_reader(principal)
     if principal.role is Role.PRACTICE and ods_code not in principal.scope:
         raise Forbidden
-    row = await context.practices.load(ods_code)
+    loader = context.practices_with_performers if with_performers else context.practices
+    row = await loader.load(ods_code)
     if principal.role is Role.LMC and (row is None or not sees_practice(principal, row)):
         raise Forbidden
     return row

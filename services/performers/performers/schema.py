@@ -21,6 +21,7 @@ from performers.types import (
     Membership,
     Performer,
     Practice,
+    asks_for_performers,
     practices_connection,
 )
 
@@ -56,7 +57,9 @@ class Query:
         info: Info[PerformersContext, None],
         ods_code: Annotated[str, strawberry.argument(description="e.g. A81001")],
     ) -> Practice | None:
-        row = await policy.practice(info.context, practice_code(ods_code))
+        row = await policy.practice(
+            info.context, practice_code(ods_code), with_performers=asks_for_performers(info)
+        )
         return None if row is None else Practice.from_row(row)
 
     @strawberry.field(description="A performer by GMC number; null if there is none.")

@@ -11,6 +11,7 @@ from pcse_kit.pagination import Connection, PageRequest, build_connection
 from strawberry.federation.schema_directives import Cost
 from strawberry.federation.schema_directives import ListSize as ListSizeDirective
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from performers import findings, models, policy, repository, rules
 from performers.context import PerformersContext
@@ -193,6 +194,21 @@ class ListSize:
     source: str = strawberry.field(description="The file or publication it came from.")
 
 
+def asks_for_performers(info: Info[PerformersContext, None]) -> bool:
+    """Whether the practice this field resolves is asked for its ``performers``, directly or
+    in a fragment: then they are read with the practice, in one statement."""
+
+    def among(selections: list[Selection]) -> bool:
+        return any(
+            selection.name == "performers"
+            if isinstance(selection, SelectedField)
+            else among(selection.selections)
+            for selection in selections
+        )
+
+    return any(among(field.selections) for field in info.selected_fields)
+
+
 @strawberry.federation.type(
     keys=["odsCode"], description="A GP practice, keyed by its ODS code (e.g. A81001)."
 )
@@ -253,7 +269,9 @@ class Practice:
         info: Info[PerformersContext, None],
         odsCode: str,  # noqa: N803 - federation passes the key in its GraphQL spelling
     ) -> Practice | None:
-        row = await policy.practice(info.context, practice_code(odsCode))
+        row = await policy.practice(
+            info.context, practice_code(odsCode), with_performers=asks_for_performers(info)
+        )
         return None if row is None else cls.from_row(row)
 
     @strawberry.field(description="The Local Medical Committee whose area the practice is in.")

@@ -59,6 +59,50 @@ async def test_a_practice_with_its_lmc_and_current_performers(
     }
 
 
+CONTRACT_PART = """
+query ($ods: String!) {
+  practice(odsCode: $ods) { odsCode name ...staff }
+}
+fragment staff on Practice { performers { gmcNumber name status } }
+"""
+
+
+async def test_the_practice_and_its_performers_are_read_in_one_statement(
+    app: FastAPI,
+    make_lmc: Any,
+    make_practice: Any,
+    make_performer: Any,
+    client: httpx.AsyncClient,
+) -> None:
+    await make_lmc()
+    await make_practice()
+    await make_practice(ods_code="A81002")
+    adams = await make_performer(family_name="Adams")
+    await make_performer(family_name="Clark", end=date(2021, 3, 31))  # has left
+    await make_performer(family_name="Brown", at="A81002")
+
+    with StatementCounter().attached(app.state.engine) as counter:
+        body = await graphql(client, CONTRACT_PART, {"ods": "A81001"})
+    with StatementCounter().attached(app.state.engine) as without_performers:
+        nobody = await graphql(
+            client, "query ($ods: String!) { practice(odsCode: $ods) { name } }", {"ods": "A81002"}
+        )
+
+    assert body == {
+        "data": {
+            "practice": {
+                "odsCode": "A81001",
+                "name": "Riverside",
+                "performers": [{"gmcNumber": adams, "name": "Priya Adams", "status": "INCLUDED"}],
+            }
+        }
+    }
+    # The practice with its current performers: one statement, not one and then another.
+    assert counter.count == 1
+    assert "errors" not in nobody
+    assert without_performers.count == 1
+
+
 async def test_a_performer_with_every_practice_worked_at(
     make_lmc: Any, make_practice: Any, make_performer: Any, client: httpx.AsyncClient
 ) -> None:
@@ -217,8 +261,9 @@ async def test_statement_count_does_not_grow_with_the_number_of_practices(
         assert all(entity["performers"] for entity in body["data"]["_entities"])
         counts.append(counter.count)
 
-    # Practices, their LMCs, their performers, the performers' memberships: one each.
-    assert counts == [4, 4]
+    # Practices with their performers (one statement), their LMCs, the performers'
+    # memberships: one each.
+    assert counts == [3, 3]
 
 
 async def test_migrations_match_the_models(app: FastAPI, service_metadata: MetaData) -> None:

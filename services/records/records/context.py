@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pcse_kit import dates
 from pcse_kit.graphql import RequestContext
@@ -131,7 +131,9 @@ class RecordsContext(RequestContext):
                     limit=query.page.first + 1,
                 )
                 for practice, direction, movement in rows:
-                    found[(practice, query)].append((direction, movement))
+                    # A row of the movement's columns reads as a Movement attribute for
+                    # attribute, and the resolvers only read (repository.MOVEMENT_COLUMNS).
+                    found[(practice, query)].append((direction, cast("Movement", movement)))
         return [found.get(key, []) for key in keys]
 
     async def _records_arrived(self, keys: list[tuple[str, str]]) -> list[bool]:

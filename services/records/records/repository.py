@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -10,9 +11,12 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    Row,
     Select,
     String,
     and_,
+    any_,
+    bindparam,
     column,
     func,
     literal,
@@ -125,20 +129,24 @@ def _age_buckets(now: datetime, requested_at: Any = Movement.requested_at) -> li
 # Movements
 
 
-async def movements_of_practices(
-    session: AsyncSession,
-    codes: Sequence[str],
-    *,
-    directions: frozenset[str],
-    statuses: frozenset[MovementStatus] | None,
-    after: tuple[datetime, int] | None,
-    limit: int,
-) -> list[tuple[str, str, Movement]]:
-    """(practice, direction, movement), newest first, up to ``limit`` per practice.
+MOVEMENT_COLUMNS: Final = tuple(Movement.__table__.c)
+"""Every column of a movement: a row of them reads like a :class:`Movement`, attribute for
+attribute (each attribute is mapped to the column of its own name), without an ORM object."""
 
-    One statement for any number of practices: each end of a movement is a candidate row, and
-    a window per practice keeps the first ``limit``.
+
+@functools.cache
+def _movements_statement(
+    directions: frozenset[str], *, by_status: bool, after: bool
+) -> Select[Any]:
+    """The statement of :func:`movements_of_practices` for one shape of arguments, made once.
+
+    Every value is a parameter (the practices and statuses as one array each, ``= ANY``), so the
+    same statement object serves every request of that shape: SQLAlchemy computes its cache
+    key once (memoised on the object) and finds it compiled, and asyncpg reuses one prepared
+    statement. An expanding ``IN`` list would rebuild the statement, its cache key and its SQL
+    for each number of practices.
     """
+    codes = bindparam("codes", type_=ARRAY(String))
     ends = []
     if OUT in directions:
         ends.append(
@@ -147,7 +155,7 @@ async def movements_of_practices(
                 literal(OUT).label("direction"),
                 Movement.id.label("movement_id"),
                 Movement.requested_at.label("requested_at"),
-            ).where(Movement.sender_ods_code.in_(codes))
+            ).where(Movement.sender_ods_code == any_(codes))
         )
     if IN in directions:
         ends.append(
@@ -156,7 +164,7 @@ async def movements_of_practices(
                 literal(IN).label("direction"),
                 Movement.id.label("movement_id"),
                 Movement.requested_at.label("requested_at"),
-            ).where(Movement.receiver_ods_code.in_(codes))
+            ).where(Movement.receiver_ods_code == any_(codes))
         )
     candidates = union_all(*ends).subquery()
     ranked = select(
@@ -168,20 +176,48 @@ async def movements_of_practices(
         )
         .label("rank"),
     ).join(Movement, Movement.id == candidates.c.movement_id)
-    if statuses is not None:
-        ranked = ranked.where(Movement.status.in_(statuses))
-    if after is not None:
+    if by_status:
+        ranked = ranked.where(Movement.status == any_(bindparam("statuses", type_=ARRAY(String))))
+    if after:
         ranked = ranked.where(
-            tuple_(candidates.c.requested_at, candidates.c.movement_id) < tuple_(*after)
+            tuple_(candidates.c.requested_at, candidates.c.movement_id)
+            < tuple_(bindparam("after_at"), bindparam("after_id", type_=BigInteger))
         )
     ranked_sq = ranked.subquery()
-    result = await session.execute(
-        select(ranked_sq.c.practice, ranked_sq.c.direction, Movement)
+    return (
+        select(ranked_sq.c.practice, ranked_sq.c.direction, *MOVEMENT_COLUMNS)
         .join(Movement, Movement.id == ranked_sq.c.movement_id)
-        .where(ranked_sq.c.rank <= limit)
+        .where(ranked_sq.c.rank <= bindparam("limit", type_=BigInteger))
         .order_by(ranked_sq.c.practice, ranked_sq.c.rank)
     )
-    return [(practice, direction, movement) for practice, direction, movement in result]
+
+
+async def movements_of_practices(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    directions: frozenset[str],
+    statuses: frozenset[MovementStatus] | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[tuple[str, str, Row[Any]]]:
+    """(practice, direction, movement), newest first, up to ``limit`` per practice.
+
+    One statement for any number of practices: each end of a movement is a candidate row, and
+    a window per practice keeps the first ``limit``. A movement comes as a plain row of its
+    columns (:data:`MOVEMENT_COLUMNS`): this is the practice status query's read, and building
+    and tracking ORM objects cost more than the statement.
+    """
+    parameters: dict[str, Any] = {"codes": list(codes), "limit": limit}
+    if statuses is not None:
+        parameters["statuses"] = sorted(status.value for status in statuses)
+    if after is not None:
+        parameters["after_at"], parameters["after_id"] = after
+    statement = _movements_statement(
+        directions, by_status=statuses is not None, after=after is not None
+    )
+    result = await session.execute(statement, parameters)
+    return [(row.practice, row.direction, row) for row in result]
 
 
 async def movements_by_number(session: AsyncSession, numbers: Sequence[str]) -> list[Movement]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Date,
     Integer,
     Select,
     String,
     and_,
+    any_,
     bindparam,
     case,
     column,
@@ -44,27 +46,39 @@ if TYPE_CHECKING:
 
 
 # The statements of the request path are built once, not per call: building a select and
-# its cache key cost more than running it. Lists go in as expanding parameters.
+# its cache key cost more than running it. Lists go in as one array parameter (``= ANY``):
+# an expanding ``IN`` would render new SQL, and a new prepared statement, for each length.
+
+_CODES = bindparam("codes", type_=ARRAY(String))
 
 
-def _latest_statements(*, before: bool) -> Select[int, str, date, date, str]:
+def _ranked_statements(*, before: bool) -> Any:
+    """Each statement of the practices asked for, older than ``before`` if given, with its
+    rank among its practice's statements, newest first."""
     ranked = select(
         Statement.id,
         func.row_number()
         .over(partition_by=Statement.ods_code, order_by=Statement.period.desc())
         .label("rank"),
-    ).where(Statement.ods_code.in_(bindparam("codes", expanding=True)))
+    ).where(Statement.ods_code == any_(_CODES))
     if before:
         ranked = ranked.where(Statement.period < bindparam("before", type_=Date))
-    ranked_sq = ranked.subquery()
+    return ranked.subquery()
+
+
+_STATEMENT_COLUMNS = (
+    Statement.id,
+    Statement.ods_code,
+    Statement.period,
+    Statement.payment_date,
+    Statement.source_system,
+)
+
+
+def _latest_statements(*, before: bool) -> Select[int, str, date, date, str]:
+    ranked_sq = _ranked_statements(before=before)
     return (
-        select(
-            Statement.id,
-            Statement.ods_code,
-            Statement.period,
-            Statement.payment_date,
-            Statement.source_system,
-        )
+        select(*_STATEMENT_COLUMNS)
         .join(ranked_sq, ranked_sq.c.id == Statement.id)
         .where(ranked_sq.c.rank <= bindparam("limit", type_=Integer))
         .order_by(Statement.ods_code, Statement.period.desc())
@@ -80,14 +94,42 @@ _LATEST_STATEMENTS_BEFORE = _latest_statements(before=True)
 _LINE_COLUMNS = tuple(StatementLine.__table__.c[name] for name in LineRow._fields)
 
 
+def _latest_statements_with_lines(*, before: bool) -> Select[Any]:
+    """The page of :func:`_latest_statements` and the lines of the statements it shows, in
+    one statement: a row per line (a statement without lines, or one past ``shown``, has one
+    row whose line columns are null)."""
+    ranked_sq = _ranked_statements(before=before)
+    return (
+        select(*_STATEMENT_COLUMNS, *_LINE_COLUMNS)
+        .join(ranked_sq, ranked_sq.c.id == Statement.id)
+        .outerjoin(
+            StatementLine,
+            and_(
+                StatementLine.statement_id == Statement.id,
+                ranked_sq.c.rank <= bindparam("shown", type_=Integer),
+            ),
+        )
+        .where(ranked_sq.c.rank <= bindparam("limit", type_=Integer))
+        .order_by(Statement.ods_code, Statement.period.desc(), StatementLine.id)
+    )
+
+
+_LATEST_STATEMENTS_WITH_LINES = _latest_statements_with_lines(before=False)
+
+
+_LATEST_STATEMENTS_WITH_LINES_BEFORE = _latest_statements_with_lines(before=True)
+
+
 _LINES_OF_STATEMENTS = (
     select(*_LINE_COLUMNS)
-    .where(StatementLine.statement_id.in_(bindparam("ids", expanding=True)))
+    .where(StatementLine.statement_id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     .order_by(StatementLine.statement_id, StatementLine.id)
 )
 
 
-_LINES_BY_ID = select(*_LINE_COLUMNS).where(StatementLine.id.in_(bindparam("ids", expanding=True)))
+_LINES_BY_ID = select(*_LINE_COLUMNS).where(
+    StatementLine.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+)
 
 
 async def latest_statements(
@@ -97,7 +139,7 @@ async def latest_statements(
 
     One statement for any number of practices: a window per practice, not a query each.
     """
-    params: dict[str, object] = {"codes": codes, "limit": limit}
+    params: dict[str, object] = {"codes": list(codes), "limit": limit}
     if before is None:
         result = await session.execute(_LATEST_STATEMENTS, params)
     else:
@@ -105,8 +147,29 @@ async def latest_statements(
     return [StatementRow(*row) for row in result]
 
 
+async def latest_statements_with_lines(
+    session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int, shown: int
+) -> list[tuple[StatementRow, LineRow | None]]:
+    """:func:`latest_statements` and, for each practice's first ``shown`` statements, their
+    lines in line order, in one round trip: (statement, line) for each line, (statement, None)
+    for a statement without lines shown."""
+    params: dict[str, object] = {"codes": list(codes), "limit": limit, "shown": shown}
+    if before is None:
+        result = await session.execute(_LATEST_STATEMENTS_WITH_LINES, params)
+    else:
+        result = await session.execute(
+            _LATEST_STATEMENTS_WITH_LINES_BEFORE, {**params, "before": before}
+        )
+    width = len(_STATEMENT_COLUMNS)
+    found: list[tuple[StatementRow, LineRow | None]] = []
+    for row in result:
+        statement = StatementRow(*row[:width])
+        found.append((statement, None if row[width] is None else LineRow(*row[width:])))
+    return found
+
+
 async def lines_of_statements(session: AsyncSession, statement_ids: Sequence[int]) -> list[LineRow]:
-    result = await session.execute(_LINES_OF_STATEMENTS, {"ids": statement_ids})
+    result = await session.execute(_LINES_OF_STATEMENTS, {"ids": list(statement_ids)})
     return [LineRow(*row) for row in result]
 
 
@@ -117,7 +180,7 @@ async def statement_for(session: AsyncSession, ods_code: str, period: date) -> S
 
 
 async def lines_by_id(session: AsyncSession, ids: Sequence[int]) -> list[LineRow]:
-    return [LineRow(*row) for row in await session.execute(_LINES_BY_ID, {"ids": ids})]
+    return [LineRow(*row) for row in await session.execute(_LINES_BY_ID, {"ids": list(ids)})]
 
 
 _LINES_OF_PRACTICES = (
