@@ -1071,7 +1071,11 @@ class RecordsLmcSummary:
             open_counts = await repository.open_by_practice(
                 session, self.codes, today=info.context.today
             )
-        incidents = await self._incident_counts(info)
+        # Each practice's incidents summed once here: summing the area's rows again for
+        # every practice grew with the square of the area (1,100 practices in the largest).
+        incidents: dict[str | None, int] = {}
+        for practice, _, count in await self._incident_counts(info):
+            incidents[practice] = incidents.get(practice, 0) + count
         progress = await info.context.harm_progress.load_many(self.codes)
         outstanding = {row[0]: row[1].outstanding for row in progress if row is not None}
         summaries = []
@@ -1085,7 +1089,7 @@ class RecordsLmcSummary:
                     awaiting_collection=awaiting,
                     in_transit=transit,
                     overdue=late,
-                    incidents=sum(c for p, _, c in incidents if p == code),
+                    incidents=incidents.get(code, 0),
                     harm_reviews_outstanding=outstanding.get(code, 0),
                 )
             )
