@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import pytest
 from stack import ROOT, Stack, StackConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from pcse_kit.postgres import EmbeddedPostgres
 
@@ -51,3 +52,25 @@ def gateway(stack: Stack) -> Iterator[httpx.Client]:
         headers={"authorization": f"Bearer {stack.token('admin')}"},
     ) as client:
         yield client
+
+
+@pytest.fixture
+def payments_events(stack: Stack) -> Callable[[], list[dict[str, Any]]]:
+    """Reads every event on the payments stream so far, as the read-only user."""
+
+    async def read() -> list[dict[str, Any]]:
+        bus = stack.bus("reader")
+        try:
+            js = await bus.jetstream()
+            info = await js.stream_info("payments")
+            found = []
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                message = await js.get_msg("payments", seq)
+                found.append({"subject": message.subject, **json.loads(message.data or b"{}")})
+            # Only events: a test stores a bare message on a payments subject to show the
+            # broker lets payments publish there.
+            return [event for event in found if "type" in event and "payload" in event]
+        finally:
+            await bus.close()
+
+    return lambda: asyncio.run(read())

@@ -4,8 +4,6 @@ counted from that first day."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stack import Stack
 
 OPEN = """
@@ -25,22 +25,8 @@ mutation ($raised: Date!) {
 """
 
 
-async def _events(stack: Stack) -> list[dict[str, Any]]:
-    bus = stack.bus("reader")
-    try:
-        js = await bus.jetstream()
-        info = await js.stream_info("payments")
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            message = await js.get_msg("payments", seq)
-            found.append({"subject": message.subject, **json.loads(message.data or b"{}")})
-        return [event for event in found if "type" in event and "payload" in event]
-    finally:
-        await bus.close()
-
-
 def test_a_dispute_recorded_past_day_40_is_announced_once_on_the_payments_stream(
-    stack: Stack,
+    stack: Stack, payments_events: Callable[[], list[dict[str, Any]]]
 ) -> None:
     raised = date.today() - timedelta(days=50)
     body = httpx.post(
@@ -58,7 +44,7 @@ def test_a_dispute_recorded_past_day_40_is_announced_once_on_the_payments_stream
     while True:
         found = [
             e
-            for e in asyncio.run(_events(stack))
+            for e in payments_events()
             if e["type"] == "dispute.escalatable" and e["payload"]["reference"] == reference
         ]
         if found or time.monotonic() > deadline:

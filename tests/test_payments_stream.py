@@ -4,36 +4,19 @@ on the `payments` stream moments later; the demo's anomalies were raised there t
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stack import Stack
 
 
-async def _events(stack: Stack) -> list[dict[str, Any]]:
-    """Every event on the payments stream, read as the read-only user."""
-    bus = stack.bus("reader")
-    try:
-        js = await bus.jetstream()
-        info = await js.stream_info("payments")
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            message = await js.get_msg("payments", seq)
-            found.append({"subject": message.subject, **json.loads(message.data or b"{}")})
-        # Only events: another test stores a bare message on a payments subject to show the
-        # broker lets payments publish there.
-        return [event for event in found if "type" in event and "payload" in event]
-    finally:
-        await bus.close()
-
-
 def test_a_statement_a_practice_imports_is_published_on_the_payments_stream(
-    stack: Stack,
+    stack: Stack, payments_events: Callable[[], list[dict[str, Any]]]
 ) -> None:
     csv = (
         "ods_code,period,paycode,component,amount,status,paid_on\\n"
@@ -53,7 +36,7 @@ def test_a_statement_a_practice_imports_is_published_on_the_payments_stream(
 
     deadline = time.monotonic() + 30
     while True:
-        events = asyncio.run(_events(stack))
+        events = payments_events()
         published = [
             e
             for e in events
