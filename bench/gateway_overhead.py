@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -53,7 +52,7 @@ from urllib.parse import urlsplit
 import h11
 import httpx
 
-from bench.measure import cpu_seconds, peak_rss_mb, percentile, wait_for_events
+from bench.measure import cpu_seconds, load_average, peak_rss_mb, percentile, wait_for_events
 from stack import ROOT, SERVICES, Stack, StackConfig
 
 QUERY = (ROOT / "demo" / "practice-status.graphql").read_text()
@@ -579,7 +578,7 @@ def main() -> None:
     print_open_loop(loops, args.duration)
     if comparison is not None:
         print_comparison(comparison, rate=AB_RATE, duration=args.duration, rounds=args.rounds)
-    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import time
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 import httpx
 from pcse_kit import dates
 
-from bench.measure import cpu_seconds, peak_rss_mb, percentile
+from bench.measure import cpu_seconds, load_average, peak_rss_mb, percentile
 from bench.national import SEED, SIZES, Nation, build
 from bench.national.cache import national_stack
 from stack import ROOT, Stack
@@ -155,7 +154,7 @@ def largest_against_smallest(stack: Stack, nation: Nation, rounds: int) -> None:
         f"largest LMC ({largest}, {sizes[largest]} practices) against the smallest "
         f"({smallest}, {sizes[smallest]}: {sizes[largest] / sizes[smallest]:.0f} times the "
         f"practices), interleaved, concurrency 1, {rounds} each; load average "
-        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        + load_average()
         + ":"
     )
     for service, query in SUMMARIES.items():

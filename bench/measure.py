@@ -18,6 +18,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, as benchmarks print them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

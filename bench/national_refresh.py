@@ -35,6 +35,7 @@ from pcse_kit.auth import Principal, Role
 from pcse_kit.db import create_engine, create_sessionmaker
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bench.measure import load_average
 from bench.national import SEED, SIZES, build
 from bench.national.cache import national_stack
 
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 TARGET_SECONDS = 300
 OPERATOR = Principal(subject="bench-refresh", role=Role.OPERATOR, scope=frozenset({"payments"}))
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def practices(url: str) -> list[str]:
@@ -93,7 +90,7 @@ def main() -> None:
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(
         f"{args.size} data set, seed {args.seed}: {len(nation.practices):,} practices, "
-        f"{nation.size.months} months of statements; load average at the start {_load()} "
+        f"{nation.size.months} months of statements; load average at the start {load_average()} "
         f"on {os.cpu_count()} cores"
     )
     with national_stack(
@@ -116,7 +113,7 @@ def main() -> None:
                 print(
                     f"  {count:>6,} practices: {seconds:8.1f} s = "
                     f"{seconds * 1000 / count:6.1f} ms a practice ({outcome}); load "
-                    f"average {_load()}",
+                    f"average {load_average()}",
                     flush=True,
                 )
         part_s, all_s = statistics.median(runs["part"]), statistics.median(runs["all"])

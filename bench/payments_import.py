@@ -42,6 +42,8 @@ from pcse_kit.migrations import upgrade
 from pcse_kit.postgres import EmbeddedPostgres
 from sqlalchemy import select
 
+from bench.measure import load_average
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -298,7 +300,7 @@ async def run(server: EmbeddedPostgres, directory: Path, lines: int, practices: 
         f" lines {orm.cpu['load'] / copy.cpu['load']:.1f}x"
     )
     print(f"  both loaded {copied[0]:,} lines totalling {copied[1]:,} pence")
-    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 def main() -> None:

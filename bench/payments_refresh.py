@@ -31,6 +31,7 @@ from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.postgres import EmbeddedPostgres
 from sqlalchemy import text
 
+from bench.measure import cpu_seconds, load_average
 from bench.national import SEED, SIZES, Size, build
 from bench.national.load import load, migrated
 
@@ -51,12 +52,6 @@ class Measured:
     open: int
 
 
-def backend_cpu(pid: int) -> float:
-    """A local PostgreSQL backend's CPU seconds so far (user and system), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def refresh(url: str, *, today: object) -> tuple[float, float, float, int, int]:
     """The refresh, timed: wall seconds, this process's CPU seconds, the server's CPU seconds
     (the one backend the refresh ran on: a pool of one), anomalies opened and open."""
@@ -65,11 +60,11 @@ async def refresh(url: str, *, today: object) -> tuple[float, float, float, int,
         sessions = create_sessionmaker(engine)
         async with sessions() as session:
             pid = int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)
-        server = backend_cpu(pid)
+        server = cpu_seconds(pid)  # the local PostgreSQL backend's
         started, cpu = time.perf_counter(), time.process_time()
         result = await refresh_anomalies(sessions, OPERATOR, ods_codes=None, today=today)  # type: ignore[arg-type]
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return seconds, cpu, backend_cpu(pid) - server, result.opened, result.open
+        return seconds, cpu, cpu_seconds(pid) - server, result.opened, result.open
     finally:
         await engine.dispose()
 
@@ -166,7 +161,7 @@ def main() -> None:
         f" {'met' if national < TARGET_SECONDS else 'missed'};"
         " extrapolated, the national refresh itself is timed with the national data set)"
     )
-    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

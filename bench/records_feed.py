@@ -39,7 +39,7 @@ from pcse_kit.db import create_engine, create_sessionmaker
 from records import feed
 from records.settings import timer_targets
 
-from bench.measure import percentile
+from bench.measure import load_average, percentile
 from bench.national import SEED, SIZES, build
 from bench.national.cache import national_stack
 
@@ -258,11 +258,10 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
-    load_average = os.getloadavg()
     print(
         f"{args.size} data set, seed {args.seed}: {len(nation.practices):,} practices, "
-        f"{len(nation.lmcs)} LMCs; load average at the start {load_average[0]:.2f} "
-        f"{load_average[1]:.2f} {load_average[2]:.2f} on {os.cpu_count()} cores"
+        f"{len(nation.lmcs)} LMCs; load average at the start {load_average()} "
+        f"on {os.cpu_count()} cores"
     )
     with national_stack(
         nation,

@@ -36,6 +36,7 @@ from bench.gateway_overhead import (
     print_comparison,
     settle,
 )
+from bench.measure import load_average
 from stack import ROOT, Stack, StackConfig
 
 _BASELINE_STACK = textwrap.dedent(
@@ -124,10 +125,6 @@ def start_baseline(
 
 def _services(tree: Path) -> list[str]:
     return sorted(p.name for p in (tree / "services").iterdir() if (p / p.name).is_dir())
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
