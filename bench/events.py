@@ -36,8 +36,8 @@ import nats.js.errors
 from pcse_kit import dates
 
 from bench.measure import cpu_seconds, percentile
-from bench.national import SEED, SIZES, PracticeSpec, build
-from bench.national.cache import national_stack
+from bench.national import SIZES, PracticeSpec, build
+from bench.national.cache import add_nation_arguments, national_stack
 
 if TYPE_CHECKING:
     from pcse_kit.events import Bus
@@ -292,13 +292,10 @@ async def steady(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="national")
-    parser.add_argument("--seed", type=int, default=SEED)
+    add_nation_arguments(parser)
     parser.add_argument("--rate", type=float, default=20.0, help="steady events a second")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady flow's length")
     parser.add_argument("--max-wait", type=float, default=600.0, help="for a drain, seconds")
-    parser.add_argument("--workers", type=int, default=None, help="generator processes")
-    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(

@@ -32,8 +32,8 @@ import httpx
 from pcse_kit import dates
 
 from bench.measure import cpu_seconds, load_average, peak_rss_mb, percentile
-from bench.national import SEED, SIZES, Nation, build
-from bench.national.cache import national_stack
+from bench.national import SIZES, Nation, build
+from bench.national.cache import add_nation_arguments, national_stack
 from stack import ROOT, Stack
 
 TARGET_MS = 100
@@ -179,12 +179,9 @@ def largest_against_smallest(stack: Stack, nation: Nation, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="national")
-    parser.add_argument("--seed", type=int, default=SEED)
+    add_nation_arguments(parser)
     parser.add_argument("--requests", type=int, default=200, help="requests per query")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=None, help="generator processes")
-    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(

@@ -36,8 +36,8 @@ from pcse_kit.db import create_engine, create_sessionmaker
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench.measure import load_average
-from bench.national import SEED, SIZES, build
-from bench.national.cache import national_stack
+from bench.national import SIZES, build
+from bench.national.cache import add_nation_arguments, national_stack
 
 if TYPE_CHECKING:
     from datetime import date
@@ -80,12 +80,9 @@ async def refresh(url: str, codes: list[str] | None, *, today: date) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="national")
-    parser.add_argument("--seed", type=int, default=SEED)
+    add_nation_arguments(parser)
     parser.add_argument("--rounds", type=int, default=1, help="runs of each, alternated")
     parser.add_argument("--fraction", type=int, default=10, help="the part run: 1 in N")
-    parser.add_argument("--workers", type=int, default=None, help="generator processes")
-    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(

@@ -40,8 +40,8 @@ from records import feed
 from records.settings import timer_targets
 
 from bench.measure import load_average, percentile
-from bench.national import SEED, SIZES, build
-from bench.national.cache import national_stack
+from bench.national import SIZES, build
+from bench.national.cache import add_nation_arguments, national_stack
 
 if TYPE_CHECKING:
     from stack import Stack
@@ -249,13 +249,10 @@ def apply_loop(stack: Stack, lines: list[dict[str, str]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="national")
-    parser.add_argument("--seed", type=int, default=SEED)
+    add_nation_arguments(parser)
     parser.add_argument("--lines", type=int, default=25_000, help="lines in the feed")
     parser.add_argument("--loop-lines", type=int, default=1_000, help="lines sent one by one")
     parser.add_argument("--rounds", type=int, default=2, help="summary requests per LMC")
-    parser.add_argument("--workers", type=int, default=None, help="generator processes")
-    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
     args = parser.parse_args()
     nation = build(SIZES[args.size], seed=args.seed, as_of=dates.today())
     print(

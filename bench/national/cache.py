@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING
 
 from pcse_kit.postgres import EmbeddedPostgres
 
+from bench.national import SEED, SIZES
 from bench.national.load import Report, load
 from stack import ROOT, SERVICES, Stack, StackConfig
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterator
 
     from bench.national import Nation
@@ -45,6 +47,14 @@ CACHE = ROOT / ".data" / "bench-national"
 VERSION = 1
 """Raised by hand when something outside the hashed files changes what is loaded."""
 COMPLETE = "complete"
+
+
+def add_nation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every national benchmark takes: which nation, and how it is loaded."""
+    parser.add_argument("--size", choices=sorted(SIZES), default="national")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--workers", type=int, default=None, help="generator processes")
+    parser.add_argument("--fresh", action="store_true", help="load anew, not a kept copy")
 
 
 def key(nation: Nation) -> str:
