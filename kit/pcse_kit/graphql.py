@@ -22,7 +22,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
 
 from pcse_kit import over_http
-from pcse_kit.db import read_only
+from pcse_kit.db import read_only, row_reader
 from pcse_kit.errors import BadUserInput, MaskInternalErrors
 from pcse_kit.observe import OperationMetrics
 
@@ -59,7 +59,8 @@ class RequestContext(BaseContext):
 
     Concurrent resolvers never share one ``AsyncSession``: each loader batch and each mutation
     opens its own from ``sessionmaker``. ``reader`` makes sessions for reads alone, which run
-    each statement without a transaction around it (:func:`pcse_kit.db.read_only`).
+    each statement without a transaction around it (:func:`pcse_kit.db.read_only`); ``rows``
+    makes connections for reads of plain rows, without a session (:func:`pcse_kit.db.row_reader`).
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class RequestContext(BaseContext):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.reader = read_only(sessionmaker)
+        self.rows = row_reader(sessionmaker)
         self.principal = principal
 
 
