@@ -82,9 +82,11 @@ class PerformersContext(RequestContext):
         return [practices.get(code) for code in codes]
 
     async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
-        areas = await self.practices_of_lmc.load_many(lmc_codes)
         async with self.reader() as session:
-            return [await find(session, codes=codes, on=self.today) for codes in areas]
+            return [
+                await find(session, codes=repository.practices_of_area(lmc), on=self.today)
+                for lmc in lmc_codes
+            ]
 
 
 async def _memberships_by_performer(

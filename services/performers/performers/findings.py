@@ -26,12 +26,13 @@ from performers.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from datetime import date
 
     from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.orm import InstrumentedAttribute
+
+    from performers.repository import Practices
 
 
 class FindingKind(enum.StrEnum):
@@ -88,14 +89,13 @@ def _current(on: date) -> ColumnElement[bool]:
 
 
 def _in_scope(
-    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
-    codes: Sequence[str] | None,
+    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None], codes: Practices | None
 ) -> ColumnElement[bool]:
     """``column`` in ``codes``; always true when there is no scope (the whole list)."""
     return true() if codes is None else column.in_(codes)
 
 
-def _working_at(codes: Sequence[str] | None, on: date) -> ColumnElement[bool]:
+def _working_at(codes: Practices | None, on: date) -> ColumnElement[bool]:
     """Performers with a current membership at one of ``codes`` (any practice when None)."""
     subquery = select(Membership.gmc_number).where(
         _current(on), _in_scope(Membership.ods_code, codes)
@@ -103,7 +103,7 @@ def _working_at(codes: Sequence[str] | None, on: date) -> ColumnElement[bool]:
     return Performer.gmc_number.in_(subquery)
 
 
-def _joining_at(codes: Sequence[str] | None) -> ColumnElement[bool]:
+def _joining_at(codes: Practices | None) -> ColumnElement[bool]:
     """Performers a practice of ``codes`` has asked to take on (open or approved)."""
     subquery = select(ChangeRequest.gmc_number).where(
         ChangeRequest.kind == ChangeKind.JOINING,
@@ -117,8 +117,9 @@ def _registrar(performer_supervised: bool, role: Role) -> bool:
     return performer_supervised or role is Role.REGISTRAR
 
 
-async def find(session: AsyncSession, *, codes: Sequence[str] | None, on: date) -> list[Finding]:
-    """Every finding about the practices ``codes`` (the whole list when None), as of ``on``.
+async def find(session: AsyncSession, *, codes: Practices | None, on: date) -> list[Finding]:
+    """Every finding about the practices ``codes`` (the whole list when None), as of ``on``;
+    ``codes`` may be a subquery of them (an LMC's area: ``repository.practices_of_area``).
 
     A fixed number of statements whatever the number of practices: an LMC's summary costs the
     same for one practice or five hundred.
