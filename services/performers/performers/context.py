@@ -12,7 +12,7 @@ from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
 from performers import repository
-from performers.findings import Finding, find
+from performers.findings import Finding, find_side_by_side
 
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
@@ -82,9 +82,12 @@ class PerformersContext(RequestContext):
         return [practices.get(code) for code in codes]
 
     async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
-        areas = await self.practices_of_lmc.load_many(lmc_codes)
-        async with self.reader() as session:
-            return [await find(session, codes=codes, on=self.today) for codes in areas]
+        return [
+            await find_side_by_side(
+                self.reader, codes=repository.practices_of_area(lmc), on=self.today
+            )
+            for lmc in lmc_codes
+        ]
 
 
 async def _memberships_by_performer(

@@ -38,9 +38,20 @@ from performers.models import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import date
+    from typing import TypeAlias
 
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Select
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    Practices: TypeAlias = Sequence[str] | Select[str]
+    """Practices by ODS code, or a subquery of their codes (``practices_of_area``)."""
+
+
+def practices_of_area(lmc: str) -> Select[str]:
+    """The practices of the LMC ``lmc``, as a subquery: an area's statements name the LMC,
+    not its practices. A list of the largest LMC's 1,100 codes, written out in each of a
+    summary's statements, cost more to render and plan than the statements took to run."""
+    return select(Practice.ods_code).where(Practice.lmc_code == lmc)
 
 
 async def practices_by_code(session: AsyncSession, codes: Sequence[str]) -> list[Practice]:
@@ -194,7 +205,7 @@ async def change_request_by_reference(
     )
 
 
-def _open_requests_at(codes: Sequence[str], on: date) -> ColumnElement[bool]:
+def _open_requests_at(codes: Practices, on: date) -> ColumnElement[bool]:
     """Open requests about the practices ``codes`` or a performer working there now."""
     working = select(Membership.gmc_number).where(Membership.ods_code.in_(codes), _current(on))
     return and_(
@@ -226,7 +237,7 @@ async def open_change_requests(
 
 
 async def open_change_request_dates(
-    session: AsyncSession, codes: Sequence[str], *, on: date
+    session: AsyncSession, codes: Practices, *, on: date
 ) -> list[tuple[ChangeKind, date]]:
     """(kind, complete date) of each open request: enough to place it against its target."""
     result = await session.execute(
@@ -265,7 +276,7 @@ async def requests_about(
 
 
 async def performer_counts(
-    session: AsyncSession, codes: Sequence[str], *, on: date
+    session: AsyncSession, codes: Practices, *, on: date
 ) -> list[tuple[ListStatus, int]]:
     """Performers working at ``codes`` on ``on``, counted once each, by list status."""
     working = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from pcse_kit.identifiers import gmc_number, lmc_code, practice_code
@@ -18,6 +18,9 @@ from performers.context import PerformersContext
 
 # By its own name too: in Lmc, `findings` is also a field's resolver.
 from performers.findings import FindingKind
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
 
 strawberry.enum(
     models.ContractType, description="The contract a practice holds with the commissioner."
@@ -488,7 +491,7 @@ class Lmc:
         directives=[Cost(weight=AREA_COST)],
     )
     async def performer_counts(self, info: Info[PerformersContext, None]) -> list[StatusCount]:
-        codes = await _area(info, self.code)
+        codes = _area_query(info, self.code)
         async with info.context.sessionmaker() as session:
             counts = await repository.performer_counts(session, codes, on=info.context.today)
         return [StatusCount(status=status, count=count) for status, count in counts]
@@ -498,7 +501,7 @@ class Lmc:
         directives=[Cost(weight=AREA_COST)],
     )
     async def change_request_ages(self, info: Info[PerformersContext, None]) -> ChangeRequestAges:
-        codes = await _area(info, self.code)
+        codes = _area_query(info, self.code)
         today = info.context.today
         async with info.context.sessionmaker() as session:
             dates = await repository.open_change_request_dates(session, codes, on=today)
@@ -644,6 +647,13 @@ async def _area(info: Info[PerformersContext, None], code: str) -> list[str]:
     """The LMC's practice codes, once the caller is shown to be entitled to its summary."""
     policy.lmc_summary(info.context.principal, code)
     return await info.context.practices_of_lmc.load(code)
+
+
+def _area_query(info: Info[PerformersContext, None], code: str) -> Select[str]:
+    """The LMC's practices as a subquery, once the caller is shown to be entitled to its
+    summary: for a figure over the whole area, in one statement naming the LMC."""
+    policy.lmc_summary(info.context.principal, code)
+    return repository.practices_of_area(code)
 
 
 async def _area_findings(info: Info[PerformersContext, None], code: str) -> list[findings.Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -22,12 +22,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import aliased
 
 from records.models import (
     HarmGrade,
@@ -609,8 +611,10 @@ class HarmProgress:
 
 
 async def harm_progress_of_practices(
-    session: AsyncSession, codes: Sequence[str], *, today: date
+    session: AsyncSession, codes: Sequence[str] | Select[str], *, today: date
 ) -> list[tuple[str, HarmProgress]]:
+    """Each practice's harm-review progress: of the practices ``codes``, or of a subquery of
+    them (``harm_progress_in_area``)."""
     result = await session.execute(
         select(
             HarmReview.ods_code,
@@ -639,6 +643,13 @@ async def harm_progress_of_practices(
         )
         for code, *counts in result
     ]
+
+
+async def harm_progress_in_area(
+    session: AsyncSession, lmc: str, *, today: date
+) -> list[tuple[str, HarmProgress]]:
+    """Harm-review progress of each practice of the LMC ``lmc`` with any review."""
+    return await harm_progress_of_practices(session, _area(lmc), today=today)
 
 
 # --------------------------------------------------------------------------------------------
@@ -728,35 +739,38 @@ async def upsert_practice(
     )
 
 
+class AreaPractice(NamedTuple):
+    ods_code: str
+    name: str
+
+
 async def practices_of_lmcs(
     session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[str, PracticeDirectory]]:
-    result = await session.scalars(
-        select(PracticeDirectory)
+) -> list[tuple[str, AreaPractice]]:
+    """Each LMC's practices, as plain rows: 1,100 in the largest, where building an ORM
+    object for each cost more than reading them."""
+    result = await session.execute(
+        select(PracticeDirectory.lmc_code, PracticeDirectory.ods_code, PracticeDirectory.name)
         .where(PracticeDirectory.lmc_code.in_(codes))
         .order_by(PracticeDirectory.lmc_code, PracticeDirectory.ods_code)
     )
-    return [(row.lmc_code, row) for row in result]
+    return [(lmc, AreaPractice(ods_code, name)) for lmc, ods_code, name in result]
 
 
-async def status_counts(
-    session: AsyncSession, codes: Sequence[str]
-) -> list[tuple[MovementStatus, int, int]]:
-    """(status, movements to the practices ``codes``, movements from them).
+async def status_counts(session: AsyncSession, lmc: str) -> list[tuple[MovementStatus, int, int]]:
+    """(status, movements to the practices of the LMC ``lmc``, movements from them).
 
     From the counts the triggers on ``movement`` keep: a few rows per practice, where
     counting the movements themselves read every one an area ever had (170,000 for the
     largest LMC on the national data set).
     """
-    if not codes:
-        return []
     result = await session.execute(
         select(
             MovementCount.status,
             func.sum(MovementCount.count).filter(MovementCount.direction == IN),
             func.sum(MovementCount.count).filter(MovementCount.direction == OUT),
         )
-        .where(MovementCount.ods_code.in_(codes))
+        .where(MovementCount.ods_code.in_(_area(lmc)))
         .group_by(MovementCount.status)
     )
     return [
@@ -764,6 +778,13 @@ async def status_counts(
         for status, incoming, outgoing in result
         if incoming or outgoing
     ]
+
+
+def _area(lmc: str) -> Select[str]:
+    """The practices of the LMC ``lmc``, as a subquery: an area's statements name the LMC,
+    not its practices (a list of 1,100 values for the largest made rendering and planning
+    a statement cost more than running it)."""
+    return select(PracticeDirectory.ods_code).where(PracticeDirectory.lmc_code == lmc)
 
 
 @dataclass(frozen=True)
@@ -780,99 +801,150 @@ class OpenSummary:
     ages: tuple[int, ...] = tuple(0 for _ in AGE_BUCKETS)
 
 
-async def open_summary(
-    session: AsyncSession, codes: Sequence[str], *, now: datetime, today: date
-) -> OpenSummary:
-    """Open movements to or from the practices ``codes``, each once: stages, overdue by
-    timer (a movement can be overdue on several), and ages.
+PracticeOpen = tuple[int, int, int, int]
+"""One practice's open movements in and out: (open, awaiting collection, in transit, overdue)."""
 
-    Two halves, each an index-only scan of one end's covering index: movements sent by the
-    area, then those it receives from outside it (a movement within the area is counted
-    with its sender).
-    """
-    if not codes:
-        return OpenSummary()
+
+@dataclass(frozen=True)
+class OpenInArea:
+    summary: OpenSummary
+    """Each movement once: one between two of the area's practices counts with its sender."""
+    by_practice: dict[str, PracticeOpen]
+    """In and out of each practice with any: one within the area counts at both ends."""
+
+
+def _bound_age_buckets(requested_at: Any) -> list[Any]:
+    """``_age_buckets`` with each bound a parameter, ``age_{i}_to`` and ``age_{i}_from``."""
+    counts = []
+    for i, bucket in enumerate(AGE_BUCKETS):
+        condition = requested_at <= bindparam(f"age_{i}_to", type_=requested_at.type)
+        if bucket.max_days is not None:
+            younger = requested_at > bindparam(f"age_{i}_from", type_=requested_at.type)
+            condition = and_(condition, younger)
+        counts.append(_count(condition))
+    return counts
+
+
+@functools.cache
+def _open_in_area_statement() -> Any:
+    """The statement of ``open_in_area``, built once: building it (two dozen counts, a
+    union, a CTE) cost more of the service's time than reading its rows. The LMC, the day
+    and the age bands' bounds are its parameters."""
+    lmc: Any = bindparam("lmc", type_=String)
+    today: Any = bindparam("today", type_=Date)
     columns: tuple[Any, ...] = (
         Movement.status.label("status"),
-        overdue(today).label("late"),
         *(OVERDUE[kind](today).label(f"late_{kind.value}") for kind in TimerKind),
         Movement.requested_at.label("requested_at"),
     )
-    from_outside = or_(Movement.sender_ods_code.is_(None), Movement.sender_ods_code.not_in(codes))
+    # A join, not a correlated subquery: that would keep the statement from running in
+    # parallel workers.
+    sender = aliased(PracticeDirectory)
     ends = union_all(
-        select(*columns).where(Movement.is_open, Movement.sender_ods_code.in_(codes)),
-        select(*columns).where(
-            Movement.is_open, Movement.receiver_ods_code.in_(codes), from_outside
+        select(Movement.sender_ods_code.label("practice"), true().label("once"), *columns).where(
+            Movement.is_open, Movement.sender_ods_code.in_(_area(lmc))
         ),
-    ).subquery()
-    c = ends.c
-    row = (
-        await session.execute(
-            select(
-                _count(),
-                _count(c.status.in_(AWAITING_COLLECTION)),
-                _count(c.status.in_(IN_TRANSIT)),
-                *_stage_counts(c.status),
-                _count(c.late),
-                *(_count(c[f"late_{kind.value}"]) for kind in TimerKind),
-                *_age_buckets(now, c.requested_at),
-            )
+        select(
+            Movement.receiver_ods_code.label("practice"),
+            sender.ods_code.is_(None).label("once"),
+            *columns,
         )
-    ).one()
-    timers = len(TimerKind)
-    first_timer = 8
-    return OpenSummary(
-        open=row[0],
-        awaiting_collection=row[1],
-        in_transit=row[2],
-        missing=row[3],
-        lost=row[4],
-        in_storage=row[5],
-        wrong_record=row[6],
-        overdue=row[7],
-        by_timer=tuple(row[first_timer : first_timer + timers]),
-        ages=tuple(row[first_timer + timers :]),
+        .outerjoin(
+            sender, and_(sender.ods_code == Movement.sender_ods_code, sender.lmc_code == lmc)
+        )
+        .where(Movement.is_open, Movement.receiver_ods_code.in_(_area(lmc))),
+    ).subquery()
+    e = ends.c
+    names = ["open", "awaiting", "transit", "late", "missing", "lost", "storage", "wrong"]
+    names += [f"late_{kind.value}" for kind in TimerKind]
+    names += [f"age_{i}" for i in range(len(AGE_BUCKETS))]
+    grouped = (
+        select(
+            e.practice,
+            e.once,
+            _count().label("open"),
+            _count(e.status.in_(AWAITING_COLLECTION)).label("awaiting"),
+            _count(e.status.in_(IN_TRANSIT)).label("transit"),
+            # Overdue on any timer, from each timer's column worked out once per movement.
+            _count(or_(*(e[f"late_{kind.value}"] for kind in TimerKind))).label("late"),
+            *(c.label(n) for c, n in zip(_stage_counts(e.status), names[4:8], strict=True)),
+            *(_count(e[f"late_{kind.value}"]).label(f"late_{kind.value}") for kind in TimerKind),
+            *(c.label(f"age_{i}") for i, c in enumerate(_bound_age_buckets(e.requested_at))),
+        )
+        .group_by(e.practice, e.once)
+        .cte("grouped")
     )
+    g = grouped.c
+
+    def total(name: str, condition: ColumnElement[bool] | None = None) -> Any:
+        summed = func.sum(g[name])
+        return func.coalesce(summed if condition is None else summed.filter(condition), 0).cast(
+            BigInteger
+        )
+
+    nothing = literal(None, BigInteger)
+    per_practice = select(
+        g.practice, *(total(n) for n in names[:4]), *(nothing for _ in names[4:])
+    ).group_by(g.practice)
+    whole = select(literal(None, String), *(total(n, g.once) for n in names))
+    return union_all(per_practice, whole)
+
+
+async def open_in_area(
+    session: AsyncSession, lmc: str, *, now: datetime, today: date
+) -> OpenInArea:
+    """Open movements to or from the practices of the LMC ``lmc``: the area's stages, overdue
+    by timer (a movement can be overdue on several) and ages, each movement once, and each
+    practice's in and out, from one pass over them.
+
+    The area is read from the directory in the statement (a join on the LMC code), not sent
+    as a list of its practices: 1,100 values for the largest LMC made planning cost more than
+    the scan. Each end is a nested loop over the area's practices into that end's covering
+    index of open movements (an index-only scan); a movement received from outside the area
+    is marked to be counted once. Grouped by practice and that mark first, then folded into
+    each practice's four figures and the area's whole in the same statement, so a few
+    thousand rows never leave the server.
+    """
+    bounds: dict[str, Any] = {"lmc": lmc, "today": today}
+    for i, bucket in enumerate(AGE_BUCKETS):
+        bounds[f"age_{i}_to"] = now - timedelta(days=bucket.min_days)
+        if bucket.max_days is not None:
+            bounds[f"age_{i}_from"] = now - timedelta(days=bucket.max_days + 1)
+    summary = OpenSummary()
+    by_practice: dict[str, PracticeOpen] = {}
+    for practice, open_, awaiting, transit, late, *rest in await session.execute(
+        _open_in_area_statement(), bounds
+    ):
+        if practice is not None:
+            by_practice[practice] = (open_, awaiting, transit, late)
+            continue
+        missing, lost, storage, wrong, *more = rest
+        timers = len(TimerKind)
+        summary = OpenSummary(
+            open=open_,
+            awaiting_collection=awaiting,
+            in_transit=transit,
+            missing=missing,
+            lost=lost,
+            in_storage=storage,
+            wrong_record=wrong,
+            overdue=late,
+            by_timer=tuple(more[:timers]),
+            ages=tuple(more[timers:]),
+        )
+    return OpenInArea(summary=summary, by_practice=by_practice)
 
 
 async def incident_counts(
-    session: AsyncSession, codes: Sequence[str]
+    session: AsyncSession, lmc: str
 ) -> list[tuple[str | None, IncidentKind, int]]:
-    """Incidents borne by the practices ``codes``, by practice and kind."""
-    if not codes:
-        return []
+    """Incidents borne by the practices of the LMC ``lmc``, by practice and kind."""
     result = await session.execute(
         select(Incident.ods_code, Incident.kind, _count())
-        .where(Incident.ods_code.in_(codes))
+        .where(Incident.ods_code.in_(_area(lmc)))
         .group_by(Incident.ods_code, Incident.kind)
     )
     return [(code, kind, count) for code, kind, count in result]
-
-
-async def open_by_practice(
-    session: AsyncSession, codes: Sequence[str], *, today: date
-) -> dict[str, tuple[int, int, int, int]]:
-    """Per practice: (open, awaiting collection, in transit, overdue), in and out together."""
-    if not codes:
-        return {}
-    ends = [
-        select(practice.label("practice"), Movement.status, overdue(today).label("late")).where(
-            practice.in_(codes), Movement.is_open
-        )
-        for practice in (Movement.sender_ods_code, Movement.receiver_ods_code)
-    ]
-    candidates = union_all(*ends).subquery()
-    c = candidates.c
-    result = await session.execute(
-        select(
-            c.practice,
-            _count(),
-            _count(c.status.in_(AWAITING_COLLECTION)),
-            _count(c.status.in_(IN_TRANSIT)),
-            _count(c.late),
-        ).group_by(c.practice)
-    )
-    return {practice: (o, a, t, late) for practice, o, a, t, late in result}
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import strawberry
 from pcse_kit import dates
@@ -16,6 +16,7 @@ from pcse_kit.identifiers import lmc_code, practice_code
 from pcse_kit.pagination import Connection, PageRequest, build_connection, filter_values
 from strawberry.federation.schema_directives import Cost
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from records import models, policy, repository, timers, trends
 from records.context import (
@@ -917,6 +918,24 @@ class IncidentCount:
     count: int = strawberry.field(description="How many.")
 
 
+_OPEN_FIGURES: Final = frozenset({"open", "awaitingCollection", "inTransit", "overdue"})
+
+
+def _asked_for(fields: Sequence[Selection]) -> set[str]:
+    """The names of the fields asked for just below ``fields``, through any fragment."""
+
+    def among(selections: Sequence[Selection]) -> set[str]:
+        names: set[str] = set()
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                names.add(selection.name)
+            else:
+                names |= among(selection.selections)
+        return names
+
+    return among([child for field in fields for child in field.selections])
+
+
 @strawberry.type(description="One practice's records figures in an LMC's summary.")
 class PracticeRecordsSummary:
     ods_code: str = strawberry.field(description="The practice.")
@@ -956,6 +975,7 @@ class ProblemTrend:
 )
 class RecordsLmcSummary:
     practice_count: int = strawberry.field(description="Practices in the area.")
+    lmc: strawberry.Private[str]
     codes: strawberry.Private[list[str]]
     names: strawberry.Private[dict[str, str]]
     shared: strawberry.Private[dict[str, asyncio.Future[Any]]]
@@ -969,7 +989,7 @@ class RecordsLmcSummary:
     @strawberry.field(description="Movements in and out of the area's practices, by status.")
     async def status_counts(self, info: Info[RecordsContext, None]) -> list[MovementStatusCount]:
         async with info.context.sessionmaker() as session:
-            counts = {s: (i, o) for s, i, o in await repository.status_counts(session, self.codes)}
+            counts = {s: (i, o) for s, i, o in await repository.status_counts(session, self.lmc)}
         return [
             MovementStatusCount(
                 status=status,
@@ -1014,11 +1034,9 @@ class RecordsLmcSummary:
 
     @strawberry.field(description="The area's harm-review worklists together.")
     async def harm_reviews(self, info: Info[RecordsContext, None]) -> HarmReviewProgress:
-        found = await info.context.harm_progress.load_many(self.codes)
         total = repository.HarmProgress()
-        for row in found:
-            if row is not None:
-                total += row[1]
+        for _, progress in await self._harm_progress(info):
+            total += progress
         return HarmReviewProgress.of(total)
 
     @strawberry.field(
@@ -1067,17 +1085,19 @@ class RecordsLmcSummary:
 
     @strawberry.field(description="Each practice in the area, by ODS code.")
     async def practices(self, info: Info[RecordsContext, None]) -> list[PracticeRecordsSummary]:
-        async with info.context.sessionmaker() as session:
-            open_counts = await repository.open_by_practice(
-                session, self.codes, today=info.context.today
-            )
+        # Each figure read only when asked for: the open counts are a pass over every open
+        # movement of the area (about 108,000 in the largest), not needed for a list of codes.
+        asked = _asked_for(info.selected_fields)
+        open_counts = (await self._open(info)).by_practice if asked & _OPEN_FIGURES else {}
         # Each practice's incidents summed once here: summing the area's rows again for
         # every practice grew with the square of the area (1,100 practices in the largest).
         incidents: dict[str | None, int] = {}
-        for practice, _, count in await self._incident_counts(info):
-            incidents[practice] = incidents.get(practice, 0) + count
-        progress = await info.context.harm_progress.load_many(self.codes)
-        outstanding = {row[0]: row[1].outstanding for row in progress if row is not None}
+        if "incidents" in asked:
+            for practice, _, count in await self._incident_counts(info):
+                incidents[practice] = incidents.get(practice, 0) + count
+        outstanding: dict[str, int] = {}
+        if "harmReviewsOutstanding" in asked:
+            outstanding = {c: p.outstanding for c, p in await self._harm_progress(info)}
         summaries = []
         for code in self.codes:
             open_, awaiting, transit, late = open_counts.get(code, (0, 0, 0, 0))
@@ -1096,28 +1116,47 @@ class RecordsLmcSummary:
         return summaries
 
     async def _open_summary(self, info: Info[RecordsContext, None]) -> repository.OpenSummary:
+        return (await self._open(info)).summary
+
+    async def _open(self, info: Info[RecordsContext, None]) -> repository.OpenInArea:
+        """The area's open movements, read once for ``open``, ``overdueByTimer`` and
+        ``practices`` together."""
         context = info.context
 
-        async def query() -> repository.OpenSummary:
+        async def query() -> repository.OpenInArea:
             async with context.sessionmaker() as session:
-                return await repository.open_summary(
-                    session, self.codes, now=context.now, today=context.today
+                return await repository.open_in_area(
+                    session, self.lmc, now=context.now, today=context.today
                 )
 
-        summary: repository.OpenSummary = await self._once("open", query)
-        return summary
+        found: repository.OpenInArea = await self._once("open", query)
+        return found
 
     async def _incident_counts(
         self, info: Info[RecordsContext, None]
     ) -> list[tuple[str | None, models.IncidentKind, int]]:
         async def query() -> list[tuple[str | None, models.IncidentKind, int]]:
             async with info.context.sessionmaker() as session:
-                return await repository.incident_counts(session, self.codes)
+                return await repository.incident_counts(session, self.lmc)
 
         counts: list[tuple[str | None, models.IncidentKind, int]] = await self._once(
             "incidents", query
         )
         return counts
+
+    async def _harm_progress(
+        self, info: Info[RecordsContext, None]
+    ) -> list[tuple[str, repository.HarmProgress]]:
+        context = info.context
+
+        async def query() -> list[tuple[str, repository.HarmProgress]]:
+            async with context.sessionmaker() as session:
+                return await repository.harm_progress_in_area(
+                    session, self.lmc, today=context.today
+                )
+
+        found: list[tuple[str, repository.HarmProgress]] = await self._once("harm", query)
+        return found
 
 
 @strawberry.federation.type(
@@ -1143,6 +1182,7 @@ class Lmc:
         practices = await info.context.practices_of_lmc.load(self.code)
         return RecordsLmcSummary(
             practice_count=len(practices),
+            lmc=self.code,
             codes=[p.ods_code for p in practices],
             names={p.ods_code: p.name for p in practices},
             shared={},
