@@ -19,7 +19,6 @@ A subscription that has failed every attempt for ``PAYMENTS_WEBHOOKS_DISABLE_AFT
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -89,11 +88,24 @@ class DeliveryWorker:
 
     async def run_forever(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None:
         del idle_seconds  # the relay's and consumers' poll; deliveries keep their own
+        found = asyncio.Event()
         async with self.client() as client:
             with metrics.before_scrape(self.count):
-                await asyncio.gather(*(self._sender(client, stop) for _ in range(self._senders)))
+                await asyncio.gather(
+                    *(
+                        self._sender(client, stop, found, looks=index == 0)
+                        for index in range(self._senders)
+                    )
+                )
 
-    async def _sender(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def _sender(
+        self, client: httpx.AsyncClient, stop: asyncio.Event, found: asyncio.Event, *, looks: bool
+    ) -> None:
+        """Send due deliveries until none is left, then wait. While nothing is due, one sender
+        (``looks``) looks every :data:`IDLE_SECONDS`; the others wait until a sender has sent
+        one (``found``: there may be more) or, at the latest, for as many seconds as there are
+        senders. An idle service then asks the database once a second, not once per sender: at
+        four senders the polls were two fifths of the payments service's CPU while idle."""
         failures = 0
         while not stop.is_set():
             try:
@@ -104,10 +116,20 @@ class DeliveryWorker:
                 sent = False
                 if failures == 1:
                     logger.exception("sending a webhook failed; retrying")
-            if not sent:
-                wait = IDLE_SECONDS * min(2 ** max(failures - 1, 0), 30)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+            if sent:
+                found.set()
+                continue
+            found.clear()
+            wait = IDLE_SECONDS * (1 if looks else self._senders)
+            wait *= min(2 ** max(failures - 1, 0), 30)
+            waits = [asyncio.ensure_future(stop.wait())]
+            if not looks:
+                waits.append(asyncio.ensure_future(found.wait()))
+            try:
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
     async def count(self) -> None:
         async with self._sessions() as session:
