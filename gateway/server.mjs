@@ -5,6 +5,7 @@
 // depth, aliases, size and estimated cost; callers are rate limited.
 // Configured by environment variables only; see README.md in this folder.
 import { createGraphQLError } from '@graphql-tools/utils';
+import { fetch, Headers, Response } from '@whatwg-node/fetch';
 import { maskError } from 'graphql-yoga';
 import { Console } from 'node:console';
 import { readFileSync } from 'node:fs';
@@ -44,6 +45,7 @@ import { subgraphOrigins, useFileRoutes } from './exports.mjs';
 import { useDataWhenExecuted } from './executed.mjs';
 import { limitErrors, measureOperation, readCostDirectives, tokenLimitError } from './limits.mjs';
 import { loadManifest } from './persisted.mjs';
+import { createSubgraphFetch } from './subgraph-fetch.mjs';
 import {
   JsonTraceLogWriter,
   serveMetrics,
@@ -653,6 +655,9 @@ const runtime = createGatewayRuntime({
     // result, about 0.1 ms a request here, so it is off.
     '*': { options: { deduplicateInflightRequests: false } },
   },
+  // Subgraph requests, sent as the runtime's fetch would, without its
+  // per-request streams and WHATWG objects (see subgraph-fetch.mjs).
+  fetchAPI: { fetch: createSubgraphFetch({ fetch, Headers, Response }) },
   // A subgraph request that takes longer is abandoned (see timeouts.mjs).
   upstreamTimeout: timeouts.upstreamTimeoutMs || undefined,
   logging: log,

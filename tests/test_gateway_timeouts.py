@@ -43,6 +43,8 @@ def gateway(
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
         "GATEWAY_PORT": str(port),
+        # Not the default 9464, which a gateway already running here may hold.
+        "GATEWAY_METRICS_PORT": str(free_port()),
         "GATEWAY_AUTH_PUBLIC_KEY_FILE": str(stack.config.keys_dir / "public.pem"),
         "GATEWAY_AUTH_ISSUER": TOKEN_ISSUER,
         "GATEWAY_AUTH_AUDIENCE": TOKEN_AUDIENCE,

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Enum, event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 if TYPE_CHECKING:
     import enum
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractAsyncContextManager
 
     from sqlalchemy.engine import Connection
 
@@ -104,6 +105,35 @@ def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionma
             expire_on_commit=sessionmaker.kw.get("expire_on_commit", True),
         )
         _READERS[sessionmaker] = reader
+    return reader
+
+
+_ROW_READERS: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession],
+    Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]],
+] = weakref.WeakKeyDictionary()
+
+
+def row_reader(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]:
+    """Connections of the same engine and pool, without a transaction (as :func:`read_only`'s
+    sessions), for a read of plain rows (a Core ``select`` of columns, not of mapped classes).
+
+    No ORM session around the statement: no identity map, no session transaction, no ORM
+    compile step. On the practice status query's reads that was about 0.35 ms of CPU a
+    statement out of 0.9. Statements still go through the engine (its compiled cache, its
+    result types, its events: tracing and statement counts see them). A sessionmaker bound to
+    anything but an engine gets :func:`read_only`'s sessions, which execute the same way.
+    """
+    reader = _ROW_READERS.get(sessionmaker)
+    if reader is None:
+        bind = sessionmaker.kw.get("bind")
+        if isinstance(bind, AsyncEngine):
+            reader = bind.execution_options(isolation_level="AUTOCOMMIT").connect
+        else:
+            reader = read_only(sessionmaker)
+        _ROW_READERS[sessionmaker] = reader
     return reader
 
 

@@ -150,6 +150,29 @@ async def test_a_body_that_is_not_json_is_400_and_a_mutation_by_get_is_405(
     assert by_get.status_code == 405
 
 
+async def test_the_caller_is_verified_before_the_request_is_read_and_other_methods_are_405(
+    app: FastAPI,
+) -> None:
+    """``/graphql`` is served ahead of FastAPI's routing (``GraphQLFirst``): a missing or bad
+    token is still refused with 401 and a challenge before the body is looked at, even a
+    body that is not JSON, and a method other than GET and POST still gets FastAPI's 405."""
+    async with client_for(app) as client:
+        for headers in ({}, {"authorization": "Bearer not-a-token"}):
+            refused = await client.post(
+                "/graphql",
+                content=b"{not json",
+                headers={**headers, "content-type": "application/json"},
+            )
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert (await client.get("/graphql", params={"query": "{ hello }"})).status_code == 401
+        for method in ("PUT", "DELETE", "PATCH"):
+            other = await client.request(method, "/graphql", json={"query": "{ hello }"})
+            assert other.status_code == 405
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [

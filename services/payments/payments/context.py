@@ -143,7 +143,7 @@ class PaymentsContext(RequestContext):
             by_page[(page, with_lines)].append(code)
         found: dict[tuple[str, PageRequest, bool], list[StatementRow]] = defaultdict(list)
         lines: dict[int, list[LineRow]] = {}
-        async with self.reader() as session:
+        async with self.rows() as session:
             for (page, with_lines), codes in by_page.items():
                 before: date | None = None if page.after is None else page.after[0]
                 if not with_lines:

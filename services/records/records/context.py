@@ -119,7 +119,7 @@ class RecordsContext(RequestContext):
         for code, query in keys:
             by_query[query].append(code)
         found: dict[MovementsKey, list[tuple[str, Movement]]] = defaultdict(list)
-        async with self.reader() as session:
+        async with self.rows() as session:
             for query, codes in by_query.items():
                 after = query.page.after
                 rows = await repository.movements_of_practices(

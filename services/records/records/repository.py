@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 OUT = "out"
 IN = "in"
@@ -193,7 +193,7 @@ def _movements_statement(
 
 
 async def movements_of_practices(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     codes: Sequence[str],
     *,
     directions: frozenset[str],

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import date
 
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 # The statements of the request path are built once, not per call: building a select and
@@ -133,7 +133,11 @@ _LINES_BY_ID = select(*_LINE_COLUMNS).where(
 
 
 async def latest_statements(
-    session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int
+    session: AsyncSession | AsyncConnection,
+    codes: Sequence[str],
+    *,
+    before: date | None,
+    limit: int,
 ) -> list[StatementRow]:
     """Up to ``limit`` statements per practice, newest period first, older than ``before``.
 
@@ -148,7 +152,12 @@ async def latest_statements(
 
 
 async def latest_statements_with_lines(
-    session: AsyncSession, codes: Sequence[str], *, before: date | None, limit: int, shown: int
+    session: AsyncSession | AsyncConnection,
+    codes: Sequence[str],
+    *,
+    before: date | None,
+    limit: int,
+    shown: int,
 ) -> list[tuple[StatementRow, LineRow | None]]:
     """:func:`latest_statements` and, for each practice's first ``shown`` statements, their
     lines in line order, in one round trip: (statement, line) for each line, (statement, None)
