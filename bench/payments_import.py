@@ -3,16 +3,23 @@
     .venv/bin/python -m bench.payments_import [--lines 300000] [--practices 6000]
 
 Starts its own embedded PostgreSQL in a temporary directory (loopback, a free port), migrates
-two fresh databases, writes one run in the documented CSV format to a file, and imports it into
-the first as the service does, each stage timed: read the file, parse and validate every row
-(``ingest.parse``), write the run's statements and its lines by COPY (``load_run``) and publish
-each statement (``publish_statements``, one pipelined insert into the outbox), detect
-again the anomalies of every practice the run touched (``sync_anomalies``), and commit; the
-whole is the file's lines over the time from opening the file to the commit. The same
-validated lines then go into the second database by ORM objects (``session.add_all`` and a
-flush, committed), and the two loads are compared, as is the whole against the same import
-with the ORM insert in place of COPY. Prints lines per second for each stage, the ratios, and
-the load average; stops the server it started, whatever happens.
+three fresh databases, writes one run in the documented CSV format to a file, and imports it
+into each, each stage timed: read the file, parse and validate every row (``ingest.parse``),
+write the run's statements and its lines, publish each statement (one insert into the outbox),
+detect again the anomalies of every practice the run touched, and commit; the whole is the
+file's lines over the time from opening the file to the commit. The three imports:
+
+- as the service does (``load_run`` with ``detect_on``): a batch of practices at a time, its
+  lines COPYed while the batch is detected from the lines in memory. The COPY and detection
+  overlap: each one's own time is printed (marked), and the whole is the wall time;
+- COPY, then detect: the lines by one COPY, then ``sync_anomalies`` reading them back, one
+  stage after the other (the write stage alone, for the ratio below);
+- ORM insert: the same validated lines by ORM objects (``session.add_all`` and a flush), then
+  detected.
+
+Prints lines per second for each stage, the ratios (COPY against the ORM insert for writing the
+lines, and for the whole), checks that the three loaded the same lines and found the same
+anomalies, and prints the load average; stops the server it started, whatever happens.
 """
 
 from __future__ import annotations
