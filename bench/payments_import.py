@@ -3,37 +3,50 @@
     .venv/bin/python -m bench.payments_import [--lines 300000] [--practices 6000]
 
 Starts its own embedded PostgreSQL in a temporary directory (loopback, a free port), migrates
-two fresh databases, writes one run in the documented CSV format to a file, and imports it into
-the first as the service does, each stage timed: read the file, parse and validate every row
-(``ingest.parse``), write the run's statements and its lines by COPY (``load_run``) and publish
-each statement (``publish_statements``, one pipelined insert into the outbox), detect
-again the anomalies of every practice the run touched (``sync_anomalies``), and commit; the
-whole is the file's lines over the time from opening the file to the commit. The same
-validated lines then go into the second database by ORM objects (``session.add_all`` and a
-flush, committed), and the two loads are compared, as is the whole against the same import
-with the ORM insert in place of COPY. Prints lines per second for each stage, the ratios, and
-the load average; stops the server it started, whatever happens.
+three fresh databases, writes one run in the documented CSV format to a file, and imports it
+into each, each stage timed: read the file, parse and validate every row (``ingest.parse``),
+write the run's statements and its lines, publish each statement (one insert into the outbox),
+detect again the anomalies of every practice the run touched, and commit; the whole is the
+file's lines over the time from opening the file to the commit. The three imports:
+
+- as the service does (``load_run`` with ``detect_on``): a batch of practices at a time, its
+  lines COPYed while the batch is detected from the lines in memory. The COPY and detection
+  overlap: each one's own time is printed (marked), and the whole is the wall time;
+- COPY, then detect: the lines by one COPY, then ``sync_anomalies`` reading them back, one
+  stage after the other (the write stage alone, for the ratio below);
+- ORM insert: the same validated lines by ORM objects (``session.add_all`` and a flush), then
+  detected.
+
+Each import starts after a checkpoint, so none pays for writing out the one before. Prints
+lines per second for each stage, the ratios (COPY against the ORM insert for writing the
+lines, and for the whole), checks that the three loaded the same lines and found the same
+anomalies, and prints the load average; stops the server it started, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import io
 import os
 import random
 import shutil
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
+from payments.detection import repository as detection_repository
 from payments.detection.service import sync_anomalies
 from payments.models import Component, Paycode, PaycodeSign, PaymentRun, StatementLine
+from payments.schedule import facts
 from payments.settings import SERVICE_DIR
+from payments.statements import repository as statements_repository
 from payments.statements import service
 from payments.statements.ingest import COLUMNS, ParsedRun, parse
 from payments.statements.repository import ensure_statements
@@ -101,16 +114,26 @@ class Stages:
     read: float = 0.0
     parse: float = 0.0
     load: float = 0.0
+    """Writing the lines: for the pipelined import, each COPY's time from its start to its
+    end, summed (detection runs in its turns)."""
     publish: float = 0.0
     detect: float = 0.0
+    """For the pipelined import, the detection's own time: its reads, the rules and the
+    anomalies' writes (it overlaps the COPY)."""
     commit: float = 0.0
+    overlapped: float | None = None
+    """For the pipelined import, the wall time from the run's first write to its last: the
+    statements, the publishing, the COPY and the detection together."""
     cpu: dict[str, float] = field(default_factory=dict)
     """This process's CPU seconds in each stage: on a shared machine, steadier than the wall
     time (the server's share of a stage is the wall time less this, and the waiting)."""
 
     @property
     def whole(self) -> float:
-        return self.read + self.parse + self.load + self.publish + self.detect + self.commit
+        middle = (
+            self.load + self.publish + self.detect if self.overlapped is None else self.overlapped
+        )
+        return self.read + self.parse + middle + self.commit
 
     @property
     def parse_cpu(self) -> float:
@@ -121,11 +144,56 @@ class Stages:
         return sum(self.cpu.values())
 
 
+class _Timed:
+    """Wall and CPU seconds spent inside some of the service's functions, summed over calls,
+    while an import runs: how each stage's own time is told apart when stages overlap."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        if inspect.iscoroutinefunction(original):
+
+            async def timed_async(*args: object, **kwargs: object) -> object:
+                started, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    self.wall[stage] += time.perf_counter() - started
+                    self.cpu[stage] += time.process_time() - cpu
+
+            setattr(owner, name, timed_async)
+        else:
+
+            def timed(*args: object, **kwargs: object) -> object:
+                started, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    self.wall[stage] += time.perf_counter() - started
+                    self.cpu[stage] += time.process_time() - cpu
+
+            setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+
 async def import_file(
-    url: str, path: Path, *, paycodes: dict[str, Paycode], known: set[str], orm: bool
+    url: str, path: Path, *, paycodes: dict[str, Paycode], known: set[str], mode: str
 ) -> tuple[Stages, ParsedRun]:
-    """The file imported as the service imports a run, each stage timed; with ``orm`` the
-    lines go in by ORM objects instead of COPY."""
+    """The file imported, each stage timed. ``pipelined``: as the service imports a run (the
+    lines written a batch of practices at a time while the batch is detected from memory);
+    ``sequential``: the lines by one COPY, then detected, reading them back (the write stage
+    on its own, and the import as it was); ``orm``: the lines by ORM objects, then published
+    and detected in turn."""
     engine = create_engine(url, application_name="bench-import")
     stages = Stages()
     try:
@@ -141,24 +209,16 @@ async def import_file(
         session = sessions()
         try:
             await session.begin()
-            started, cpu = time.perf_counter(), time.process_time()
-            if orm:
-                await load_by_orm(session, parsed)
+            if mode == "orm":
+                await _orm_stages(session, parsed, stages)
             else:
-                await service.load_run(session, run_id=RUN_ID, parsed=parsed, imported_by="bench")
-            stages.load = time.perf_counter() - started
-            stages.cpu["load"] = time.process_time() - cpu
-            # Each statement of the run published, as the service does after writing the lines
-            # (a stage of its own: the same work whichever way the lines were written).
-            started, cpu = time.perf_counter(), time.process_time()
-            await service.publish_statements(session, RUN_ID)
-            stages.publish = time.perf_counter() - started
-            stages.cpu["publish"] = time.process_time() - cpu
-            started, cpu = time.perf_counter(), time.process_time()
-            codes = sorted({line.ods_code for line in parsed.lines})
-            await sync_anomalies(session, codes, today=TODAY)
-            stages.detect = time.perf_counter() - started
-            stages.cpu["detect"] = time.process_time() - cpu
+                await _service_stages(session, parsed, stages, detect=mode == "pipelined")
+            if mode == "sequential":
+                started, cpu = time.perf_counter(), time.process_time()
+                await sync_anomalies(session, sorted(known & {c for c, _ in parsed.statements}),
+                                     today=TODAY)  # fmt: skip
+                stages.detect = time.perf_counter() - started
+                stages.cpu["detect"] = time.process_time() - cpu
             started, cpu = time.perf_counter(), time.process_time()
             await session.commit()
             stages.commit = time.perf_counter() - started
@@ -170,8 +230,43 @@ async def import_file(
         await engine.dispose()
 
 
-async def load_by_orm(session: AsyncSession, parsed: ParsedRun) -> None:
-    """The same lines as ORM objects: statements, the run, every line added and flushed."""
+async def _service_stages(
+    session: AsyncSession, parsed: ParsedRun, stages: Stages, *, detect: bool
+) -> None:
+    timed = _Timed()
+    timed.wrap(statements_repository, "copy_lines", "load")
+    timed.wrap(service, "publish_statements", "publish")
+    timed.wrap(facts, "snapshot", "detect")
+    timed.wrap(facts.Snapshot, "detect", "detect")
+    timed.wrap(detection_repository, "open_anomalies", "detect")
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        await service.load_run(
+            session, run_id=RUN_ID, parsed=parsed, imported_by="bench",
+            detect_on=TODAY if detect else None,
+        )  # fmt: skip
+        wall, whole_cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        timed.restore()
+    stages.load, stages.publish = timed.wall["load"], timed.wall["publish"]
+    stages.cpu["load"], stages.cpu["publish"] = timed.cpu["load"], timed.cpu["publish"]
+    if not detect:
+        # The statements and the run's row belong to the write, as in the ORM's.
+        stages.load = wall - stages.publish
+        stages.cpu["load"] = whole_cpu - stages.cpu["publish"]
+        return
+    # Detection's own time: its reads and its rules (run between the COPY's turns, so the
+    # COPY's time in flight includes them). This process's CPU in the COPY is the rest.
+    stages.overlapped = wall
+    stages.detect = timed.wall["detect"]
+    stages.cpu["detect"] = timed.cpu["detect"]
+    stages.cpu["load"] = whole_cpu - stages.cpu["detect"] - stages.cpu["publish"]
+
+
+async def _orm_stages(session: AsyncSession, parsed: ParsedRun, stages: Stages) -> None:
+    """The same lines as ORM objects (statements, the run, every line added and flushed),
+    published and detected in turn: what the import was before COPY."""
+    started, cpu = time.perf_counter(), time.process_time()
     statements = parsed.statements
     ids = await ensure_statements(session, statements)
     session.add(
@@ -182,6 +277,12 @@ async def load_by_orm(session: AsyncSession, parsed: ParsedRun) -> None:
         )
     )  # fmt: skip
     await session.flush()
+    load, load_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
+    await service.publish_statements(session, run_id=RUN_ID, parsed=parsed, ids=ids)
+    stages.publish = time.perf_counter() - started
+    stages.cpu["publish"] = time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
     session.add_all(
         StatementLine(
             statement_id=ids[(line.ods_code, line.period)],
@@ -207,6 +308,13 @@ async def load_by_orm(session: AsyncSession, parsed: ParsedRun) -> None:
         for line in parsed.lines
     )
     await session.flush()
+    stages.load = load + time.perf_counter() - started
+    stages.cpu["load"] = load_cpu + time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
+    codes = sorted({line.ods_code for line in parsed.lines})
+    await sync_anomalies(session, codes, today=TODAY)
+    stages.detect = time.perf_counter() - started
+    stages.cpu["detect"] = time.process_time() - cpu
 
 
 async def count_lines(url: str) -> tuple[int, int]:
@@ -219,12 +327,19 @@ async def count_lines(url: str) -> tuple[int, int]:
         await connection.close()
 
 
+MODES = {
+    "pipelined": "pipelined (the service)",
+    "sequential": "COPY, then detect",
+    "orm": "ORM insert",
+}
+
+
 async def run(server: EmbeddedPostgres, directory: Path, lines: int, practices: int) -> None:
     codes = practice_codes(practices)
-    for name in ("bench_copy", "bench_orm"):
-        server.create_database(name)
-        await prepare(server.dsn(name), codes)
-    engine = create_engine(server.dsn("bench_copy"), application_name="bench")
+    for mode in MODES:
+        server.create_database(f"bench_{mode}")
+        await prepare(server.dsn(f"bench_{mode}"), codes)
+    engine = create_engine(server.dsn("bench_pipelined"), application_name="bench")
     async with create_sessionmaker(engine)() as session:
         paycodes = list(await session.scalars(select(Paycode)))
     await engine.dispose()
@@ -240,12 +355,13 @@ async def run(server: EmbeddedPostgres, directory: Path, lines: int, practices: 
     path.write_text(text, encoding="utf-8")
     by_code = {p.code: p for p in paycodes}
     known = set(codes)
-    copy, _ = await import_file(
-        server.dsn("bench_copy"), path, paycodes=by_code, known=known, orm=False
-    )
-    orm, _ = await import_file(
-        server.dsn("bench_orm"), path, paycodes=by_code, known=known, orm=True
-    )
+    stages: dict[str, Stages] = {}
+    for mode in MODES:
+        # Each import starts with nothing of the one before waiting to be written out.
+        await checkpoint(server.dsn(f"bench_{mode}"))
+        stages[mode], _ = await import_file(
+            server.dsn(f"bench_{mode}"), path, paycodes=by_code, known=known, mode=mode
+        )
     # The parse again with every row through the full check, and once more the quick way, in
     # turn: what checking a row by its own cells alone saves, side by side.
     full_cpu = quick_cpu = 0.0
@@ -256,51 +372,81 @@ async def run(server: EmbeddedPostgres, directory: Path, lines: int, practices: 
         cpu = time.process_time()
         parse(text, paycodes=by_code, known_practices=known)
         quick_cpu += time.process_time() - cpu
-    copied, inserted = (
-        await count_lines(server.dsn("bench_copy")),
-        await count_lines(server.dsn("bench_orm")),
-    )
-    if copied != inserted or copied[0] != lines:
-        raise SystemExit(f"the two imports differ: {copied} and {inserted}")
+    loaded = {mode: await count_lines(server.dsn(f"bench_{mode}")) for mode in MODES}
+    found = {mode: await anomalies(server.dsn(f"bench_{mode}")) for mode in MODES}
+    if len(set(loaded.values())) != 1 or loaded["orm"][0] != lines:
+        raise SystemExit(f"the imports differ: {loaded}")
+    if len(set(found.values())) != 1:
+        raise SystemExit(f"the imports found different anomalies: {found}")
 
     megabytes = len(text.encode()) / 1e6
     print(f"payment run: {lines:,} lines, {practices:,} practices, {megabytes:.1f} MB of CSV")
-    print(f"  {'stage':34s}{'COPY':>16s}{'(CPU here)':>12s}{'ORM insert':>22s}{'(CPU here)':>12s}")
-    for label, key, a, b in (
-        ("read the file", "read", copy.read, orm.read),
-        ("parse + validate every row", "parse", copy.parse, orm.parse),
-        ("write the lines", "load", copy.load, orm.load),
-        ("publish each statement", "publish", copy.publish, orm.publish),
-        ("detect again (every practice)", "detect", copy.detect, orm.detect),
-        ("commit", "commit", copy.commit, orm.commit),
-        ("whole: file to commit", None, copy.whole, orm.whole),
-    ):
-        a_cpu = copy.whole_cpu if key is None else copy.cpu[key]
-        b_cpu = orm.whole_cpu if key is None else orm.cpu[key]
-        print(
-            f"  {label:34s}{a:7.2f} s {lines / a:>9,.0f}/s{a_cpu:10.2f} s"
-            f"{b:9.2f} s {lines / b:>11,.0f}/s{b_cpu:10.2f} s"
-        )
+    print(f"  {'stage':34s}" + "".join(f"{MODES[m]:>26s}{'(CPU here)':>11s}" for m in MODES))
+    pipelined, sequential, orm = (stages[m] for m in MODES)
+    rows: list[tuple[str, str | None]] = [
+        ("read the file", "read"),
+        ("parse + validate every row", "parse"),
+        ("write the lines *", "load"),
+        ("publish each statement", "publish"),
+        ("detect again (every practice) *", "detect"),
+        ("commit", "commit"),
+        ("whole: file to commit", None),
+    ]
+    for label, key in rows:
+        cells = []
+        for mode in MODES:
+            st = stages[mode]
+            wall = st.whole if key is None else getattr(st, key)
+            cpu = st.whole_cpu if key is None else st.cpu[key]
+            cells.append(f"{wall:10.2f} s {lines / wall:>12,.0f}/s{cpu:9.2f} s")
+        print(f"  {label:34s}" + "".join(cells))
     print(
-        f"  parse CPU: {copy.parse_cpu:.2f} s ({lines / copy.parse_cpu:,.0f} lines per CPU second);"
-        f" every row through the full check {full_cpu / 2:.2f} s against {quick_cpu / 2:.2f} s"
-        f" ({full_cpu / quick_cpu:.2f}x)"
+        f"  * the pipelined import writes and detects at once, a batch of practices at a time:"
+        f" those two rows are each stage's own time, and they overlap; from the run's first"
+        f" write to its last (statements, publishing, COPY and detection) took"
+        f" {pipelined.overlapped or 0:.2f} s against"
+        f" {sequential.load + sequential.publish + sequential.detect:.2f} s one after another"
     )
-    whole_rate = lines / copy.whole
+    print(
+        f"  parse CPU: {pipelined.parse_cpu:.2f} s ({lines / pipelined.parse_cpu:,.0f} lines per"
+        f" CPU second); every row through the full check {full_cpu / 2:.2f} s against"
+        f" {quick_cpu / 2:.2f} s ({full_cpu / quick_cpu:.2f}x)"
+    )
+    whole_rate = lines / pipelined.whole
     verdict = "met" if whole_rate >= TARGET_LINES_PER_SECOND else "missed"
     print(
         f"  file to commit: {whole_rate:,.0f} lines/s (target {TARGET_LINES_PER_SECOND:,}:"
-        f" {verdict})"
+        f" {verdict}); {sequential.whole / pipelined.whole:.2f}x the COPY-then-detect import"
     )
-    ratio = orm.load / copy.load
+    ratio = orm.load / sequential.load
     print(
         f"  COPY writes the lines {ratio:.1f}x as fast as the ORM insert (target"
         f" {TARGET_RATIO:g}x: {'met' if ratio >= TARGET_RATIO else 'missed'});"
-        f" the whole import {orm.whole / copy.whole:.1f}x; in this process's CPU, writing the"
-        f" lines {orm.cpu['load'] / copy.cpu['load']:.1f}x"
+        f" the whole import {orm.whole / pipelined.whole:.1f}x; in this process's CPU, writing"
+        f" the lines {orm.cpu['load'] / sequential.cpu['load']:.1f}x"
     )
-    print(f"  both loaded {copied[0]:,} lines totalling {copied[1]:,} pence")
+    print(
+        f"  each loaded {loaded['orm'][0]:,} lines totalling {loaded['orm'][1]:,} pence and found"
+        f" the same {len(found['orm']):,} open anomalies"
+    )
     print(f"load average at the end: {load_average()}")
+
+
+async def checkpoint(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+async def anomalies(url: str) -> frozenset[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT fingerprint FROM anomaly WHERE resolved_at IS NULL")
+        return frozenset(row[0] for row in rows)
+    finally:
+        await connection.close()
 
 
 def main() -> None:

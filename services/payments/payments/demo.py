@@ -164,7 +164,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
         lines = await _statements(session, plan)
         parsed = ingest.ParsedRun(lines=lines, digest="demo")
         await statements_service.load_run(
-            session, run_id=DEMO_RUN, parsed=parsed, imported_by=DEMO_ACTOR
+            session, run_id=DEMO_RUN, parsed=parsed, imported_by=DEMO_ACTOR, publish=False
         )
         await detection_service.sync_anomalies(
             session, [p["odsCode"] for p in plan.practices], today=today

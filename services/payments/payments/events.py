@@ -8,11 +8,12 @@ identifier. docs/events.md lists them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from pcse_kit import events
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from payments.models import Outbox
 
@@ -35,18 +36,38 @@ async def publish(
     await events.publish(session, Outbox, stream=STREAM, type=type_, key=ods_code, payload=payload)
 
 
+_PUBLISH_MANY = (
+    "INSERT INTO outbox (event_id, stream, type, key, payload, trace_context)"
+    " SELECT e::uuid, $5, t, k, p::jsonb, $6::jsonb"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+    " WITH ORDINALITY AS x(e, t, k, p, n)"
+    " ORDER BY n"
+)
+"""The events in the order given: the identity that orders the outbox is drawn row by row
+as the sorted rows are inserted."""
+
+
 async def publish_many(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Many events (type, ODS code, payload) in one statement, in order; one wake-up for the
-    relay on commit (a daily pass over thousands of practices)."""
+    relay on commit (a daily pass over thousands of practices, an import's statements).
+
+    Each column travels as one array (the payloads as JSON text, encoded here by the json
+    module's C encoder): no per-row SQL to build or parameters to bind, which for 6,000
+    events cost more than the insert itself."""
     if not items:
         return
     trace = events.trace_context()
-    await session.execute(
-        insert(Outbox),
-        [
-            {"event_id": uuid.uuid4(), "stream": STREAM, "type": t, "key": k, "payload": p,
-             "trace_context": trace}
-            for t, k, p in items
-        ],
-    )  # fmt: skip
+    dumps = json.dumps
+    connection = await session.connection()
+    await connection.exec_driver_sql(
+        _PUBLISH_MANY,
+        (
+            [str(uuid.uuid4()) for _ in items],
+            [t for t, _, _ in items],
+            [k for _, k, _ in items],
+            [dumps(p) for _, _, p in items],
+            STREAM,
+            None if trace is None else dumps(trace),
+        ),
+    )
     await session.execute(select(func.pg_notify(events.OUTBOX_CHANNEL, STREAM)))

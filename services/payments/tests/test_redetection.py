@@ -14,14 +14,17 @@ from payments.models import (
     ChainStatus,
     Component,
     LineRow,
+    Outbox,
     Paymaster,
+    PaymentRun,
     Statement,
     StatementLine,
 )
+from payments.schedule import facts
 from payments.statements import repository as statements_repository
 from pcse_kit.db import StatementCounter
 from pcse_kit.testing import Token, graphql
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 if TYPE_CHECKING:
     import httpx
@@ -172,3 +175,149 @@ async def test_a_run_for_one_month_finds_a_duplicate_whose_first_payment_was_las
     assert duplicate.amount_at_stake_pence == 500_100
     assert len(lines) == 2  # May's run and June's
     assert duplicate.evidence["lineIds"] == lines
+
+
+RENT = (
+    "{code},{period},PREMRENT,premises,{amount},{start},{end},icb,ISFE,ICB,{status},{paid},,{auth}"
+)
+
+
+def _rent(
+    code: str, amount: str, *, period: str = "2026-06", start: str = "", end: str = "",
+    status: str = "paid", paid: str = "2026-06-30", auth: str = "",
+) -> str:  # fmt: skip
+    return RENT.format(
+        code=code, period=period, amount=amount, start=start, end=end, status=status, paid=paid,
+        auth=auth,
+    )  # fmt: skip
+
+
+async def test_an_import_detects_each_batch_from_the_lines_in_memory_as_a_read_back_would(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    token: Token,
+    make_practice: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An import writes its lines a batch of practices at a time and detects each batch from
+    the lines in memory while they are written: what it finds is what detecting the
+    practices again from the database finds, line ids included."""
+    for code in ("A81001", "B82002", "C83003"):
+        await make_practice(ods_code=code)
+    operator = token("operator", ["payments"])
+    may = "\n".join(
+        [HEADER, _rent("C83003", "5001.00", period="2026-05", start="2026-05-01",
+                       end="2026-06-30", paid="2026-05-29")]
+    )  # fmt: skip
+    body = await graphql(client, IMPORT, {"run": "R-05", "csv": may + "\n"}, token=operator)
+    assert body["data"]["importPaymentRun"] == {"runId": "R-05", "lineCount": 1}
+
+    monkeypatch.setattr(service, "BATCH", 2)  # two batches: A81001 and B82002, then C83003
+    writes: list[list[int]] = []
+    copy_lines = statements_repository.copy_lines
+
+    async def counted(session: Any, records: Any, columns: Any) -> None:
+        rows = list(records)
+        writes.append([row[0] for row in rows])
+        await copy_lines(session, rows, columns)
+
+    monkeypatch.setattr(statements_repository, "copy_lines", counted)
+    june = "\n".join(
+        [
+            HEADER,
+            # C83003 first in the file: the lines are written in practice order all the same.
+            _rent("C83003", "5001.00", start="2026-05-01", end="2026-06-30"),
+            _rent("A81001", "2500.00"),
+            _rent("B82002", "1200.00", status="authorised", paid="", auth="2026-06-10"),
+            _rent("A81001", "2500.00"),
+        ]
+    )
+    body = await graphql(client, IMPORT, {"run": "R-06", "csv": june + "\n"}, token=operator)
+    assert body["data"]["importPaymentRun"] == {"runId": "R-06", "lineCount": 4}
+
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(StatementLine.id, Statement.ods_code, StatementLine.run_id)
+                .join(Statement, Statement.id == StatementLine.statement_id)
+                .order_by(StatementLine.id)
+            )
+        ).all()
+        found = list(
+            await session.scalars(
+                select(Anomaly)
+                .where(Anomaly.kind.in_([AnomalyKind.DUPLICATE, AnomalyKind.STUCK]))
+                .order_by(Anomaly.ods_code)
+            )
+        )
+    may_id, a1, a2, b1, c1 = (row.id for row in rows)
+    assert [(row.ods_code, row.run_id) for row in rows] == [
+        ("C83003", "R-05"), ("A81001", "R-06"), ("A81001", "R-06"), ("B82002", "R-06"),
+        ("C83003", "R-06"),
+    ]  # fmt: skip
+    assert writes == [[a1, a2, b1], [c1]]
+    assert [
+        (a.ods_code, a.kind, a.covers_from, a.amount_at_stake_pence, a.evidence["lineIds"])
+        for a in found
+    ] == [
+        # Rent of £2,500.00 for June paid twice in the one file: £2,500.00 more than once.
+        ("A81001", AnomalyKind.DUPLICATE, date(2026, 6, 1), 250_000, [a1, a2]),
+        # £1,200.00 authorised on 10 June and never entered for payment.
+        ("B82002", AnomalyKind.STUCK, date(2026, 6, 1), 120_000, [b1]),
+        # May's and June's rent paid in May's run and again in June's: £5,001.00 twice.
+        ("C83003", AnomalyKind.DUPLICATE, date(2026, 5, 1), 500_100, [may_id, c1]),
+    ]
+    # Detected again from the database, the lines read back: nothing opens, nothing resolves.
+    async with app.state.sessionmaker.begin() as session:
+        again = await service.sync_anomalies(
+            session, ["A81001", "B82002", "C83003"], today=date.today()
+        )
+    assert (again.opened, again.resolved) == (0, 0)
+
+
+async def test_an_import_that_fails_while_detecting_leaves_nothing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    token: Token,
+    make_practice: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure in the second batch's detection, after the first batch's lines were written,
+    rolls the whole run back: no line, no run, no statement, no event."""
+    for code in ("A81001", "B82002", "C83003"):
+        await make_practice(ods_code=code)
+    monkeypatch.setattr(service, "BATCH", 2)
+    detect = facts.Snapshot.detect
+
+    def failing(self: facts.Snapshot, code: str, *, today: date) -> Any:
+        if code == "C83003":
+            raise RuntimeError("detection failed")
+        return detect(self, code, today=today)
+
+    monkeypatch.setattr(facts.Snapshot, "detect", failing)
+    written: list[int] = []
+    copy_lines = statements_repository.copy_lines
+
+    async def counted(session: Any, records: Any, columns: Any) -> None:
+        rows = list(records)
+        await copy_lines(session, rows, columns)
+        written.append(len(rows))
+
+    monkeypatch.setattr(statements_repository, "copy_lines", counted)
+    june = "\n".join(
+        [HEADER, _rent("A81001", "2500.00"), _rent("B82002", "1200.00"),
+         _rent("C83003", "5001.00")]
+    )  # fmt: skip
+    body = await graphql(
+        client, IMPORT, {"run": "R-06", "csv": june + "\n"},
+        token=token("operator", ["payments"]),
+    )  # fmt: skip
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert written == [2]  # the first batch's lines went in before the second batch failed
+    async with app.state.sessionmaker() as session:
+        counts = [
+            await session.scalar(select(func.count()).select_from(table))
+            for table in (StatementLine, Statement, PaymentRun, Outbox)
+        ]
+    assert counts == [0, 0, 0, 0]

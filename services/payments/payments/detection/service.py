@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Final
@@ -12,14 +13,14 @@ from payments import events, writes
 from payments.bulk import collector_paused
 from payments.detection import repository
 from payments.disputes import service as disputes_service
-from payments.models import Anomaly, AuditEvent
+from payments.models import Anomaly, AuditEvent, LineRow
 from payments.planning import notices
 from payments.schedule import facts
 from payments.statements import repository as statements_repository
 from payments.types import pounds
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,11 +44,24 @@ the time stays linear in practices; within a batch the reads are set-based, neve
 practice."""
 
 
-async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: date) -> SyncResult:
+async def sync_anomalies(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    today: date,
+    fresh: Mapping[str, Sequence[LineRow]] | None = None,
+    write: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+) -> SyncResult:
     """Re-detect the practices' anomalies in the caller's transaction and persist the change.
 
     A problem still detected keeps its row (and first-detected time) with fresh evidence; one
     no longer detected is resolved, not deleted; a new one opens a row.
+
+    An import passes the run's lines as ``fresh`` (by practice, with the ids drawn for them)
+    and ``write``, which writes a batch's fresh lines: each batch's facts and earlier lines
+    are read, then its lines are written while the batch is detected from memory, so the
+    server stores one batch while this process works out its findings, and the lines are
+    never read back.
     """
     codes = sorted(set(codes))
     if not codes:
@@ -64,7 +78,7 @@ async def sync_anomalies(session: AsyncSession, codes: Sequence[str], *, today: 
         for first in range(0, len(codes), BATCH):
             still_open += await _sync_batch(
                 session, codes[first : first + BATCH], today=today, now=now,
-                raised=raised, closed=closed,
+                raised=raised, closed=closed, fresh=fresh, write=write,
             )  # fmt: skip
     if raised or closed:
         lmcs = await repository.lmc_codes(session, codes)
@@ -84,11 +98,61 @@ async def _sync_batch(
     now: datetime,
     raised: list[Anomaly],
     closed: list[Anomaly],
+    fresh: Mapping[str, Sequence[LineRow]] | None = None,
+    write: Callable[[Sequence[str]], Awaitable[None]] | None = None,
 ) -> int:
     """One batch of practices detected and its anomalies written; how many are open."""
-    snapshot = await facts.snapshot(session, codes)
+    snapshot = await facts.snapshot(session, codes, fresh=fresh)
     existing = {row.fingerprint: row for row in await repository.open_anomalies(session, codes)}
-    seen: set[str] = set()
+    if write is None:
+        seen = _detect_batch(
+            session, codes, snapshot=snapshot, existing=existing, today=today, now=now,
+            raised=raised,
+        )  # fmt: skip
+    else:
+        # The batch's lines go in on the session's connection while the findings are worked
+        # out here; nothing below touches the connection until the write has finished.
+        writing = asyncio.ensure_future(write(codes))
+        try:
+            seen = set()
+            for first in range(0, len(codes), _YIELD_EVERY):
+                _detect_batch(
+                    session, codes[first : first + _YIELD_EVERY], snapshot=snapshot,
+                    existing=existing, today=today, now=now, raised=raised, seen=seen,
+                )  # fmt: skip
+                # Lets the write send what the server has room for.
+                await asyncio.sleep(0)
+        except BaseException:
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+            raise
+        await writing
+    for fingerprint, row in existing.items():
+        if fingerprint not in seen:
+            row.resolved_at = now
+            closed.append(row)
+    await session.flush()
+    return len(seen)
+
+
+_YIELD_EVERY: Final = 10
+"""Practices detected between two turns of the event loop while a batch's lines are written."""
+
+
+def _detect_batch(
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    snapshot: facts.Snapshot,
+    existing: dict[str, Anomaly],
+    today: date,
+    now: datetime,
+    raised: list[Anomaly],
+    seen: set[str] | None = None,
+) -> set[str]:
+    """The practices detected: each problem's row opened or refreshed (added to the session,
+    not flushed); the fingerprints found, with ``seen``'s."""
+    seen = set() if seen is None else seen
     for code in codes:
         for found in snapshot.detect(code, today=today):
             if found.fingerprint in seen:
@@ -115,12 +179,7 @@ async def _sync_batch(
             row.summary = found.summary[:400]
             row.evidence = found.evidence
             row.last_detected_at = now
-    for fingerprint, row in existing.items():
-        if fingerprint not in seen:
-            row.resolved_at = now
-            closed.append(row)
-    await session.flush()
-    return len(seen)
+    return seen
 
 
 def _event(row: Anomaly, lmcs: dict[str, str | None]) -> dict[str, object]:

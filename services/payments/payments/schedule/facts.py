@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from payments.claims import repository as claims_repository
@@ -61,6 +62,16 @@ class Snapshot:
         )
 
 
+def _in_id_order(read: list[LineRow], fresh: Sequence[LineRow]) -> list[LineRow]:
+    """The lines read and the fresh ones, in line order as a read of both would give them.
+    The fresh ids were drawn after the lines read were written (the practices are locked
+    first), so this is nearly always the one concatenation; sorted otherwise."""
+    merged = [*read, *fresh]
+    if read and read[-1].id > fresh[0].id:
+        merged.sort(key=attrgetter("id"))
+    return merged
+
+
 def _by_practice(rows: Sequence[Any]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -69,11 +80,18 @@ def _by_practice(rows: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 async def snapshot(
-    session: AsyncSession, codes: Sequence[str], *, with_lines: bool = True
+    session: AsyncSession,
+    codes: Sequence[str],
+    *,
+    with_lines: bool = True,
+    fresh: Mapping[str, Sequence[LineRow]] | None = None,
 ) -> Snapshot:
     """Everything the schedule of ``codes`` is derived from. Without ``with_lines`` only the
     lines the schedule itself reads (QOF aspiration, the out-of-hours and levy presentation,
-    the core paycodes) are fetched, not every line for detection."""
+    the core paycodes) are fetched, not every line for detection.
+
+    ``fresh``: lines of these practices not yet in the database (a run being imported, with
+    the ids drawn for them), taken with the lines read as if they had been read too."""
     codes = sorted(set(codes))
     book = await rate_book(session)
     treatments = {p.code: p.treatment for p in await statements_repository.paycodes(session)}
@@ -92,6 +110,9 @@ async def snapshot(
     lines: dict[str, list[LineRow]] = defaultdict(list)
     if with_lines:
         lines.update(await statements_repository.lines_of_practices(session, codes))
+        for code, added in (fresh or {}).items():
+            if code in lines and added:
+                lines[code] = _in_id_order(lines[code], added)
     else:
         for code, line in await statements_repository.schedule_lines_of_practices(session, codes):
             lines[code].append(line)

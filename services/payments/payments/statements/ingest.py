@@ -48,6 +48,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from pcse_kit.errors import BadUserInput
@@ -320,15 +321,18 @@ def _parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names 
     # the GMC number are a combination already found good (a run has few), and whose three
     # own cells pass. Any other row takes the full check, which reports every problem.
     ods_at, amount_at, gmc_at = at[0], at[4], at[17]
-    rest_at = [i for n, i in enumerate(at) if n not in {0, 4, 17} and i < width]
+    # The rest of a row as one tuple, picked out in C (at least the period, paycode and
+    # component are there: required columns).
+    rest = itemgetter(*[i for n, i in enumerate(at) if n not in {0, 4, 17} and i < width])
     templates = checks.templates
     practices = checks.practices
     amount_match = _AMOUNT.fullmatch
     gmc_match = _GMC_CELL.fullmatch
+    new_line = _new_line
     padded = quick and ods_at < width and amount_at < width
     for row in reader:
         if padded and len(row) == width:
-            template = templates.get(tuple([row[i] for i in rest_at]))
+            template = templates.get(rest(row))
             if template is not None:
                 ods_code = row[ods_at].strip()
                 matched = amount_match(row[amount_at].strip())
@@ -339,11 +343,26 @@ def _parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names 
                     and (not gmc_number or gmc_match(gmc_number) is not None)
                 ):
                     sign, whole, pence = matched.groups()
-                    amount = int(whole) * 100 + (int(pence.ljust(2, "0")) if pence else 0)
+                    # One int() of the pounds and the pence (padded to two) run together.
+                    amount = int(whole + (pence or "").ljust(2, "0"))
                     if sign:
                         amount = -amount
-                    if amount * template.sign >= 0:
-                        append(template.line(ods_code, amount, gmc_number or None))
+                    (
+                        allowed, period, component, paycode, description, covers_from,
+                        covers_to, paymaster, source_system, authoriser, status, dates,
+                        remittance,
+                    ) = template  # fmt: skip
+                    if amount * allowed >= 0:
+                        append(
+                            new_line(
+                                ParsedLine,
+                                (
+                                    ods_code, period, component, paycode, description, amount,
+                                    covers_from, covers_to, paymaster, source_system,
+                                    authoriser, status, dates, gmc_number or None, remittance,
+                                ),
+                            )
+                        )  # fmt: skip
                         continue
         if not row:  # a blank line, which csv.DictReader skips too
             continue
@@ -357,7 +376,7 @@ def _parse(  # noqa: PLR0912, PLR0915 - the row loop is one function, its names 
             append(line)
             if len(row) == width:
                 # Every check passed: the rest of this row is a combination found good.
-                checks.remember(tuple([row[i] for i in rest_at]), line)
+                checks.remember(rest(row), line)
     if not run.lines and not total:
         fail(1, "csv", "the run has no lines")
     if total:
@@ -375,27 +394,10 @@ _new_line = tuple.__new__
 """A ParsedLine from a tuple of its fields, without the keyword handling of its __new__."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Template:
-    """What a good row's cells other than the practice, amount and GMC number made."""
-
-    line_fields: tuple[Any, ...]
-    sign: int
-    """1 or -1 when the paycode allows only that sign (or zero); 0 when either."""
-
-    def line(self, ods_code: str, amount: int, gmc_number: str | None) -> ParsedLine:
-        (
-            period, component, paycode, description, covers_from, covers_to, paymaster,
-            source_system, authoriser, status, dates, remittance,
-        ) = self.line_fields  # fmt: skip
-        return _new_line(
-            ParsedLine,
-            (
-                ods_code, period, component, paycode, description, amount, covers_from,
-                covers_to, paymaster, source_system, authoriser, status, dates, gmc_number,
-                remittance,
-            ),
-        )  # fmt: skip
+_Template = tuple[Any, ...]
+"""What a good row's cells other than the practice, amount and GMC number made: the sign its
+paycode allows (1 or -1 when only that sign, or zero; 0 when either), then the fields of its
+line other than those three, in the line's order. A plain tuple: the row loop unpacks it."""
 
 
 class _Checks:
@@ -415,20 +417,17 @@ class _Checks:
             tuple[str, str], tuple[Paycode | None, Component | None, list[tuple[str, str]]]
         ] = {}
         self.month_ends: dict[date, date] = {}
-        self.templates: dict[tuple[str, ...], _Template] = {}
+        self.templates: dict[Any, _Template] = {}
 
-    def remember(self, rest: tuple[str, ...], line: ParsedLine) -> None:
+    def remember(self, rest: Any, line: ParsedLine) -> None:
         """A row made ``line``: its other cells, ``rest``, make the same for any good practice,
         amount (of the sign its paycode allows) and GMC number."""
         known = self.paycodes[line.paycode]
         rule = SIGN_RULE.get(known.sign)
-        self.templates[rest] = _Template(
-            line_fields=(
-                line.period, line.component, line.paycode, line.description, line.covers_from,
-                line.covers_to, line.paymaster, line.source_system, line.authoriser,
-                line.status, line.dates, line.remittance_ref,
-            ),
-            sign=0 if rule is None else rule[0],
+        self.templates[rest] = (
+            0 if rule is None else rule[0], line.period, line.component, line.paycode,
+            line.description, line.covers_from, line.covers_to, line.paymaster,
+            line.source_system, line.authoriser, line.status, line.dates, line.remittance_ref,
         )  # fmt: skip
 
     def practice(self, code: str) -> str | None:

@@ -369,6 +369,38 @@ async def copy_lines(
     )
 
 
+_NEW_LINE_IDS = (
+    "SELECT array_agg(nextval('statement_line_id_seq'::regclass)) FROM generate_series(1, $1)"
+)
+
+
+async def new_line_ids(session: AsyncSession, count: int) -> list[int]:
+    """``count`` new line ids, ascending, drawn from the lines' own sequence in one round trip:
+    lines written with them are known by id before they are written."""
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(_NEW_LINE_IDS, (count,))
+    ids: list[int] = list(result.scalar_one() or [])
+    ids.sort()  # drawn in order; sorted all the same, which costs one pass when they are
+    return ids
+
+
+_LINE_COUNTS = (
+    "SELECT statement_id, count(*) FROM statement_line WHERE statement_id = ANY($1::bigint[])"
+    " GROUP BY statement_id"
+)
+
+
+async def line_counts(session: AsyncSession, statement_ids: Sequence[int]) -> dict[int, int]:
+    """How many lines each statement has now (those without lines are left out)."""
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(_LINE_COUNTS, (list(statement_ids),))
+    counts: dict[int, int] = {}
+    row: Any
+    for row in result:
+        counts[int(row[0])] = int(row[1])
+    return counts
+
+
 async def all_practice_codes(session: AsyncSession) -> set[str]:
     return set(await session.scalars(select(PracticeDirectory.ods_code)))
 
@@ -448,29 +480,3 @@ async def ledger_chart_rows(
 async def ledger_chart(session: AsyncSession, owner: str) -> dict[Component, tuple[str, str]]:
     rows = await ledger_chart_rows(session, owner)
     return {component: (code, name) for component, (_who, code, name) in rows.items()}
-
-
-async def statements_of_run(
-    session: AsyncSession, run_id: str
-) -> list[tuple[str, date, int, int, int]]:
-    """Each statement a run brought lines to: (practice, period, statement id, lines the run
-    brought, lines it already had from earlier runs)."""
-    mine = StatementLine.run_id == run_id
-    result = await session.execute(
-        select(
-            Statement.ods_code,
-            Statement.period,
-            Statement.id,
-            func.count().filter(mine),
-            func.count().filter(~mine | StatementLine.run_id.is_(None)),
-        )
-        .join(StatementLine, StatementLine.statement_id == Statement.id)
-        .where(
-            Statement.id.in_(
-                select(StatementLine.statement_id).where(mine).distinct().scalar_subquery()
-            )
-        )
-        .group_by(Statement.ods_code, Statement.period, Statement.id)
-        .order_by(Statement.ods_code, Statement.period)
-    )
-    return [(code, period, sid, int(n), int(earlier)) for code, period, sid, n, earlier in result]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from itertools import chain
+from operator import itemgetter
+from typing import TYPE_CHECKING, Final
 
 from pcse_kit import audit
 from pcse_kit.auth import Forbidden, Role
@@ -13,15 +16,19 @@ from pcse_kit.errors import BadUserInput, Conflict
 
 from payments import events, policy, writes
 from payments.bulk import collector_paused
+from payments.detection import repository as detection_repository
 from payments.detection import service as detection_service
 from payments.models import (
     AuditEvent,
     IdempotencyKey,
+    LineRow,
     PaymentRun,
 )
 from payments.statements import ingest, repository
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -70,9 +77,22 @@ async def parse_run(
 
 
 async def load_run(
-    session: AsyncSession, *, run_id: str, parsed: ingest.ParsedRun, imported_by: str
+    session: AsyncSession,
+    *,
+    run_id: str,
+    parsed: ingest.ParsedRun,
+    imported_by: str,
+    detect_on: date | None = None,
+    publish: bool = True,
 ) -> tuple[PaymentRun, bool]:
     """Write a validated run in the caller's transaction: statements, then the lines by COPY.
+
+    With ``publish``, each statement the run brings lines to is published. With
+    ``detect_on``, the run's practices are detected again as of that day in the same pass:
+    the lines are written a batch of practices at a time (in practice code order, each
+    practice's in the file's order), and each batch is detected from the lines in memory
+    while the server stores them (:func:`payments.detection.service.sync_anomalies`), so
+    they are never read back.
 
     Returns the run and whether it was already there (then nothing is written).
     """
@@ -97,12 +117,75 @@ async def load_run(
     )
     session.add(run)
     await session.flush()
-    # A generator, not a list: each row is built while the server still stores the ones
-    # already sent, so the Python work overlaps the server's.
-    records = (line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines)
+    if publish:
+        await publish_statements(session, run_id=run_id, parsed=parsed, ids=ids)
+    if detect_on is None:
+        # A generator, not a list: each row is built while the server still stores the ones
+        # already sent, so the Python work overlaps the server's.
+        records = (line.record(ids[(line.ods_code, line.period)], run_id) for line in parsed.lines)
+        with collector_paused():
+            await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
+        return run, False
+    # The practices are locked before the ids are drawn, as every import of them does: any
+    # line of theirs already written then has a smaller id than these, so the lines read
+    # for detection and these, in id order, are what reading them all back would give.
+    await detection_repository.lock_practices(session, run.practice_codes)
     with collector_paused():
-        await repository.copy_lines(session, records, ingest.LINE_COLUMNS)
+        fresh = await _fresh_lines(session, parsed, ids=ids, run_id=run_id)
+
+        async def write(codes: Sequence[str]) -> None:
+            await repository.copy_lines(
+                session, chain.from_iterable(fresh[code] for code in codes), LINE_ROW_COLUMNS
+            )
+
+        await detection_service.sync_anomalies(
+            session, run.practice_codes, today=detect_on, fresh=fresh, write=write
+        )
     return run, False
+
+
+LINE_ROW_COLUMNS: Final = ("id", *ingest.LINE_COLUMNS)
+"""The columns of :class:`LineRow`, in its order: a line row is its COPY record."""
+
+
+async def _fresh_lines(
+    session: AsyncSession,
+    parsed: ingest.ParsedRun,
+    *,
+    ids: dict[tuple[str, date], int],
+    run_id: str,
+) -> dict[str, list[LineRow]]:
+    """Each practice's lines of the run as the rows they will be, ids drawn in the order they
+    are written: practice code order, each practice's in the file's order."""
+    # Sorted by practice, stable: each practice's lines keep the file's order.
+    lines = sorted(parsed.lines, key=itemgetter(0))
+    line_ids = await repository.new_line_ids(session, len(lines))
+    new = tuple.__new__
+    fresh: dict[str, list[LineRow]] = {}
+    rows: list[LineRow] = []
+    append = rows.append
+    current = None
+    # Unpacked, not read field by field: a run is hundreds of thousands of lines.
+    for line_id, (
+        code, period, component, paycode, description, amount, covers_from, covers_to,
+        paymaster, source_system, authoriser, status, (authorised, entered, paid, failed,
+        reversed_on), gmc_number, remittance,
+    ) in zip(line_ids, lines, strict=True):  # fmt: skip
+        if code != current:
+            current, rows = code, []
+            fresh[code], append = rows, rows.append
+        append(
+            new(
+                LineRow,
+                (
+                    line_id, ids[(code, period)], component, paycode, description, amount,
+                    covers_from, covers_to, paymaster, source_system, authoriser, status,
+                    authorised, entered, paid, failed, reversed_on, gmc_number, run_id,
+                    remittance,
+                ),
+            )
+        )  # fmt: skip
+    return fresh
 
 
 OWN_RUN_ID = 57
@@ -161,13 +244,11 @@ async def import_run(
             if replay is not None:
                 return RunResult(**{**replay, "replayed": True})
         run, replayed = await load_run(
-            session, run_id=run_id, parsed=parsed, imported_by=principal.subject
-        )
+            session, run_id=run_id, parsed=parsed, imported_by=principal.subject,
+            detect_on=today if detect else None,
+        )  # fmt: skip
         result = RunResult.of(run, replayed=replayed)
         if not replayed:
-            await publish_statements(session, run_id)
-            if detect:
-                await detection_service.sync_anomalies(session, run.practice_codes, today=today)
             after = asdict(result)
             after.pop("replayed")
             await audit.record(
@@ -182,26 +263,35 @@ async def import_run(
     return result
 
 
-async def publish_statements(session: AsyncSession, run_id: str) -> None:
-    """A statement that first appears is published; one that had lines from an earlier run
-    changed after it was first published (a supplementary run, a correction)."""
-    await events.publish_many(
-        session,
-        [
+async def publish_statements(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    parsed: ingest.ParsedRun,
+    ids: dict[tuple[str, date], int],
+) -> None:
+    """Each statement of a run about to be written, published, in practice and period order:
+    one that first appears as published; one that already had lines from an earlier run as
+    changed (a supplementary run, a correction). Called before the run's lines are written,
+    so the lines a statement has now are its earlier ones."""
+    added = Counter((line.ods_code, line.period) for line in parsed.lines)
+    earlier = await repository.line_counts(session, [ids[key] for key in added])
+    published = []
+    for code, period in sorted(added):
+        statement_id = ids[(code, period)]
+        before = earlier.get(statement_id, 0)
+        published.append(
             (
-                events.STATEMENT_CHANGED if earlier else events.STATEMENT_PUBLISHED,
+                events.STATEMENT_CHANGED if before else events.STATEMENT_PUBLISHED,
                 code,
                 {
                     "odsCode": code,
                     "period": period.isoformat(),
                     "statementId": str(statement_id),
                     "runId": run_id,
-                    "linesAdded": added,
-                    "linesBefore": earlier,
+                    "linesAdded": added[(code, period)],
+                    "linesBefore": before,
                 },
             )
-            for code, period, statement_id, added, earlier in await repository.statements_of_run(
-                session, run_id
-            )
-        ],
-    )
+        )
+    await events.publish_many(session, published)
