@@ -25,6 +25,7 @@ from performers.models import (
     ListStatus,
     Membership,
     Performer,
+    PerformerIdentity,
     Role,
 )
 
@@ -124,18 +125,23 @@ def _registrar(performer_supervised: bool, role: Role) -> bool:
 async def _duplicates(session: AsyncSession, codes: Practices | None, on: date) -> list[Finding]:
     found: list[Finding] = []
     other = aliased(Performer)
+    # The identities two or more performers share, kept by the database as the list changes
+    # (a hundred or so of 40,000), then their performers: the area's, and their twins.
+    identity = PerformerIdentity
+
+    def holds(performer: type[Performer]) -> ColumnElement[bool]:
+        return and_(
+            func.lower(performer.family_name) == identity.family_key,
+            func.lower(performer.given_name) == identity.given_key,
+            performer.date_of_birth == identity.date_of_birth,
+        )
+
     duplicates = await session.execute(
         select(Performer.gmc_number, other.gmc_number)
-        .join(
-            other,
-            and_(
-                func.lower(other.family_name) == func.lower(Performer.family_name),
-                func.lower(other.given_name) == func.lower(Performer.given_name),
-                other.date_of_birth == Performer.date_of_birth,
-                other.gmc_number != Performer.gmc_number,
-            ),
-        )
-        .where(_working_at(codes, on))
+        .select_from(identity)
+        .join(Performer, holds(Performer))
+        .join(other, and_(holds(other), other.gmc_number != Performer.gmc_number))
+        .where(identity.performers > 1, _working_at(codes, on))
         .order_by(Performer.gmc_number, other.gmc_number)
     )
     found.extend(
