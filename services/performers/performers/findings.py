@@ -286,8 +286,16 @@ async def _late_requests(session: AsyncSession, codes: Practices | None, on: dat
         ),
     )
     shortest = min(target.within for target in rules.TARGETS.values())
-    late = await session.scalars(
-        select(ChangeRequest)
+    # Plain rows, not mapped objects: an area's few hundred open requests are only read.
+    late = await session.execute(
+        select(
+            ChangeRequest.reference,
+            ChangeRequest.kind,
+            ChangeRequest.gmc_number,
+            ChangeRequest.ods_code,
+            ChangeRequest.submitted_on,
+            ChangeRequest.complete_on,
+        )
         .where(
             ChangeRequest.outcome.is_(None),
             ChangeRequest.complete_on < on - shortest,
@@ -295,8 +303,18 @@ async def _late_requests(session: AsyncSession, codes: Practices | None, on: dat
         )
         .order_by(ChangeRequest.reference)
     )
-    for request in late:
-        found.extend(request_findings(request, on=on))
+    for reference, kind, gmc, ods, submitted, complete in late:
+        found.extend(
+            request_findings(
+                reference=reference,
+                kind=kind,
+                gmc_number=gmc,
+                ods_code=ods,
+                submitted_on=submitted,
+                complete_on=complete,
+                on=on,
+            )
+        )
     return found
 
 
@@ -342,34 +360,35 @@ async def find_side_by_side(
     return sorted(chain.from_iterable(found), key=lambda finding: finding.sort_key)
 
 
-def request_findings(request: ChangeRequest, *, on: date) -> list[Finding]:
+def request_findings(
+    *,
+    reference: str,
+    kind: ChangeKind,
+    gmc_number: str,
+    ods_code: str | None,
+    submitted_on: date,
+    complete_on: date,
+    on: date,
+) -> list[Finding]:
     """An open request past its target is overdue; an application for inclusion past 16
     weeks is instead "may be eligible for goodwill compensation" (one finding per request,
     so that the counts partition the open requests)."""
-    due = rules.decision_due_by(request.kind, request.complete_on)
+    due = rules.decision_due_by(kind, complete_on)
     if on <= due:
         return []
     evidence = {
-        "ref": request.reference,
-        "kind": str(request.kind),
-        "received": request.submitted_on.isoformat(),
-        "complete": request.complete_on.isoformat(),
+        "ref": reference,
+        "kind": str(kind),
+        "received": submitted_on.isoformat(),
+        "complete": complete_on.isoformat(),
         "decision due by": due.isoformat(),
-        "target": rules.target_of(request.kind).source,
-        "age in days": str((on - request.complete_on).days),
+        "target": rules.target_of(kind).source,
+        "age in days": str((on - complete_on).days),
     }
-    goodwill = rules.goodwill_from(request.kind, request.complete_on)
+    goodwill = rules.goodwill_from(kind, complete_on)
     if goodwill is None or on <= goodwill:
-        return [
-            Finding(
-                FindingKind.CHANGE_REQUEST_OVERDUE,
-                request.gmc_number,
-                request.ods_code,
-                due,
-                evidence,
-            )
-        ]
-    weeks = rules.weeks_beyond_goodwill(request.kind, request.complete_on, on)
+        return [Finding(FindingKind.CHANGE_REQUEST_OVERDUE, gmc_number, ods_code, due, evidence)]
+    weeks = rules.weeks_beyond_goodwill(kind, complete_on, on)
     evidence |= {
         "16 weeks passed on": goodwill.isoformat(),
         "whole weeks beyond 16": str(weeks),
@@ -377,10 +396,6 @@ def request_findings(request: ChangeRequest, *, on: date) -> list[Finding]:
     }
     return [
         Finding(
-            FindingKind.GOODWILL_COMPENSATION_MAY_APPLY,
-            request.gmc_number,
-            request.ods_code,
-            goodwill,
-            evidence,
+            FindingKind.GOODWILL_COMPENSATION_MAY_APPLY, gmc_number, ods_code, goodwill, evidence
         )
     ]
