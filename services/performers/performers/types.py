@@ -492,7 +492,7 @@ class Lmc:
     )
     async def performer_counts(self, info: Info[PerformersContext, None]) -> list[StatusCount]:
         codes = _area_query(info, self.code)
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             counts = await repository.performer_counts(session, codes, on=info.context.today)
         return [StatusCount(status=status, count=count) for status, count in counts]
 
@@ -503,7 +503,7 @@ class Lmc:
     async def change_request_ages(self, info: Info[PerformersContext, None]) -> ChangeRequestAges:
         codes = _area_query(info, self.code)
         today = info.context.today
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             dates = await repository.open_change_request_dates(session, codes, on=today)
         beyond = overdue = 0
         for kind, complete in dates:
@@ -529,7 +529,7 @@ class Lmc:
         codes = await _area(info, self.code)
         page = PageRequest.parse(first, after, parsers=(date.fromisoformat, int))
         today = info.context.today
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             rows = await repository.open_change_requests(
                 session,
                 codes,
@@ -582,7 +582,7 @@ class Lmc:
     ) -> Connection[ListMovement]:
         codes = await _area(info, self.code)
         page = PageRequest.parse(first, after, parsers=(date.fromisoformat, int))
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             rows = await repository.entrants_and_leavers(
                 session,
                 codes,
@@ -667,7 +667,7 @@ async def practices_connection(
     """A page of the practices the caller may see, optionally of one LMC."""
     page = PageRequest.parse(first, after)
     lmc_codes, codes = policy.practice_filter(info.context.principal, lmc)
-    async with info.context.sessionmaker() as session:
+    async with info.context.reader() as session:
         rows = await repository.practices_page(
             session,
             lmc_codes=lmc_codes,
