@@ -12,7 +12,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import aliased
@@ -277,17 +277,31 @@ async def _not_visible_or_listed_twice(
     return found
 
 
-async def _late_requests(session: AsyncSession, codes: Practices | None, on: date) -> list[Finding]:
-    found: list[Finding] = []
+class OpenRequest(NamedTuple):
+    """What an open change request's place against its target needs."""
+
+    reference: str
+    kind: ChangeKind
+    gmc_number: str
+    ods_code: str | None
+    submitted_on: date
+    complete_on: date
+
+
+async def open_requests(
+    session: AsyncSession, codes: Practices | None, on: date
+) -> list[OpenRequest]:
+    """Open requests about the practices ``codes`` (all when None) or a performer working at
+    one of them on ``on``, by reference: plain rows, as an area's few hundred are only read.
+    The late ones are findings; an LMC's summary also counts them all by age, from the same
+    rows."""
     in_scope = or_(
         _in_scope(ChangeRequest.ods_code, codes),
         ChangeRequest.gmc_number.in_(
             select(Membership.gmc_number).where(_current(on), _in_scope(Membership.ods_code, codes))
         ),
     )
-    shortest = min(target.within for target in rules.TARGETS.values())
-    # Plain rows, not mapped objects: an area's few hundred open requests are only read.
-    late = await session.execute(
+    rows = await session.execute(
         select(
             ChangeRequest.reference,
             ChangeRequest.kind,
@@ -296,36 +310,32 @@ async def _late_requests(session: AsyncSession, codes: Practices | None, on: dat
             ChangeRequest.submitted_on,
             ChangeRequest.complete_on,
         )
-        .where(
-            ChangeRequest.outcome.is_(None),
-            ChangeRequest.complete_on < on - shortest,
-            in_scope,
-        )
+        .where(ChangeRequest.outcome.is_(None), in_scope)
         .order_by(ChangeRequest.reference)
     )
-    for reference, kind, gmc, ods, submitted, complete in late:
-        found.extend(
-            request_findings(
-                reference=reference,
-                kind=kind,
-                gmc_number=gmc,
-                ods_code=ods,
-                submitted_on=submitted,
-                complete_on=complete,
-                on=on,
-            )
-        )
+    return [OpenRequest(*row) for row in rows]
+
+
+def late_findings(requests: list[OpenRequest], *, on: date) -> list[Finding]:
+    """The findings of the requests past their target, in the order given."""
+    found: list[Finding] = []
+    for request in requests:
+        found.extend(request_findings(request, on=on))
     return found
 
 
+async def _late_requests(session: AsyncSession, codes: Practices | None, on: date) -> list[Finding]:
+    return late_findings(await open_requests(session, codes, on), on=on)
+
+
 _Part = Callable[["AsyncSession", "Practices | None", "date"], Awaitable[list[Finding]]]
-_PARTS: tuple[_Part, ...] = (
+_LIST_PARTS: tuple[_Part, ...] = (
     _duplicates,
     _off_register,
     _working_not_included,
     _not_visible_or_listed_twice,
-    _late_requests,
 )
+_PARTS: tuple[_Part, ...] = (*_LIST_PARTS, _late_requests)
 """Each test, one statement; their findings together in this order, then sorted."""
 
 
@@ -347,48 +357,55 @@ async def find_side_by_side(
     *,
     codes: Practices | None,
     on: date,
+    requests: Awaitable[list[OpenRequest]] | None = None,
 ) -> list[Finding]:
     """``find``, each of its statements on a connection of its own at the same time: over an
     LMC's area (the largest has 1,100 practices, 8,000 performers) each takes tens of
-    milliseconds, and the server runs them on as many cores as it has."""
+    milliseconds, and the server runs them on as many cores as it has. ``requests``, when
+    given, are the open requests of the same ``codes`` on ``on`` (``open_requests``), read
+    once for another figure too."""
 
     async def run(part: _Part) -> list[Finding]:
         async with sessions() as session:
             return await part(session, codes, on)
 
-    found = await asyncio.gather(*(run(part) for part in _PARTS))
+    async def late() -> list[Finding]:
+        if requests is None:
+            return await run(_late_requests)
+        return late_findings(await requests, on=on)
+
+    found = await asyncio.gather(*(run(part) for part in _LIST_PARTS), late())
     return sorted(chain.from_iterable(found), key=lambda finding: finding.sort_key)
 
 
-def request_findings(
-    *,
-    reference: str,
-    kind: ChangeKind,
-    gmc_number: str,
-    ods_code: str | None,
-    submitted_on: date,
-    complete_on: date,
-    on: date,
-) -> list[Finding]:
+def request_findings(request: OpenRequest, *, on: date) -> list[Finding]:
     """An open request past its target is overdue; an application for inclusion past 16
     weeks is instead "may be eligible for goodwill compensation" (one finding per request,
     so that the counts partition the open requests)."""
-    due = rules.decision_due_by(kind, complete_on)
+    due = rules.decision_due_by(request.kind, request.complete_on)
     if on <= due:
         return []
     evidence = {
-        "ref": reference,
-        "kind": str(kind),
-        "received": submitted_on.isoformat(),
-        "complete": complete_on.isoformat(),
+        "ref": request.reference,
+        "kind": str(request.kind),
+        "received": request.submitted_on.isoformat(),
+        "complete": request.complete_on.isoformat(),
         "decision due by": due.isoformat(),
-        "target": rules.target_of(kind).source,
-        "age in days": str((on - complete_on).days),
+        "target": rules.target_of(request.kind).source,
+        "age in days": str((on - request.complete_on).days),
     }
-    goodwill = rules.goodwill_from(kind, complete_on)
+    goodwill = rules.goodwill_from(request.kind, request.complete_on)
     if goodwill is None or on <= goodwill:
-        return [Finding(FindingKind.CHANGE_REQUEST_OVERDUE, gmc_number, ods_code, due, evidence)]
-    weeks = rules.weeks_beyond_goodwill(kind, complete_on, on)
+        return [
+            Finding(
+                FindingKind.CHANGE_REQUEST_OVERDUE,
+                request.gmc_number,
+                request.ods_code,
+                due,
+                evidence,
+            )
+        ]
+    weeks = rules.weeks_beyond_goodwill(request.kind, request.complete_on, on)
     evidence |= {
         "16 weeks passed on": goodwill.isoformat(),
         "whole weeks beyond 16": str(weeks),
@@ -396,6 +413,10 @@ def request_findings(
     }
     return [
         Finding(
-            FindingKind.GOODWILL_COMPENSATION_MAY_APPLY, gmc_number, ods_code, goodwill, evidence
+            FindingKind.GOODWILL_COMPENSATION_MAY_APPLY,
+            request.gmc_number,
+            request.ods_code,
+            goodwill,
+            evidence,
         )
     ]

@@ -501,20 +501,20 @@ class Lmc:
         directives=[Cost(weight=AREA_COST)],
     )
     async def change_request_ages(self, info: Info[PerformersContext, None]) -> ChangeRequestAges:
-        codes = _area_query(info, self.code)
+        policy.lmc_summary(info.context.principal, self.code)
         today = info.context.today
-        async with info.context.reader() as session:
-            dates = await repository.open_change_request_dates(session, codes, on=today)
+        # The same rows the area's late-request findings are read from.
+        requests = await info.context.open_requests_of_lmc.load(self.code)
         beyond = overdue = 0
-        for kind, complete in dates:
-            goodwill = rules.goodwill_from(kind, complete)
+        for request in requests:
+            goodwill = rules.goodwill_from(request.kind, request.complete_on)
             if goodwill is not None and today > goodwill:
                 beyond += 1
-            elif today > rules.decision_due_by(kind, complete):
+            elif today > rules.decision_due_by(request.kind, request.complete_on):
                 overdue += 1
         return ChangeRequestAges(
-            open=len(dates),
-            within_target=len(dates) - overdue - beyond,
+            open=len(requests),
+            within_target=len(requests) - overdue - beyond,
             overdue=overdue,
             beyond_sixteen_weeks=beyond,
         )
