@@ -165,7 +165,8 @@ async def _off_register(session: AsyncSession, codes: Practices | None, on: date
         select(Performer.gmc_number, Performer.status, Performer.cct_date).where(
             Performer.status.in_(rules.ON_LIST),
             Performer.gp_register_on.is_(None),
-            Performer.under_training_supervision.is_(False),
+            # NOT, not IS FALSE (the column is never null): the partial index's own predicate.
+            ~Performer.under_training_supervision,
             _working_at(codes, on),
         )
     )

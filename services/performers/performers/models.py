@@ -197,6 +197,16 @@ class Performer(Base):
             "gmc_number",
             postgresql_where=text("gp_register_on IS NULL AND NOT under_training_supervision"),
         ),
+        # The few whose published-list check is a finding (listed twice, or included and not
+        # shown): read from here, not from a scan of the whole list.
+        Index(
+            "ix_performer_public_list_finding",
+            "gmc_number",
+            postgresql_where=text(
+                "public_list_entries > 1 OR (public_list_visible IS FALSE "
+                "AND status IN ('included', 'included_with_conditions'))"
+            ),
+        ),
     )
 
     gmc_number: Mapped[str] = mapped_column(String(7), primary_key=True)

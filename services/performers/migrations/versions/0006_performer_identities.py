@@ -1,5 +1,6 @@
 """How many performers share each name and date of birth, kept by statement-level triggers:
-the duplicate-performer finding reads the few shared identities from an index.
+the duplicate-performer finding reads the few shared identities from an index; and an index of
+the performers whose published-list check is a finding.
 
 Revision ID: 0006
 Revises: 0005
@@ -50,6 +51,12 @@ TRIGGERS = {
 }
 
 
+PUBLIC_LIST_FINDING = (
+    "public_list_entries > 1 OR (public_list_visible IS FALSE "
+    "AND status IN ('included', 'included_with_conditions'))"
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "performer_identity",
@@ -82,9 +89,16 @@ def upgrade() -> None:
         "SELECT lower(family_name), lower(given_name), date_of_birth, count(*) FROM performer "
         "WHERE date_of_birth IS NOT NULL GROUP BY 1, 2, 3"
     )
+    op.create_index(
+        "ix_performer_public_list_finding",
+        "performer",
+        ["gmc_number"],
+        postgresql_where=sa.text(PUBLIC_LIST_FINDING),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_performer_public_list_finding", table_name="performer")
     for name in FUNCTIONS:
         op.execute(f"DROP TRIGGER {name} ON performer")
         op.execute(f"DROP FUNCTION {name}()")
