@@ -12,7 +12,7 @@ from pcse_kit.loaders import many_per_key, one_per_key
 from strawberry.dataloader import DataLoader
 
 from performers import repository
-from performers.findings import Finding, find_side_by_side
+from performers.findings import Finding, OpenRequest, find_side_by_side, open_requests
 
 if TYPE_CHECKING:
     from pcse_kit.auth import Principal
@@ -64,6 +64,11 @@ class PerformersContext(RequestContext):
         self.findings_of_lmc: DataLoader[str, list[Finding]] = DataLoader(
             load_fn=self._load_findings_of_lmc
         )
+        # An area's open requests: the late ones are findings, and changeRequestAges counts
+        # them all; one statement serves both.
+        self.open_requests_of_lmc: DataLoader[str, list[OpenRequest]] = DataLoader(
+            load_fn=self._load_open_requests_of_lmc
+        )
 
     async def _load_practices_with_performers(
         self, codes: list[str]
@@ -84,10 +89,22 @@ class PerformersContext(RequestContext):
     async def _load_findings_of_lmc(self, lmc_codes: list[str]) -> list[list[Finding]]:
         return [
             await find_side_by_side(
-                self.reader, codes=repository.practices_of_area(lmc), on=self.today
+                self.reader,
+                codes=repository.practices_of_area(lmc),
+                on=self.today,
+                requests=self.open_requests_of_lmc.load(lmc),
             )
             for lmc in lmc_codes
         ]
+
+    async def _load_open_requests_of_lmc(self, lmc_codes: list[str]) -> list[list[OpenRequest]]:
+        found = []
+        for lmc in lmc_codes:
+            async with self.reader() as session:
+                found.append(
+                    await open_requests(session, repository.practices_of_area(lmc), self.today)
+                )
+        return found
 
 
 async def _memberships_by_performer(

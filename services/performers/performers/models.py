@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Numeric,
     String,
+    Text,
     func,
     text,
 )
@@ -196,6 +197,16 @@ class Performer(Base):
             "gmc_number",
             postgresql_where=text("gp_register_on IS NULL AND NOT under_training_supervision"),
         ),
+        # The few whose published-list check is a finding (listed twice, or included and not
+        # shown): read from here, not from a scan of the whole list.
+        Index(
+            "ix_performer_public_list_finding",
+            "gmc_number",
+            postgresql_where=text(
+                "public_list_entries > 1 OR (public_list_visible IS FALSE "
+                "AND status IN ('included', 'included_with_conditions'))"
+            ),
+        ),
     )
 
     gmc_number: Mapped[str] = mapped_column(String(7), primary_key=True)
@@ -228,6 +239,34 @@ class Performer(Base):
     public_list_checked_on: Mapped[date | None]
     public_list_entries: Mapped[int | None]
     """How many entries the published list had under this GMC number at the last check."""
+
+
+class PerformerIdentity(Base):
+    """How many performers share each name and date of birth (names in lower case, the
+    duplicate test's own comparison): kept by triggers on ``performer``, one aggregate per
+    statement, so the few identities two performers share are found from an index instead of
+    comparing every performer on the list with every performer of an area on each request.
+    Performers without a date of birth are not counted: they cannot match anyone."""
+
+    __tablename__ = "performer_identity"
+    # No CHECK that a count stays at or above zero: PostgreSQL checks the row an upsert
+    # proposes (a delta of -1) before it finds the row to add it to.
+    __table_args__ = (
+        Index(
+            "ix_performer_identity_shared",
+            "family_key",
+            "given_key",
+            "date_of_birth",
+            postgresql_where=text("performers > 1"),
+        ),
+    )
+
+    family_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    """lower(family_name)."""
+    given_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    """lower(given_name)."""
+    date_of_birth: Mapped[date] = mapped_column(primary_key=True)
+    performers: Mapped[int]
 
 
 class Membership(Base):

@@ -23,7 +23,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from performers.models import (
     BranchSite,
-    ChangeKind,
     ChangeRequest,
     ListStatus,
     Lmc,
@@ -234,16 +233,6 @@ async def open_change_requests(
             tuple_(ChangeRequest.submitted_on, ChangeRequest.id) > tuple_(*after)
         )
     return list(await session.scalars(statement))
-
-
-async def open_change_request_dates(
-    session: AsyncSession, codes: Practices, *, on: date
-) -> list[tuple[ChangeKind, date]]:
-    """(kind, complete date) of each open request: enough to place it against its target."""
-    result = await session.execute(
-        select(ChangeRequest.kind, ChangeRequest.complete_on).where(_open_requests_at(codes, on))
-    )
-    return [(kind, complete) for kind, complete in result]
 
 
 async def list_sizes_of_practices(

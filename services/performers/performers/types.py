@@ -492,7 +492,7 @@ class Lmc:
     )
     async def performer_counts(self, info: Info[PerformersContext, None]) -> list[StatusCount]:
         codes = _area_query(info, self.code)
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             counts = await repository.performer_counts(session, codes, on=info.context.today)
         return [StatusCount(status=status, count=count) for status, count in counts]
 
@@ -501,20 +501,20 @@ class Lmc:
         directives=[Cost(weight=AREA_COST)],
     )
     async def change_request_ages(self, info: Info[PerformersContext, None]) -> ChangeRequestAges:
-        codes = _area_query(info, self.code)
+        policy.lmc_summary(info.context.principal, self.code)
         today = info.context.today
-        async with info.context.sessionmaker() as session:
-            dates = await repository.open_change_request_dates(session, codes, on=today)
+        # The same rows the area's late-request findings are read from.
+        requests = await info.context.open_requests_of_lmc.load(self.code)
         beyond = overdue = 0
-        for kind, complete in dates:
-            goodwill = rules.goodwill_from(kind, complete)
+        for request in requests:
+            goodwill = rules.goodwill_from(request.kind, request.complete_on)
             if goodwill is not None and today > goodwill:
                 beyond += 1
-            elif today > rules.decision_due_by(kind, complete):
+            elif today > rules.decision_due_by(request.kind, request.complete_on):
                 overdue += 1
         return ChangeRequestAges(
-            open=len(dates),
-            within_target=len(dates) - overdue - beyond,
+            open=len(requests),
+            within_target=len(requests) - overdue - beyond,
             overdue=overdue,
             beyond_sixteen_weeks=beyond,
         )
@@ -529,7 +529,7 @@ class Lmc:
         codes = await _area(info, self.code)
         page = PageRequest.parse(first, after, parsers=(date.fromisoformat, int))
         today = info.context.today
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             rows = await repository.open_change_requests(
                 session,
                 codes,
@@ -582,7 +582,7 @@ class Lmc:
     ) -> Connection[ListMovement]:
         codes = await _area(info, self.code)
         page = PageRequest.parse(first, after, parsers=(date.fromisoformat, int))
-        async with info.context.sessionmaker() as session:
+        async with info.context.reader() as session:
             rows = await repository.entrants_and_leavers(
                 session,
                 codes,
@@ -667,7 +667,7 @@ async def practices_connection(
     """A page of the practices the caller may see, optionally of one LMC."""
     page = PageRequest.parse(first, after)
     lmc_codes, codes = policy.practice_filter(info.context.principal, lmc)
-    async with info.context.sessionmaker() as session:
+    async with info.context.reader() as session:
         rows = await repository.practices_page(
             session,
             lmc_codes=lmc_codes,

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pcse_kit.dates import today
 from pcse_kit.testing import graphql
-from performers.models import ChangeKind, ListStatus, Role
+from performers.models import ChangeKind, ListStatus, Performer, Role
+from sqlalchemy import delete, insert, update
 
 if TYPE_CHECKING:
     import httpx
+    from fastapi import FastAPI
 
 TODAY = today()
 FINDINGS = """
@@ -53,6 +55,101 @@ async def test_the_same_person_under_two_gmc_numbers(
     [finding] = body["data"]["practice"]["findings"]
     assert (finding["kind"], finding["gmcNumber"]) == ("DUPLICATE_PERFORMER", first)
     assert finding["evidence"] == [{"label": "same name and date of birth as", "value": second}]
+
+
+DUPLICATES = """
+query { lmc(code: "kernow") {
+  findings(kind: DUPLICATE_PERFORMER) { gmcNumber evidence { label value } }
+} }
+"""
+
+
+async def duplicates(client: httpx.AsyncClient) -> list[tuple[str, str]]:
+    body = await graphql(client, DUPLICATES)
+    assert "errors" not in body, body
+    pairs = []
+    for finding in body["data"]["lmc"]["findings"]:
+        [evidence] = finding["evidence"]
+        assert evidence["label"] == "same name and date of birth as"
+        pairs.append((finding["gmcNumber"], evidence["value"]))
+    return pairs
+
+
+async def test_duplicates_in_an_area_follow_every_change_of_name_and_date_of_birth(
+    app: FastAPI,
+    practice: str,
+    make_lmc: Any,
+    make_practice: Any,
+    make_performer: Any,
+    make_membership: Any,
+    client: httpx.AsyncClient,
+) -> None:
+    """A performer working in the LMC's area is a duplicate of every other performer on the
+    list (working anywhere or nowhere) with the same name, in any case, and the same date of
+    birth; the finding follows inserts, renames, corrections of a date of birth and removals."""
+    await make_lmc(code="essex", name="Essex LMCs")
+    await make_practice(ods_code="C83003", lmc_code="essex")
+    born = date(1979, 2, 3)
+    # Three under one identity: one in the area, one working nowhere, one in Essex.
+    a = await make_performer(family_name="Okafor", given_name="Ada", date_of_birth=born)
+    b = await make_performer(family_name="OKAFOR", given_name="ada", date_of_birth=born, at=None)
+    c = await make_performer(
+        family_name="okafor", given_name="ADA", date_of_birth=born, at="C83003"
+    )
+    # No date of birth: nobody to match.
+    await make_performer(family_name="Mensah", given_name="Kofi", date_of_birth=None)
+    await make_performer(family_name="Mensah", given_name="Kofi", date_of_birth=None)
+    # One day apart, until the second's date of birth is corrected.
+    f = await make_performer(family_name="Shah", given_name="Ravi", date_of_birth=date(1985, 6, 1))
+    g = await make_performer(family_name="Shah", given_name="Ravi", date_of_birth=date(1985, 6, 2))
+    # Twins until one is renamed; twins until one is removed.
+    h = await make_performer(family_name="Brown", given_name="Tom", date_of_birth=date(1970, 1, 1))
+    i = await make_performer(
+        family_name="Brown", given_name="Tom", date_of_birth=date(1970, 1, 1), at=None
+    )
+    j = await make_performer(
+        family_name="Green", given_name="Ann", date_of_birth=date(1990, 1, 1), at=None
+    )
+    k = await make_performer(family_name="Green", given_name="Ann", date_of_birth=date(1990, 1, 1))
+    # Two entered in one statement.
+    m, n = "2000001", "2000002"
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Performer).values(
+                [
+                    {
+                        "gmc_number": number,
+                        "given_name": "Sam",
+                        "family_name": "Lee",
+                        "status": ListStatus.INCLUDED,
+                        "date_of_birth": date(1988, 8, 8),
+                        "cct_date": date(2015, 8, 1),
+                        "gp_register_on": date(2015, 8, 1),
+                    }
+                    for number in (m, n)
+                ]
+            )
+        )
+    await make_membership(gmc_number=m, ods_code=practice, role=Role.PARTNER)
+
+    assert await duplicates(client) == [(a, b), (a, c), (h, i), (k, j), (m, n)]
+
+    async with app.state.sessionmaker.begin() as session:
+        # A new spelling of the same name in lower case: the same identity.
+        await session.execute(
+            update(Performer).where(Performer.gmc_number == a).values(given_name="ADA")
+        )
+        await session.execute(
+            update(Performer)
+            .where(Performer.gmc_number == g)
+            .values(date_of_birth=date(1985, 6, 1))
+        )
+        await session.execute(
+            update(Performer).where(Performer.gmc_number == i).values(family_name="Browne")
+        )
+        await session.execute(delete(Performer).where(Performer.gmc_number == j))
+
+    assert await duplicates(client) == [(a, b), (a, c), (f, g), (g, f), (m, n)]
 
 
 async def test_a_gp_not_on_the_gp_register_and_not_a_registrar(
