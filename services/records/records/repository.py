@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     tuple_,
     union,
@@ -890,6 +891,9 @@ def _open_in_area_statement() -> Any:
     return union_all(per_practice, whole)
 
 
+_CUSTOM_PLAN: Final = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def open_in_area(
     session: AsyncSession, lmc: str, *, now: datetime, today: date
 ) -> OpenInArea:
@@ -910,6 +914,11 @@ async def open_in_area(
         bounds[f"age_{i}_to"] = now - timedelta(days=bucket.min_days)
         if bucket.max_days is not None:
             bounds[f"age_{i}_from"] = now - timedelta(days=bucket.max_days + 1)
+    # Planned for this LMC each time, never from the plan cache: after five runs on a pooled
+    # connection PostgreSQL would keep a generic plan, costed for an area of average size
+    # (65 practices), which runs serially; for the largest (1,100) the plan for its own size
+    # splits the movements between parallel workers. Only for this transaction.
+    await session.execute(_CUSTOM_PLAN)
     summary = OpenSummary()
     by_practice: dict[str, PracticeOpen] = {}
     for practice, open_, awaiting, transit, late, *rest in await session.execute(
