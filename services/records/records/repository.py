@@ -766,15 +766,18 @@ async def status_counts(session: AsyncSession, lmc: str) -> list[tuple[MovementS
 
     From the counts the triggers on ``movement`` keep: a few rows per practice, where
     counting the movements themselves read every one an area ever had (170,000 for the
-    largest LMC on the national data set).
+    largest LMC on the national data set). The area's practices as one array, so their rows
+    are read from the key's index (20,000 of 120,000 for the largest); as a join the server
+    read the whole table and matched each row, twice as long.
     """
+    practices = func.array(_area(lmc).scalar_subquery())
     result = await session.execute(
         select(
             MovementCount.status,
             func.sum(MovementCount.count).filter(MovementCount.direction == IN),
             func.sum(MovementCount.count).filter(MovementCount.direction == OUT),
         )
-        .where(MovementCount.ods_code.in_(_area(lmc)))
+        .where(MovementCount.ods_code == any_(practices))
         .group_by(MovementCount.status)
     )
     return [
