@@ -1124,10 +1124,9 @@ class RecordsLmcSummary:
         context = info.context
 
         async def query() -> repository.OpenInArea:
-            async with context.sessionmaker() as session:
-                return await repository.open_in_area(
-                    session, self.lmc, now=context.now, today=context.today
-                )
+            return await repository.open_in_area(
+                context.sessionmaker, self.lmc, now=context.now, today=context.today
+            )
 
         found: repository.OpenInArea = await self._once("open", query)
         return found

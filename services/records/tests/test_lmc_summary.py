@@ -580,4 +580,6 @@ async def test_the_whole_summary_costs_the_same_statements_for_any_number_of_pra
             body = await graphql(client, SUMMARY_WITH_TRENDS, lmc(area))
         assert "errors" not in body, body
         counts.append(counter.count)
-    assert counts[0] == counts[1] == 7
+    # The directory's practices, status counts, the open movements (two parts, each a setting
+    # and a statement), incidents, harm reviews, the area's incident months and England's.
+    assert counts[0] == counts[1] == 10
