@@ -1,4 +1,4 @@
-"""GraphQL plumbing shared by the subgraphs: the federation schema, its extensions, the router."""
+"""GraphQL plumbing shared by the subgraphs: the federation schema, its extensions, ``/graphql``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response as StarletteResponse
+from starlette.websockets import WebSocketClose
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.fastapi import BaseContext
 from strawberry.federation.schema import FederationAny  # noqa: TC002 - evaluated by Strawberry
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _entities signature
@@ -183,9 +184,8 @@ class OverHttp:
 
     The media type and the outcome travel from the steps that know them to the one that
     builds the response in context variables: Strawberry calls all three in the request's
-    own task, and the view object is shared by every request. Mixed into both of
-    Strawberry's views: the ASGI one (:class:`GraphQLApp`) that serves ``/graphql``, and the
-    FastAPI router (:class:`Router`) that still answers what the ASGI one does not take.
+    own task, and the view object is shared by every request. Mixed into Strawberry's ASGI
+    view (:class:`GraphQLApp`), which serves ``/graphql``.
     """
 
     def encode_json(self, data: object) -> bytes:
@@ -256,11 +256,6 @@ class OverHttp:
         return response
 
 
-class Router(OverHttp, GraphQLRouter[Any, None]):
-    """The FastAPI route of ``/graphql``: what :class:`GraphQLApp` leaves to FastAPI (any
-    method but GET and POST, which FastAPI refuses with 405) still answers as before."""
-
-
 class GraphQLApp(OverHttp, GraphQL[Any, None]):
     """``GET`` and ``POST /graphql`` as a bare ASGI app, ahead of FastAPI's routing.
 
@@ -302,9 +297,15 @@ class GraphQLApp(OverHttp, GraphQL[Any, None]):
         await response(scope, receive, send)
 
 
+ALLOWED_METHODS: Final = ("GET", "POST")
+"""What GraphQL over HTTP defines; ``/graphql`` refuses any other method with 405."""
+
+
 class GraphQLFirst:
-    """ASGI middleware: ``GET`` and ``POST`` of ``path`` go to ``graphql``, everything else
-    (health, metrics, other routes, other methods, the lifespan) on to FastAPI. Added
+    """ASGI middleware: ``path`` is answered here, everything else (health, metrics, other
+    routes, the lifespan) goes on to FastAPI. ``GET`` and ``POST`` go to ``graphql``; any other
+    method is refused with 405 and ``Allow: GET, POST`` (RFC 9110, 15.5.6), in the body
+    FastAPI gives a 405; a websocket upgrade is refused (no subscriptions are served). Added
     innermost of the application's middlewares, so body limits, metrics and tracing still
     wrap every request."""
 
@@ -312,26 +313,18 @@ class GraphQLFirst:
         self.app = app
         self.graphql = graphql
         self.path = path
+        self.refused = JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(ALLOWED_METHODS)},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == self.path
-            and scope["method"] in {"GET", "POST"}
-        ):
+        if scope["type"] == "lifespan" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await WebSocketClose()(scope, receive, send)
+        elif scope["method"] in ALLOWED_METHODS:
             await self.graphql(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
-
-
-def create_router(
-    schema: strawberry.Schema,
-    *,
-    context_getter: Callable[..., Any],
-    graphql_ide: bool,
-) -> GraphQLRouter[Any, None]:
-    return Router(
-        schema,
-        context_getter=context_getter,
-        graphql_ide="graphiql" if graphql_ide else None,
-    )
+            await self.refused(scope, receive, send)

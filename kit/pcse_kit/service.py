@@ -31,7 +31,7 @@ from pcse_kit.auth import (
 from pcse_kit.bodylimit import BodyLimit
 from pcse_kit.db import create_engine, create_sessionmaker
 from pcse_kit.events import Bus, Relay, Worker, running
-from pcse_kit.graphql import GraphQLApp, GraphQLFirst, create_router
+from pcse_kit.graphql import GraphQLApp, GraphQLFirst
 from pcse_kit.logs import configure_logging
 from pcse_kit.migrations import upgrade
 from pcse_kit.observe import RequestMetrics
@@ -319,12 +319,6 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     app.add_exception_handler(Unauthenticated, unauthenticated)  # type: ignore[arg-type]
     app.add_exception_handler(AuthUnavailable, auth_unavailable)  # type: ignore[arg-type]
 
-    app.include_router(
-        create_router(
-            service.schema, context_getter=context_getter, graphql_ide=settings.graphql_ide
-        ),
-        prefix="/graphql",
-    )
     for router in service.routers:
         app.include_router(router)
     return app

@@ -16,7 +16,7 @@ import pytest
 import strawberry
 from pcse_kit.auth import Role
 from pcse_kit.errors import BadUserInput
-from pcse_kit.graphql import RequestContext, create_schema
+from pcse_kit.graphql import GraphQLFirst, RequestContext, create_schema
 from pcse_kit.over_http import JSON, Outcome, negotiate
 from pcse_kit.service import ServiceDefinition, create_app
 from pcse_kit.settings import ServiceSettings
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from pcse_kit.postgres import EmbeddedPostgres
     from pcse_kit.testing import Token
+    from starlette.types import Message, Receive, Scope, Send
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -208,3 +209,40 @@ async def test_every_connection_of_the_service_has_its_statement_timeout(app: Fa
             assert await connection.scalar(text("SHOW statement_timeout")) == "250ms"
         with pytest.raises(DBAPIError, match="canceling statement due to statement timeout"):
             await first.execute(text("SELECT pg_sleep(2)"))
+
+
+async def test_other_methods_on_graphql_are_405_with_the_methods_allowed(
+    http: httpx.AsyncClient,
+) -> None:
+    """Only GET and POST reach GraphQL; any other method (HEAD included) is refused unrun, with
+    ``Allow`` naming the two (RFC 9110, 15.5.6)."""
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+        other = await http.request(method, "/graphql", json={"query": "{ hello }"})
+        assert other.status_code == 405, method
+        assert other.headers["allow"] == "GET, POST", method
+        assert other.json() == {"detail": "Method Not Allowed"}, method
+    assert (await http.head("/graphql")).status_code == 405
+
+
+async def test_a_websocket_upgrade_on_graphql_is_refused_and_other_paths_go_on() -> None:
+    """No subscriptions are served: a websocket handshake on ``/graphql`` is closed before it
+    is accepted (the server answers 403), and it reaches neither GraphQL nor the app."""
+    reached: list[str] = []
+
+    async def inner(scope: Scope, _receive: Receive, _send: Send) -> None:
+        reached.append(scope["path"])
+
+    first = GraphQLFirst(inner, graphql=inner)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await first({"type": "websocket", "path": "/graphql"}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+    assert reached == []
+    await first({"type": "websocket", "path": "/elsewhere"}, receive, send)
+    assert reached == ["/elsewhere"]
