@@ -141,6 +141,9 @@ async def load_run(
         await detection_service.sync_anomalies(
             session, run.practice_codes, today=detect_on, fresh=fresh, write=write
         )
+        # Freed while the collector is still paused: once it runs again, its first pass walks
+        # every object made since it stopped that is still alive, and these are most of them.
+        fresh.clear()
     return run, False
 
 
@@ -208,6 +211,27 @@ async def import_run(
     imports its own statements: one practice a file, the run id kept under the practice's
     code (``A81001:2025-06``) so no other caller's runs are seen or touched.
     """
+    # The collector is paused from the parse to the commit, not once for each step: between
+    # steps it would walk the parsed run's hundreds of thousands of lines again and again
+    # (payments.bulk). Everything the import made is freed when ``_import_run`` returns,
+    # before the collector runs again.
+    with collector_paused():
+        return await _import_run(
+            sessionmaker, principal, run_id=run_id, csv_text=csv_text,
+            idempotency_key=idempotency_key, today=today, detect=detect,
+        )  # fmt: skip
+
+
+async def _import_run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    run_id: str,
+    csv_text: str,
+    idempotency_key: str | None,
+    today: date,
+    detect: bool,
+) -> RunResult:
     operator = principal.operates(policy.DOMAIN)
     if not operator and principal.role not in {Role.PRACTICE, Role.ACCOUNTANT}:
         raise Forbidden
