@@ -151,6 +151,11 @@ async def _sync_batch(
                     detected.extend(snapshot.detect(code, today=today))
                 # Lets the write send what the server has room for.
                 await asyncio.sleep(0)
+            if fresh is not None:
+                # The next batch's fresh lines asked for now, while the server still stores
+                # this batch's: an import makes each practice's when first asked for.
+                for code in following or ():
+                    fresh.get(code)
         except BaseException:
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
