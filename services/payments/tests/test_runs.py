@@ -348,6 +348,14 @@ async def test_a_statement_is_never_deleted_nor_its_id_changed(
         async with app.state.sessionmaker.begin() as session:
             with pytest.raises(DBAPIError, match="never deleted"):
                 await session.execute(text(statement))
+    # Only the tables' owner may truncate: the statements alone, leaving lines, are refused;
+    # with their lines, as the foreign key allowed, they may go.
+    async with owner_engine(app).connect() as connection:
+        with pytest.raises(DBAPIError, match="nor truncated while lines name it"):
+            await connection.execute(text("TRUNCATE statement CASCADE"))
+        await connection.rollback()
+        await connection.execute(text("TRUNCATE statement, statement_line CASCADE"))
+        await connection.rollback()
     # Its other columns may change, as before.
     async with app.state.sessionmaker.begin() as session:
         await session.execute(text("UPDATE statement SET source_system = source_system"))

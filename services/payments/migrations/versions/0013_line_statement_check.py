@@ -8,7 +8,8 @@ server's 2.4 s for a run of 300,000 lines. It is replaced by the same guarantee 
   ``statement_line``, one set-based query over the statement's new rows (a transition table)
   refuses the whole statement, with SQLSTATE 23503 (``foreign_key_violation``) as the key did,
   if any line names a statement that does not exist;
-- a statement is never deleted and its id never changes (triggers refuse both). The key's
+- a statement is never deleted and its id never changes (triggers refuse both, and a
+  ``TRUNCATE`` of the statements that leaves lines behind). The key's
   ``ON DELETE CASCADE`` could already never succeed for a statement with lines, since lines
   are append-only; nothing deletes statements. A statement the check found is therefore
   still there at commit, by any isolation level, with no row lock taken.
@@ -80,6 +81,25 @@ def upgrade() -> None:
         "CREATE TRIGGER statement_id_kept BEFORE UPDATE OF id ON statement"
         " FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION statement_kept()"
     )
+    # The key also refused a TRUNCATE of the statements that left lines behind (only the
+    # tables' owner may truncate at all). AFTER TRUNCATE triggers fire once every table the
+    # command names is truncated, so truncating both tables together passes, as with the key.
+    op.execute(
+        """
+        CREATE FUNCTION statement_lines_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT FROM statement_line) THEN
+                RAISE EXCEPTION 'a statement is never deleted, nor truncated while lines name it'
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER statement_not_truncated AFTER TRUNCATE ON statement"
+        " FOR EACH STATEMENT EXECUTE FUNCTION statement_lines_kept()"
+    )
     op.drop_constraint(FOREIGN_KEY, "statement_line", type_="foreignkey")
 
 
@@ -87,6 +107,8 @@ def downgrade() -> None:
     op.create_foreign_key(
         FOREIGN_KEY, "statement_line", "statement", ["statement_id"], ["id"], ondelete="CASCADE"
     )
+    op.execute("DROP TRIGGER statement_not_truncated ON statement")
+    op.execute("DROP FUNCTION statement_lines_kept()")
     op.execute("DROP TRIGGER statement_id_kept ON statement")
     op.execute("DROP TRIGGER statement_kept ON statement")
     op.execute("DROP FUNCTION statement_kept()")
