@@ -166,7 +166,10 @@ class StatementLine(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    statement_id: Mapped[int] = mapped_column(ForeignKey("statement.id", ondelete="CASCADE"))
+    statement_id: Mapped[int] = mapped_column(BigInteger)
+    """The line's statement. Not a foreign key, which checked each line alone: a trigger checks
+    every line an INSERT or COPY brings at once, and statements are never deleted nor their
+    ids changed (triggers; migration 0013 says why this is the same guarantee)."""
     component: Mapped[Component] = mapped_column(text_enum(Component, "component", length=40))
     paycode: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(200))

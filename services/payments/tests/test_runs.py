@@ -285,6 +285,83 @@ async def test_lines_are_append_only(app: FastAPI, client: httpx.AsyncClient) ->
                 await connection.execute(text(statement))
 
 
+_COPY_A_LINE = (
+    "INSERT INTO statement_line ({columns}) SELECT {chosen}, {rest} FROM statement_line ORDER BY id"
+)
+
+
+@pytest.mark.usefixtures("directory")
+async def test_a_line_naming_no_statement_refuses_its_whole_insert_or_copy(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from asyncpg.exceptions import ForeignKeyViolationError  # noqa: PLC0415
+    from payments.statements import repository  # noqa: PLC0415
+    from payments.statements.ingest import LINE_COLUMNS  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    await graphql(client, IMPORT, {"run": "RUN-FK", "csv": run(*GOOD)})
+    assert await counts(app) == (2, 4, 1, 1)
+    rest = ", ".join(LINE_COLUMNS[1:])
+    copy_lines = _COPY_A_LINE.format(columns=", ".join(LINE_COLUMNS), rest=rest, chosen="{}")
+    # Four lines again, the last naming a statement that does not exist: none goes in.
+    missing = (
+        "CASE WHEN id = (SELECT max(id) FROM statement_line) THEN 999999 ELSE statement_id END"
+    )
+    async with app.state.sessionmaker.begin() as session:
+        with pytest.raises(
+            DBAPIError, match=r"ForeignKeyViolation.*violates foreign key"
+        ) as refused:
+            await session.execute(text(copy_lines.format(missing)))
+    # As the key said it: which key is missing.
+    assert refused.value.orig.__cause__.detail == (  # type: ignore[union-attr]
+        'Key (statement_id)=(999999) is not present in table "statement".'
+    )
+    # By COPY, as an import writes, one good line and one naming no statement: neither.
+    async with app.state.sessionmaker() as session:
+        good = (
+            await session.execute(
+                text(f"SELECT {', '.join(LINE_COLUMNS)} FROM statement_line ORDER BY id LIMIT 1")
+            )
+        ).one()
+    bad = (999999, *good[1:])
+    async with app.state.sessionmaker.begin() as session:
+        # COPY goes through the driver's connection: its own error, not the DBAPI's.
+        with pytest.raises(ForeignKeyViolationError, match="violates foreign key"):
+            await repository.copy_lines(session, [tuple(good), bad], LINE_COLUMNS)
+    assert await counts(app) == (2, 4, 1, 1)
+    # The same lines naming their own statements go in: the check refuses only what it should.
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(text(copy_lines.format("statement_id")))
+    assert await counts(app) == (2, 8, 1, 1)
+
+
+@pytest.mark.usefixtures("directory")
+async def test_a_statement_is_never_deleted_nor_its_id_changed(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    await graphql(client, IMPORT, {"run": "RUN-KEPT", "csv": run(*GOOD)})
+    for statement in ("DELETE FROM statement", "UPDATE statement SET id = id + 1000"):
+        async with app.state.sessionmaker.begin() as session:
+            with pytest.raises(DBAPIError, match="never deleted"):
+                await session.execute(text(statement))
+    # Only the tables' owner may truncate: the statements alone, leaving lines, are refused;
+    # with their lines, as the foreign key allowed, they may go.
+    async with owner_engine(app).connect() as connection:
+        with pytest.raises(DBAPIError, match="nor truncated while lines name it"):
+            await connection.execute(text("TRUNCATE statement CASCADE"))
+        await connection.rollback()
+        await connection.execute(text("TRUNCATE statement, statement_line CASCADE"))
+        await connection.rollback()
+    # Its other columns may change, as before.
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(text("UPDATE statement SET source_system = source_system"))
+    assert await counts(app) == (2, 4, 1, 1)
+
+
 DECLARE = """
 mutation ($year: Int!, $amount: Decimal!, $ods: String!) {
   recordQofDeclaration(input: {odsCode: $ods, financialYear: $year, achievement: $amount,

@@ -20,10 +20,12 @@ from payments.statements import repository as statements_repository
 from payments.types import pounds
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from payments.detection.rules import Detected
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,10 @@ async def sync_anomalies(
     no longer detected is resolved, not deleted; a new one opens a row.
 
     An import passes the run's lines as ``fresh`` (by practice, with the ids drawn for them)
-    and ``write``, which writes a batch's fresh lines: each batch's facts and earlier lines
-    are read, then its lines are written while the batch is detected from memory, so the
-    server stores one batch while this process works out its findings, and the lines are
-    never read back.
+    and ``write``, which writes a batch's fresh lines: each batch's lines are written, and
+    then the next batch's facts and earlier lines read, while the batch is detected from
+    memory, so the server stores one batch and reads the next while this process works out
+    the findings, and the lines are never read back.
     """
     codes = sorted(set(codes))
     if not codes:
@@ -75,11 +77,16 @@ async def sync_anomalies(
     # The collector is paused: each batch's line rows, expectations and findings all live
     # until the batch is written (payments.bulk says why that matters).
     with collector_paused():
-        for first in range(0, len(codes), BATCH):
-            still_open += await _sync_batch(
-                session, codes[first : first + BATCH], today=today, now=now,
-                raised=raised, closed=closed, fresh=fresh, write=write,
+        batches = [codes[first : first + BATCH] for first in range(0, len(codes), BATCH)]
+        ahead: _Read | None = None
+        for index, batch in enumerate(batches):
+            read = ahead if ahead is not None else await _read(session, batch, fresh=fresh)
+            opened, ahead = await _sync_batch(
+                session, batch, read=read, today=today, now=now, raised=raised, closed=closed,
+                fresh=fresh, write=write,
+                following=batches[index + 1] if index + 1 < len(batches) else None,
             )  # fmt: skip
+            still_open += opened
     if raised or closed:
         lmcs = await repository.lmc_codes(session, codes)
         await events.publish_many(
@@ -90,95 +97,119 @@ async def sync_anomalies(
     return SyncResult(opened=len(raised), resolved=len(closed), open=still_open)
 
 
+_Read = tuple[facts.Snapshot, dict[str, Anomaly]]
+"""A batch's facts and lines, and its open anomalies by fingerprint (locked)."""
+
+
+async def _read(
+    session: AsyncSession, codes: Sequence[str], *, fresh: Mapping[str, Sequence[LineRow]] | None
+) -> _Read:
+    snapshot = await facts.snapshot(session, codes, fresh=fresh)
+    existing = {row.fingerprint: row for row in await repository.open_anomalies(session, codes)}
+    return snapshot, existing
+
+
 async def _sync_batch(
     session: AsyncSession,
     codes: Sequence[str],
     *,
+    read: _Read,
     today: date,
     now: datetime,
     raised: list[Anomaly],
     closed: list[Anomaly],
     fresh: Mapping[str, Sequence[LineRow]] | None = None,
     write: Callable[[Sequence[str]], Awaitable[None]] | None = None,
-) -> int:
-    """One batch of practices detected and its anomalies written; how many are open."""
-    snapshot = await facts.snapshot(session, codes, fresh=fresh)
-    existing = {row.fingerprint: row for row in await repository.open_anomalies(session, codes)}
+    following: Sequence[str] | None = None,
+) -> tuple[int, _Read | None]:
+    """One batch of practices detected and its anomalies written: how many are open, and,
+    when writing, the ``following`` batch's reads, made once this batch's lines are in."""
+    snapshot, existing = read
+    ahead = None
     if write is None:
-        seen = _detect_batch(
-            session, codes, snapshot=snapshot, existing=existing, today=today, now=now,
-            raised=raised,
+        seen = _record(
+            session,
+            (found for code in codes for found in snapshot.detect(code, today=today)),
+            existing=existing, now=now, raised=raised,
         )  # fmt: skip
     else:
-        # The batch's lines go in on the session's connection while the findings are worked
-        # out here; nothing below touches the connection until the write has finished.
-        writing = asyncio.ensure_future(write(codes))
+
+        async def write_then_read_ahead() -> _Read | None:
+            await write(codes)
+            # The next batch's practices are not this one's: what is read for them is the same
+            # before or after this batch's findings are written.
+            return None if following is None else await _read(session, following, fresh=fresh)
+
+        # The batch's lines go in, then the next batch's facts are read, on the session's
+        # connection while the findings are worked out here. The session is not touched here
+        # until both have finished: the findings are kept, and recorded after.
+        writing = asyncio.ensure_future(write_then_read_ahead())
         try:
-            seen = set()
+            detected: list[Detected] = []
             for first in range(0, len(codes), _YIELD_EVERY):
-                _detect_batch(
-                    session, codes[first : first + _YIELD_EVERY], snapshot=snapshot,
-                    existing=existing, today=today, now=now, raised=raised, seen=seen,
-                )  # fmt: skip
+                for code in codes[first : first + _YIELD_EVERY]:
+                    detected.extend(snapshot.detect(code, today=today))
                 # Lets the write send what the server has room for.
                 await asyncio.sleep(0)
+            if fresh is not None:
+                # The next batch's fresh lines asked for now, while the server still stores
+                # this batch's: an import makes each practice's when first asked for.
+                for code in following or ():
+                    fresh.get(code)
         except BaseException:
             writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
             raise
-        await writing
+        ahead = await writing
+        seen = _record(session, detected, existing=existing, now=now, raised=raised)
     for fingerprint, row in existing.items():
         if fingerprint not in seen:
             row.resolved_at = now
             closed.append(row)
     await session.flush()
-    return len(seen)
+    return len(seen), ahead
 
 
 _YIELD_EVERY: Final = 10
 """Practices detected between two turns of the event loop while a batch's lines are written."""
 
 
-def _detect_batch(
+def _record(
     session: AsyncSession,
-    codes: Sequence[str],
+    detected: Iterable[Detected],
     *,
-    snapshot: facts.Snapshot,
     existing: dict[str, Anomaly],
-    today: date,
     now: datetime,
     raised: list[Anomaly],
-    seen: set[str] | None = None,
 ) -> set[str]:
-    """The practices detected: each problem's row opened or refreshed (added to the session,
-    not flushed); the fingerprints found, with ``seen``'s."""
-    seen = set() if seen is None else seen
-    for code in codes:
-        for found in snapshot.detect(code, today=today):
-            if found.fingerprint in seen:
-                continue
-            seen.add(found.fingerprint)
-            row = existing.get(found.fingerprint)
-            if row is None:
-                row = Anomaly(
-                    fingerprint=found.fingerprint,
-                    ods_code=found.ods_code,
-                    kind=found.kind,
-                    component=found.component,
-                    covers_from=found.covers_from,
-                    gmc_number=found.gmc_number,
-                    first_detected_at=now,
-                )
-                session.add(row)
-                raised.append(row)
-            row.severity = found.severity
-            row.covers_to = found.covers_to
-            row.claim_reference = found.claim_reference
-            row.direction = found.direction
-            row.amount_at_stake_pence = found.amount_at_stake_pence
-            row.summary = found.summary[:400]
-            row.evidence = found.evidence
-            row.last_detected_at = now
+    """Each problem found opened or refreshed (added to the session, not flushed); the
+    fingerprints found."""
+    seen: set[str] = set()
+    for found in detected:
+        if found.fingerprint in seen:
+            continue
+        seen.add(found.fingerprint)
+        row = existing.get(found.fingerprint)
+        if row is None:
+            row = Anomaly(
+                fingerprint=found.fingerprint,
+                ods_code=found.ods_code,
+                kind=found.kind,
+                component=found.component,
+                covers_from=found.covers_from,
+                gmc_number=found.gmc_number,
+                first_detected_at=now,
+            )
+            session.add(row)
+            raised.append(row)
+        row.severity = found.severity
+        row.covers_to = found.covers_to
+        row.claim_reference = found.claim_reference
+        row.direction = found.direction
+        row.amount_at_stake_pence = found.amount_at_stake_pence
+        row.summary = found.summary[:400]
+        row.evidence = found.evidence
+        row.last_detected_at = now
     return seen
 
 

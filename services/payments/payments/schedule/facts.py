@@ -110,9 +110,11 @@ async def snapshot(
     lines: dict[str, list[LineRow]] = defaultdict(list)
     if with_lines:
         lines.update(await statements_repository.lines_of_practices(session, codes))
-        for code, added in (fresh or {}).items():
-            if code in lines and added:
-                lines[code] = _in_id_order(lines[code], added)
+        if fresh is not None:
+            for code in codes:
+                added = fresh.get(code)
+                if code in lines and added:
+                    lines[code] = _in_id_order(lines[code], added)
     else:
         for code, line in await statements_repository.schedule_lines_of_practices(session, codes):
             lines[code].append(line)

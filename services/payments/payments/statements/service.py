@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from itertools import chain
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
@@ -27,7 +28,7 @@ from payments.models import (
 from payments.statements import ingest, repository
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from pcse_kit.auth import Principal
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -141,6 +142,9 @@ async def load_run(
         await detection_service.sync_anomalies(
             session, run.practice_codes, today=detect_on, fresh=fresh, write=write
         )
+        # Freed while the collector is still paused: once it runs again, its first pass walks
+        # every object made since it stopped that is still alive, and these are most of them.
+        fresh.clear()
     return run, False
 
 
@@ -154,38 +158,83 @@ async def _fresh_lines(
     *,
     ids: dict[tuple[str, date], int],
     run_id: str,
-) -> dict[str, list[LineRow]]:
+) -> _FreshLines:
     """Each practice's lines of the run as the rows they will be, ids drawn in the order they
     are written: practice code order, each practice's in the file's order."""
     # Sorted by practice, stable: each practice's lines keep the file's order.
     lines = sorted(parsed.lines, key=itemgetter(0))
     line_ids = await repository.new_line_ids(session, len(lines))
-    new = tuple.__new__
-    fresh: dict[str, list[LineRow]] = {}
-    rows: list[LineRow] = []
-    append = rows.append
-    current = None
-    # Unpacked, not read field by field: a run is hundreds of thousands of lines.
-    for line_id, (
-        code, period, component, paycode, description, amount, covers_from, covers_to,
-        paymaster, source_system, authoriser, status, (authorised, entered, paid, failed,
-        reversed_on), gmc_number, remittance,
-    ) in zip(line_ids, lines, strict=True):  # fmt: skip
-        if code != current:
-            current, rows = code, []
-            fresh[code], append = rows, rows.append
-        append(
-            new(
-                LineRow,
-                (
-                    line_id, ids[(code, period)], component, paycode, description, amount,
-                    covers_from, covers_to, paymaster, source_system, authoriser, status,
-                    authorised, entered, paid, failed, reversed_on, gmc_number, run_id,
-                    remittance,
-                ),
-            )
-        )  # fmt: skip
-    return fresh
+    by_practice = {code: list(group) for code, group in groupby(lines, key=itemgetter(0))}
+    return _FreshLines(by_practice, line_ids, statements=ids, run_id=run_id)
+
+
+class _FreshLines(Mapping[str, list[LineRow]]):
+    """A run's line rows by practice, each practice's made when it is first asked for: the
+    import asks for a batch's while the server stores the batch before (see
+    :func:`payments.detection.service.sync_anomalies`), not all before the first is written.
+    """
+
+    def __init__(
+        self,
+        by_practice: dict[str, list[ingest.ParsedLine]],
+        line_ids: list[int],
+        *,
+        statements: dict[tuple[str, date], int],
+        run_id: str,
+    ) -> None:
+        self._lines = by_practice
+        self._ids = line_ids
+        self._statements = statements
+        self._run_id = run_id
+        # Where each practice's ids start: practices in code order, as they are written.
+        self._first: dict[str, int] = {}
+        at = 0
+        for code, practice_lines in by_practice.items():
+            self._first[code] = at
+            at += len(practice_lines)
+        self._made: dict[str, list[LineRow]] = {}
+
+    def __getitem__(self, code: str) -> list[LineRow]:
+        rows = self._made.get(code)
+        if rows is None:
+            rows = self._made[code] = self._make(code)
+        return rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def clear(self) -> None:
+        self._made.clear()
+        self._lines.clear()
+
+    def _make(self, code: str) -> list[LineRow]:
+        lines = self._lines[code]
+        first = self._first[code]
+        statements, run_id = self._statements, self._run_id
+        new = tuple.__new__
+        rows: list[LineRow] = []
+        append = rows.append
+        # Unpacked, not read field by field: a run is hundreds of thousands of lines.
+        for line_id, (
+            _, period, component, paycode, description, amount, covers_from, covers_to,
+            paymaster, source_system, authoriser, status, (authorised, entered, paid, failed,
+            reversed_on), gmc_number, remittance,
+        ) in zip(self._ids[first : first + len(lines)], lines, strict=True):  # fmt: skip
+            append(
+                new(
+                    LineRow,
+                    (
+                        line_id, statements[(code, period)], component, paycode, description,
+                        amount, covers_from, covers_to, paymaster, source_system, authoriser,
+                        status, authorised, entered, paid, failed, reversed_on, gmc_number,
+                        run_id, remittance,
+                    ),
+                )
+            )  # fmt: skip
+        return rows
 
 
 OWN_RUN_ID = 57
@@ -208,6 +257,27 @@ async def import_run(
     imports its own statements: one practice a file, the run id kept under the practice's
     code (``A81001:2025-06``) so no other caller's runs are seen or touched.
     """
+    # The collector is paused from the parse to the commit, not once for each step: between
+    # steps it would walk the parsed run's hundreds of thousands of lines again and again
+    # (payments.bulk). Everything the import made is freed when ``_import_run`` returns,
+    # before the collector runs again.
+    with collector_paused():
+        return await _import_run(
+            sessionmaker, principal, run_id=run_id, csv_text=csv_text,
+            idempotency_key=idempotency_key, today=today, detect=detect,
+        )  # fmt: skip
+
+
+async def _import_run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    run_id: str,
+    csv_text: str,
+    idempotency_key: str | None,
+    today: date,
+    detect: bool,
+) -> RunResult:
     operator = principal.operates(policy.DOMAIN)
     if not operator and principal.role not in {Role.PRACTICE, Role.ACCOUNTANT}:
         raise Forbidden
