@@ -25,6 +25,7 @@ from strawberry.types import Info  # noqa: TC002 - Strawberry evaluates the _ent
 from pcse_kit import over_http
 from pcse_kit.db import read_only, row_reader
 from pcse_kit.errors import BadUserInput, MaskInternalErrors
+from pcse_kit.execution import PlainFieldsExecutor
 from pcse_kit.observe import OperationMetrics
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def create_schema(
         mutation=mutation,
         types=list(types),
         federation_version=FEDERATION_VERSION,
+        execution_context_class=PlainFieldsExecutor,
         extensions=schema_extensions(
             parser_cache_size=parser_cache_size, validation_cache_size=validation_cache_size
         ),
