@@ -128,11 +128,13 @@ def row_reader(
     """
     reader = _ROW_READERS.get(sessionmaker)
     if reader is None:
-        bind = sessionmaker.kw.get("bind")
-        if isinstance(bind, AsyncEngine):
-            reader = bind.execution_options(isolation_level="AUTOCOMMIT").connect
+        sessions = read_only(sessionmaker)
+        # The read-only sessions' own engine (AUTOCOMMIT, the same pool): one per sessionmaker.
+        bind = sessions.kw.get("bind")
+        if sessions is not sessionmaker and isinstance(bind, AsyncEngine):
+            reader = bind.connect
         else:
-            reader = read_only(sessionmaker)
+            reader = sessions
         _ROW_READERS[sessionmaker] = reader
     return reader
 
